@@ -1,0 +1,161 @@
+"""The ``ddcompat`` command line.
+
+``check`` and ``matrix show`` live here; the webhook and the scanner add their own
+subcommands through the ``ddcompat.commands`` entry-point group, so the core never
+imports a front end.
+
+Exit status of ``check``: 0 no finding at or above ``--fail-on``, 1 such findings,
+2 usage errors or unreadable input (every readable file is still reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from ddcompat.shared import evaluator, model, parsers, policy, report
+from ddcompat.shared import matrix as matrix_mod
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+ENTRY_POINT_GROUP = "ddcompat.commands"
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("ddcompat")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class UsageError(Exception):
+    pass
+
+
+def load_config(matrix_files: Sequence[str], policy_file: str | None) -> tuple[matrix_mod.Matrix, policy.Policy]:
+    """The matrix and policy in force; raises UsageError with the file and field."""
+    try:
+        m = matrix_mod.load([Path(p) for p in matrix_files]) if matrix_files else matrix_mod.builtin()
+    except matrix_mod.MatrixError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        pol = policy.load(policy_file) if policy_file else policy.DEFAULT
+    except policy.PolicyError as exc:
+        raise UsageError(str(exc)) from None
+    return m, pol
+
+
+def run_check(
+    paths: Sequence[str],
+    m: matrix_mod.Matrix,
+    pol: policy.Policy,
+    excludes: Sequence[str] = (),
+) -> report.Run:
+    parsed = parsers.collect(paths, excludes)
+    results = [evaluator.evaluate(w, m, pol) for w in parsed.workloads]
+    return report.Run(
+        matrix=m,
+        results=results,
+        errors=parsed.errors,
+        skipped_containers=parsed.skipped_containers,
+        ignored_files=tuple(parsed.ignored_files),
+    )
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    m, pol = load_config(args.matrix, args.policy)
+    run = run_check(args.paths, m, pol, args.exclude)
+    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+    if fmt == "json":
+        text = report.render_json(run)
+    elif fmt == "sarif":
+        text = report.render_sarif(run, version())
+    elif fmt == "junit":
+        text = report.render_junit(run, args.fail_on)
+    else:
+        text = report.render_table(run)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    for err in run.errors:
+        print(f"ddcompat: error: {err}", file=sys.stderr)
+    if run.errors:
+        return EXIT_USAGE
+    return EXIT_FINDINGS if run.fails(args.fail_on) else EXIT_OK
+
+
+def _cmd_matrix_show(args: argparse.Namespace) -> int:
+    m, _ = load_config(args.matrix, None)
+    if args.format == "json":
+        import json
+
+        data = {
+            "name": m.name,
+            "version": m.version,
+            **{
+                section: [row.model_dump(mode="json") for row in getattr(m, section)]
+                for section in matrix_mod.SECTIONS
+            },
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        sys.stdout.write(report.render_matrix(m))
+    return EXIT_OK
+
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ddcompat",
+        description="Check ddtrace/Python compatibility of Application Security features.",
+    )
+    parser.add_argument("--version", action="version", version=f"ddcompat {version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="check deployment descriptors (files or directories)")
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("--format", choices=("table", "json", "sarif", "junit"), default=None,
+                       help="output format (default: table on a terminal, json otherwise)")
+    check.add_argument("--fail-on", choices=("error", "warning"), default="error",
+                       help="lowest severity that makes the exit status 1 (default: error)")
+    check.add_argument("--policy", metavar="FILE", help="policy YAML (severities, requirements, exemptions)")
+    check.add_argument("--matrix", metavar="FILE", action="append", default=[],
+                       help="extra matrix YAML added to the built-in one (repeatable)")
+    check.add_argument("--exclude", metavar="GLOB", action="append", default=[],
+                       help="skip files matching this glob in directory walks (repeatable)")
+    check.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    check.set_defaults(handler=_cmd_check)
+
+    mx = sub.add_parser("matrix", help="the compatibility matrix")
+    mx_sub = mx.add_subparsers(dest="matrix_command", required=True, metavar="ACTION")
+    show = mx_sub.add_parser("show", help="print the matrix in force")
+    show.add_argument("--matrix", metavar="FILE", action="append", default=[])
+    show.add_argument("--format", choices=("table", "json"), default="table")
+    show.set_defaults(handler=_cmd_matrix_show)
+
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        register = ep.load()
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except UsageError as exc:
+        print(f"ddcompat: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

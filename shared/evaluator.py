@@ -1,0 +1,409 @@
+"""The evaluation core: workload facts + matrix + policy -> per-feature status and reasons.
+
+``evaluate`` is a pure function. What the matrix says about a set of facts does not
+depend on the policy, so that part is memoised per matrix (fleets repeat the same
+facts thousands of times); the policy (severities, requirements, exemptions) is
+applied afterwards.
+"""
+
+from __future__ import annotations
+
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import model, policy as policy_mod, versions
+
+Findings = tuple[model.Finding, ...]
+_Key = tuple[model.Facts, frozenset[str]]
+_MEMO_LIMIT = 65536
+
+
+def _fmt_pythons(rows: list[matrix_mod.RuntimeRow]) -> str:
+    seen: list[str] = []
+    for r in rows:
+        for p in r.python:
+            if p not in seen:
+                seen.append(p)
+    return ", ".join(seen)
+
+
+def _runtime_findings(
+    facts: model.Facts, ddt: versions.Interval | None, m: matrix_mod.Matrix
+) -> tuple[Findings, frozenset[str]]:
+    out: list[model.Finding] = []
+    not_checked: set[str] = set()
+    rows = m.runtime_intervals
+    partial = False
+    if ddt is not None:
+        overlapping = [(r, py) for r, iv, py in rows if ddt.overlaps(iv)]
+        fully = any(ddt.within(iv) for _, iv, _ in rows)
+        if not overlapping:
+            out.append(
+                model.Finding(
+                    "MATRIX_NOT_COVERED",
+                    "unknown",
+                    f"the matrix has no runtime rows for ddtrace {ddt}; "
+                    "add rows with their source via --matrix",
+                    required=", ".join(sorted({r.ddtrace for r, _, _ in rows})) or None,
+                    observed=str(ddt),
+                )
+            )
+            return tuple(out), frozenset(not_checked)
+        if not fully:
+            partial = True
+            out.append(
+                model.Finding(
+                    "MATRIX_NOT_COVERED",
+                    "unknown",
+                    f"the matrix covers only part of ddtrace {ddt} for runtimes",
+                    required=", ".join(sorted({r.ddtrace for r, _ in overlapping})),
+                    observed=str(ddt),
+                )
+            )
+        candidates = overlapping
+    else:
+        candidates = [(r, py) for r, _, py in rows]
+
+    bad: model.Effect = "unknown" if partial else "unsupported"
+    plat = facts.platform
+    if plat.os is None:
+        not_checked.add("platform")
+        on_os = candidates
+    else:
+        on_os = [(r, py) for r, py in candidates if r.os == plat.os]
+        if not on_os:
+            out.append(
+                model.Finding(
+                    "PLATFORM_UNSUPPORTED",
+                    bad,
+                    f"no supported runtime on {plat.os}",
+                    required=", ".join(sorted({r.os for r, _ in candidates})),
+                    observed=str(plat),
+                )
+            )
+            return tuple(out), frozenset(not_checked)
+        if not plat.arch:
+            not_checked.add("platform")
+        else:
+            ok = [a for a in plat.arch if any(a in r.arch for r, _ in on_os)]
+            if len(ok) != len(plat.arch):
+                allowed = sorted({a for r, _ in on_os for a in r.arch})
+                effect: model.Effect = bad if not ok else "unknown"
+                out.append(
+                    model.Finding(
+                        "PLATFORM_UNSUPPORTED",
+                        effect,
+                        f"CPU architecture not supported on {plat.os}"
+                        + ("" if not ok else " for some of the allowed node architectures"),
+                        required=f"{plat.os}/{{{','.join(allowed)}}}",
+                        observed=str(plat),
+                    )
+                )
+                if not ok:
+                    return tuple(out), frozenset(not_checked)
+            on_os = [(r, py) for r, py in on_os if any(a in r.arch for a in plat.arch)]
+
+    if facts.python is None:
+        not_checked.add("python")
+        out.append(
+            model.Finding(
+                "PYTHON_UNKNOWN",
+                "unknown",
+                "Python version not found (set ddcompat.io/python-version or use a python:X.Y image)",
+            )
+        )
+    else:
+        pm = versions.python_minor(facts.python)
+        if pm is None:
+            out.append(
+                model.Finding(
+                    "PYTHON_UNKNOWN",
+                    "unknown",
+                    f"Python version {facts.python!r} is not major.minor",
+                    observed=facts.python,
+                )
+            )
+        elif not any(pm in py for _, py in on_os):
+            out.append(
+                model.Finding(
+                    "PYTHON_UNSUPPORTED",
+                    bad,
+                    f"CPython {pm[0]}.{pm[1]} is not a supported runtime"
+                    + (f" for ddtrace {ddt}" if ddt is not None else ""),
+                    required=_fmt_pythons([r for r, _ in on_os]),
+                    observed=facts.python,
+                )
+            )
+    return tuple(out), frozenset(not_checked)
+
+
+def _framework_findings(
+    feature: str, fws: tuple[tuple[str, str], ...], m: matrix_mod.Matrix
+) -> list[model.Finding]:
+    out: list[model.Finding] = []
+    by_name = {row.framework: row for row in m.frameworks}
+    for name, ver in fws:
+        row = by_name.get(name)
+        observed = f"{name}=={ver}" if ver else name
+        if row is None or not row.features.get(feature):  # type: ignore[call-overload]
+            listed = sorted(r.framework for r in m.frameworks if r.features.get(feature))  # type: ignore[call-overload]
+            out.append(
+                model.Finding(
+                    "FRAMEWORK_UNSUPPORTED",
+                    "unsupported",
+                    f"framework {name} is not supported for {feature}",
+                    required=", ".join(listed),
+                    observed=observed,
+                )
+            )
+            continue
+        cov = _framework_coverage(ver, (versions.at_least(row.min_version),))
+        if cov is not versions.Coverage.ALL:
+            out.append(
+                model.Finding(
+                    "FRAMEWORK_UNSUPPORTED",
+                    "unsupported" if cov is versions.Coverage.NONE else "unknown",
+                    f"{name} {ver or '(version unknown)'} is older than {row.min_version}"
+                    if cov is versions.Coverage.NONE
+                    else f"{name} {ver or '(version unknown)'} may be older than {row.min_version}",
+                    required=f"{name}>={row.min_version}",
+                    observed=observed,
+                )
+            )
+        for cav in m.caveats:
+            if cav.framework == name and feature in cav.features:
+                out.append(model.Finding(cav.code, "none", cav.message, observed=observed))
+    return out
+
+
+def _framework_coverage(ver: str, allowed: tuple[versions.Interval, ...]) -> versions.Coverage:
+    if not ver:
+        return versions.Coverage.SOME
+    try:
+        iv = versions.parse_range(ver, major_pin_is_range=False)
+    except versions.VersionSyntaxError:
+        return versions.Coverage.SOME
+    return versions.coverage_any(iv, allowed)
+
+
+def _auth_findings(
+    feature: str, fws: tuple[tuple[str, str], ...], m: matrix_mod.Matrix
+) -> list[model.Finding]:
+    rows = [r for r in m.auth_frameworks if feature in r.features]
+    present = dict(fws)
+    best: versions.Coverage = versions.Coverage.NONE
+    observed: list[str] = []
+    for row in rows:
+        if row.framework not in present:
+            continue
+        ver = present[row.framework]
+        observed.append(f"{row.framework}=={ver}" if ver else row.framework)
+        allowed = tuple(versions.parse_range(s, major_pin_is_range=False) for s in row.versions)
+        cov = _framework_coverage(ver, allowed)
+        if cov is versions.Coverage.ALL or (
+            cov is versions.Coverage.SOME and best is versions.Coverage.NONE
+        ):
+            best = cov
+    if best is versions.Coverage.ALL:
+        return []
+    required = "; ".join(f"{r.framework} {', '.join(r.versions)}" for r in rows)
+    shown = ", ".join(observed) or ", ".join(n for n, _ in fws) or "none"
+    return [
+        model.Finding(
+            "AUTH_FRAMEWORK_UNSUPPORTED",
+            "unsupported" if best is versions.Coverage.NONE else "unknown",
+            f"automatic user activity tracking needs a supported authentication framework "
+            f"(found {shown})",
+            required=required,
+            observed=shown,
+        )
+    ]
+
+
+def facts_findings(
+    facts: model.Facts, features: frozenset[str], m: matrix_mod.Matrix
+) -> tuple[dict[str, Findings], frozenset[str]]:
+    """What the matrix says about ``features`` for these facts (no policy applied)."""
+    memo = m.memo
+    key: _Key = (facts, features)
+    hit = memo.get(key)
+    if hit is not None:
+        return hit
+    result = _facts_findings(facts, features, m)
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = result
+    return result
+
+
+def _facts_findings(
+    facts: model.Facts, features: frozenset[str], m: matrix_mod.Matrix
+) -> tuple[dict[str, Findings], frozenset[str]]:
+    not_checked: set[str] = set()
+    common: list[model.Finding] = []
+    ddt: versions.Interval | None = None
+    if facts.ddtrace is None:
+        not_checked.add("ddtrace")
+    else:
+        try:
+            ddt = versions.parse_range(facts.ddtrace)
+        except versions.VersionSyntaxError as exc:
+            common.append(
+                model.Finding("DDTRACE_UNKNOWN", "unknown", str(exc), observed=facts.ddtrace)
+            )
+    if ddt is not None:
+        for rb in m.release_branches:
+            if rb.level == "maintenance" and ddt.within(versions.parse_range(rb.ddtrace)):
+                common.append(
+                    model.Finding(
+                        "MAINTENANCE_BRANCH",
+                        "none",
+                        f"ddtrace {ddt} is on a maintenance release branch ({rb.ddtrace})",
+                        required=", ".join(
+                            r.ddtrace for r in m.release_branches if r.level == "general_availability"
+                        )
+                        or None,
+                        observed=str(ddt),
+                    )
+                )
+    runtime, rt_not_checked = _runtime_findings(facts, ddt, m)
+    not_checked |= rt_not_checked
+
+    result: dict[str, Findings] = {}
+    for feature in sorted(features):
+        found: list[model.Finding] = []
+        row = m.feature_by_id.get(feature)
+        if row is None:
+            found.append(
+                model.Finding(
+                    "MATRIX_NOT_COVERED", "unknown", f"feature {feature} is not in the matrix"
+                )
+            )
+            result[feature] = tuple(found)
+            continue
+        if row.preview:
+            found.append(
+                model.Finding(
+                    "PREVIEW_FEATURE", "preview", f"{row.title} is in preview (no GA version)"
+                )
+            )
+        elif facts.ddtrace is None:
+            found.append(
+                model.Finding(
+                    "DDTRACE_UNKNOWN",
+                    "unknown",
+                    "ddtrace version not found (set ddcompat.io/ddtrace-version, "
+                    "pin ddtrace in the image, or use library injection with a version)",
+                    required=f">={row.min_ddtrace}",
+                )
+            )
+        elif ddt is not None and row.min_ddtrace is not None:
+            cov = versions.coverage(ddt, versions.at_least(row.min_ddtrace))
+            if cov is versions.Coverage.NONE:
+                found.append(
+                    model.Finding(
+                        "DDTRACE_TOO_OLD",
+                        "unsupported",
+                        f"{row.title} needs ddtrace {row.min_ddtrace} or newer",
+                        required=f">={row.min_ddtrace}",
+                        observed=str(ddt),
+                    )
+                )
+            elif cov is versions.Coverage.SOME:
+                found.append(
+                    model.Finding(
+                        "DDTRACE_UNKNOWN",
+                        "unknown",
+                        f"ddtrace range {ddt} includes versions older than {row.min_ddtrace}, "
+                        f"which {row.title} needs; pin the version",
+                        required=f">={row.min_ddtrace}",
+                        observed=str(ddt),
+                    )
+                )
+        found.extend(common)
+        dep = m.deployment_support.get((facts.deployment_type, feature))
+        if dep is None:
+            not_checked.add("deployment")
+        elif not dep.supported:
+            found.append(
+                model.Finding(
+                    "DEPLOYMENT_UNSUPPORTED",
+                    "unsupported",
+                    f"{row.title} is not supported on {facts.deployment_type}",
+                    required=", ".join(
+                        d.deployment_type
+                        for d in m.deployments
+                        if d.feature == feature and d.supported
+                    ),
+                    observed=facts.deployment_type,
+                )
+            )
+        found.extend(runtime)
+        if feature in m.framework_checked_features:
+            if facts.frameworks is None:
+                not_checked.add("frameworks")
+            else:
+                found.extend(_framework_findings(feature, facts.frameworks, m))
+        if feature in m.auth_checked_features:
+            if facts.frameworks is None:
+                not_checked.add("frameworks")
+            else:
+                found.extend(_auth_findings(feature, facts.frameworks, m))
+        if row.requires_remote_config and facts.remote_config is False:
+            found.append(
+                model.Finding(
+                    "REMOTE_CONFIG_DISABLED",
+                    "unsupported",
+                    f"{row.title} needs Remote Configuration, which is disabled "
+                    "(DD_REMOTE_CONFIGURATION_ENABLED)",
+                    required="DD_REMOTE_CONFIGURATION_ENABLED=true",
+                    observed="DD_REMOTE_CONFIGURATION_ENABLED=false",
+                )
+            )
+        result[feature] = tuple(found)
+    return result, frozenset(not_checked)
+
+
+def _status(findings: Findings) -> model.Status:
+    worst: model.Effect = "none"
+    for f in findings:
+        if model.EFFECT_RANK[f.effect] > model.EFFECT_RANK[worst]:
+            worst = f.effect
+    return model.EFFECT_STATUS[worst]
+
+
+def evaluate(
+    workload: model.Workload,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy = policy_mod.DEFAULT,
+) -> model.WorkloadResult:
+    required = policy.required_features(workload)
+    features = workload.facts.features | required
+    per_feature, not_checked = facts_findings(workload.facts, features, matrix)
+    exemption = policy.exemption(workload)
+    exempt = workload.exempt
+    exempt_features: frozenset[str] = frozenset()
+    if exemption is not None:
+        if exemption.features:
+            exempt_features = frozenset(exemption.features)
+        elif exempt is None:
+            exempt = exemption.reason
+    results: dict[str, model.FeatureResult] = {}
+    for feature, findings in per_feature.items():
+        reasons: list[model.Reason] = []
+        for f in findings:
+            sev = policy.severity(f.code)
+            if sev is None:
+                continue
+            if feature in exempt_features:
+                sev = "info"
+            reasons.append(model.Reason(f.code, sev, f.message, f.required, f.observed))
+        results[feature] = model.FeatureResult(
+            status=_status(findings),
+            reasons=tuple(reasons),
+            required_by_policy=feature in required,
+        )
+    return model.WorkloadResult(
+        workload=workload,
+        features=results,
+        not_checked=tuple(sorted(not_checked)),
+        exempt=exempt,
+    )

@@ -1,0 +1,188 @@
+"""Plain data shared by the parsers, the evaluator and every front end."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal, get_args
+
+FeatureId = Literal[
+    "threat_detection",
+    "threat_protection",
+    "custom_blocking_response",
+    "sca",
+    "code_security",
+    "user_activity_tracking",
+    "api_security",
+]
+FEATURES: tuple[FeatureId, ...] = get_args(FeatureId)
+
+DeploymentType = Literal["kubernetes", "docker", "ecs", "fargate", "lambda"]
+DEPLOYMENT_TYPES: tuple[DeploymentType, ...] = get_args(DeploymentType)
+
+Status = Literal["supported", "unsupported", "unknown", "preview"]
+
+Code = Literal[
+    "DDTRACE_TOO_OLD",
+    "DDTRACE_UNKNOWN",
+    "PYTHON_UNSUPPORTED",
+    "PYTHON_UNKNOWN",
+    "PLATFORM_UNSUPPORTED",
+    "DEPLOYMENT_UNSUPPORTED",
+    "FRAMEWORK_UNSUPPORTED",
+    "AUTH_FRAMEWORK_UNSUPPORTED",
+    "REMOTE_CONFIG_DISABLED",
+    "PREVIEW_FEATURE",
+    "MATRIX_NOT_COVERED",
+    "MAINTENANCE_BRANCH",
+    "FLASK_QUERY_STRING",
+]
+CODES: tuple[Code, ...] = get_args(Code)
+
+Severity = Literal["error", "warning", "info"]
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
+
+# What a finding does to the feature's status, worst first.
+Effect = Literal["unsupported", "unknown", "preview", "none"]
+EFFECT_RANK: dict[str, int] = {"none": 0, "preview": 1, "unknown": 2, "unsupported": 3}
+EFFECT_STATUS: dict[str, Status] = {
+    "none": "supported",
+    "preview": "preview",
+    "unknown": "unknown",
+    "unsupported": "unsupported",
+}
+
+# Facets of the facts that a check may need; when one is missing the check is
+# skipped and the report lists the facet under ``not_checked``.
+Facet = Literal["ddtrace", "python", "platform", "frameworks", "deployment"]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Platform:
+    os: str | None = None
+    # Several architectures when a workload may land on any of them.
+    arch: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        if self.os is None:
+            return ""
+        if not self.arch:
+            return self.os
+        return f"{self.os}/{'|'.join(self.arch)}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Facts:
+    """What is known about one container's runtime; hashable so results can be cached."""
+
+    deployment_type: DeploymentType
+    ddtrace: str | None = None
+    python: str | None = None
+    platform: Platform = Platform()
+    features: frozenset[str] = frozenset()
+    # name -> version or range (lower-case names)
+    frameworks: tuple[tuple[str, str], ...] | None = None
+    remote_config: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Workload:
+    """One container of one workload, as read from a descriptor."""
+
+    source: str
+    kind: str
+    namespace: str | None
+    name: str
+    container: str
+    facts: Facts
+    labels: tuple[tuple[str, str], ...] = ()
+    exempt: str | None = None
+
+    @property
+    def deployment_type(self) -> DeploymentType:
+        return self.facts.deployment_type
+
+    @property
+    def id(self) -> str:
+        return "/".join(
+            (self.deployment_type, self.kind, self.namespace or "-", self.name, self.container)
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Finding:
+    code: Code
+    effect: Effect
+    message: str
+    required: str | None = None
+    observed: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reason:
+    code: Code
+    severity: Severity
+    message: str
+    required: str | None = None
+    observed: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FeatureResult:
+    status: Status
+    reasons: tuple[Reason, ...]
+    required_by_policy: bool = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class WorkloadResult:
+    workload: Workload
+    features: dict[str, FeatureResult]
+    not_checked: tuple[str, ...]
+    exempt: str | None
+
+    @property
+    def max_severity(self) -> Severity | None:
+        best: Severity | None = None
+        for fr in self.features.values():
+            for r in fr.reasons:
+                if best is None or SEVERITY_RANK[r.severity] > SEVERITY_RANK[best]:
+                    best = r.severity
+        return best
+
+    @property
+    def compliant(self) -> bool:
+        return self.max_severity != "error"
+
+    def fails_at(self, level: Severity) -> bool:
+        """True when a finding at or above ``level`` counts against this workload."""
+        if self.exempt is not None:
+            return False
+        sev = self.max_severity
+        return sev is not None and SEVERITY_RANK[sev] >= SEVERITY_RANK[level]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InputError:
+    """A file or document that could not be read; reported, never fatal to the run."""
+
+    source: str
+    message: str
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.source}: {self.field}" if self.field else self.source
+        return f"{where}: {self.message}"
+
+
+@dataclasses.dataclass(slots=True)
+class ParseResult:
+    workloads: list[Workload] = dataclasses.field(default_factory=list)
+    errors: list[InputError] = dataclasses.field(default_factory=list)
+    skipped_containers: int = 0
+    ignored_files: list[str] = dataclasses.field(default_factory=list)
+
+    def extend(self, other: ParseResult) -> None:
+        self.workloads.extend(other.workloads)
+        self.errors.extend(other.errors)
+        self.skipped_containers += other.skipped_containers
+        self.ignored_files.extend(other.ignored_files)

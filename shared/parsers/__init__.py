@@ -1,0 +1,205 @@
+"""Descriptor discovery and format detection.
+
+``collect(paths)`` walks directories, reads each candidate file and hands every
+document to the parser of its format. A file that cannot be read, or a document
+whose structure is wrong, becomes an :class:`~ddcompat.shared.model.InputError`
+naming the file (and field); it never stops the other files from being reported.
+
+In a directory walk, YAML/JSON files that are no deployment descriptor (a Helm
+``values.yaml``, a ``package.json``) are ignored and listed as such; a file named
+explicitly on the command line must be a descriptor.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ddcompat.shared import model
+from ddcompat.shared.parsers import aws_lambda, cloudformation, compose, dockerfile, ecs, kubernetes
+
+FORMATS = ("kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation")
+DATA_SUFFIXES = (".yaml", ".yml", ".json")
+SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
+
+_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Loader(_BaseLoader):  # type: ignore[misc]
+    """Safe YAML plus CloudFormation short-form tags (``!Ref x`` -> ``{"Ref": x}``)."""
+
+
+def _cfn_tag(loader: Any, suffix: str, node: yaml.Node) -> Any:
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+Loader.add_multi_constructor("!", _cfn_tag)
+
+
+def detect(doc: Mapping[str, Any]) -> str | None:
+    if kubernetes.matches(doc):
+        return "kubernetes"
+    if cloudformation.matches(doc):
+        return "cloudformation"
+    if compose.matches(doc):
+        return "compose"
+    if ecs.matches(doc):
+        return "ecs"
+    if aws_lambda.matches(doc):
+        return "lambda"
+    return None
+
+
+def load_documents(text: str, suffix: str) -> list[Any]:
+    if suffix == ".json":
+        data = json.loads(text)
+        return data if isinstance(data, list) and all(isinstance(d, dict) for d in data) else [data]
+    return list(yaml.load_all(text, Loader=Loader))
+
+
+def _yaml_message(exc: Exception, text: str) -> str:
+    msg = " ".join(str(exc).split())
+    if "{{" in text:
+        msg += " (this looks like an unrendered Helm template: run `helm template` and check its output)"
+    return msg
+
+
+def _dispatch(fmt: str, doc: Mapping[str, Any], source: str, path: Path | None, out: model.ParseResult) -> None:
+    if fmt == "kubernetes":
+        kubernetes.parse(doc, source, out)
+    elif fmt == "cloudformation":
+        cloudformation.parse(doc, source, out)
+    elif fmt == "compose":
+        compose.parse(doc, source, path, out)
+    elif fmt == "ecs":
+        ecs.parse(doc, source, out)
+    else:
+        aws_lambda.parse(doc, source, out)
+
+
+def parse_text(text: str, source: str, *, suffix: str, path: Path | None, explicit: bool) -> model.ParseResult:
+    out = model.ParseResult()
+    try:
+        docs = load_documents(text, suffix)
+    except json.JSONDecodeError as exc:
+        out.errors.append(model.InputError(source, f"not valid JSON: {exc}"))
+        return out
+    except yaml.YAMLError as exc:
+        out.errors.append(model.InputError(source, f"not valid YAML: {_yaml_message(exc, text)}"))
+        return out
+    except RecursionError:
+        out.errors.append(model.InputError(source, "document nested too deeply"))
+        return out
+    docs = [d for d in docs if d is not None]
+    recognised = False
+    many = len(docs) > 1
+    for i, doc in enumerate(docs):
+        sub = model.ParseResult()
+        if not isinstance(doc, Mapping):
+            if explicit or many:
+                sub.errors.append(
+                    model.InputError(
+                        source,
+                        f"expected a mapping at the top of the document, got {type(doc).__name__}",
+                        f"document {i + 1}" if many else None,
+                    )
+                )
+                out.extend(sub)
+            continue
+        fmt = detect(doc)
+        if fmt is None:
+            continue
+        recognised = True
+        try:
+            _dispatch(fmt, doc, source, path, sub)
+        except Exception as exc:  # a parser bug must not hide the other files
+            sub.errors.append(
+                model.InputError(source, f"internal error reading this {fmt} document: {exc!r}")
+            )
+        if many:
+            sub.errors = [
+                model.InputError(e.source, e.message, f"document {i + 1}: {e.field}" if e.field else f"document {i + 1}")
+                for e in sub.errors
+            ]
+        out.extend(sub)
+    if not recognised and not out.errors:
+        if explicit:
+            out.errors.append(
+                model.InputError(
+                    source,
+                    "not a recognised deployment descriptor (expected a Kubernetes manifest, "
+                    "a docker-compose file, an ECS task definition, a Lambda function "
+                    "configuration or a CloudFormation/SAM template)",
+                )
+            )
+        else:
+            out.ignored_files.append(source)
+    return out
+
+
+def parse_file(path: Path, source: str | None = None, *, explicit: bool = True) -> model.ParseResult:
+    source = source or str(path)
+    if dockerfile.is_dockerfile(path):
+        out = model.ParseResult()
+        try:
+            dockerfile.parse(path, source, out)
+        except OSError as exc:
+            out.errors.append(model.InputError(source, f"cannot read: {exc.strerror or exc}"))
+        except UnicodeDecodeError as exc:
+            out.errors.append(model.InputError(source, f"not UTF-8 text: {exc.reason}"))
+        return out
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        return model.ParseResult(errors=[model.InputError(source, f"cannot read: {exc.strerror or exc}")])
+    except UnicodeDecodeError:
+        return model.ParseResult(errors=[model.InputError(source, "not UTF-8 text")])
+    suffix = path.suffix.lower() if path.suffix.lower() in DATA_SUFFIXES else ".yaml"
+    return parse_text(text, source, suffix=suffix, path=path, explicit=explicit)
+
+
+def _candidate(path: Path) -> bool:
+    return path.suffix.lower() in DATA_SUFFIXES or dockerfile.is_dockerfile(path)
+
+
+def walk(root: Path, excludes: Iterable[str] = ()) -> Iterator[Path]:
+    patterns = tuple(excludes)
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        for fname in sorted(filenames):
+            p = Path(dirpath, fname)
+            rel = os.path.relpath(p, root)
+            if patterns and any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(fname, pat) for pat in patterns):
+                continue
+            if _candidate(p):
+                yield p
+
+
+def collect(paths: Iterable[str | Path], excludes: Iterable[str] = ()) -> model.ParseResult:
+    out = model.ParseResult()
+    excludes = tuple(excludes)
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            for f in walk(p, excludes):
+                out.extend(parse_file(f, str(f), explicit=False))
+        elif p.exists():
+            out.extend(parse_file(p, str(raw), explicit=True))
+        else:
+            out.errors.append(model.InputError(str(raw), "no such file or directory"))
+    return out

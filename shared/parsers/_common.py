@@ -1,0 +1,127 @@
+"""Helpers shared by the descriptor parsers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from ddcompat.shared import model, signals
+
+
+class DocumentError(ValueError):
+    """A document whose structure is wrong; ``field`` is a dotted path into it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def mapping(value: Any, field: str, *, required: bool = False) -> Mapping[str, Any]:
+    if value is None:
+        if required:
+            raise DocumentError(field, "missing")
+        return {}
+    if not isinstance(value, Mapping):
+        raise DocumentError(field, f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def sequence(value: Any, field: str, *, required: bool = False) -> list[Any]:
+    if value is None:
+        if required:
+            raise DocumentError(field, "missing")
+        return []
+    if not isinstance(value, list):
+        raise DocumentError(field, f"expected a list, got {type(value).__name__}")
+    return value
+
+
+def string(value: Any, field: str, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise DocumentError(field, "missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise DocumentError(field, f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def str_map(value: Any, field: str) -> dict[str, str]:
+    """A mapping of strings (labels, annotations, tags); non-scalar values are an error."""
+    out: dict[str, str] = {}
+    for k, v in mapping(value, field).items():
+        if v is None:
+            out[str(k)] = ""
+        elif isinstance(v, str | int | float | bool):
+            out[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
+        else:
+            raise DocumentError(f"{field}[{k}]", f"expected a string, got {type(v).__name__}")
+    return out
+
+
+@dataclasses.dataclass(slots=True)
+class Group:
+    """A workload with one or more containers sharing metadata (a pod, a task, a function)."""
+
+    source: str
+    deployment_type: model.DeploymentType
+    kind: str
+    namespace: str | None
+    name: str
+    annotations: signals.Annotations
+    containers: list[signals.ContainerInput]
+    platform: model.Platform
+    labels: tuple[tuple[str, str], ...] = ()
+    lib_injection: str | None = None
+    skipped: int = 0
+    default_container: str | None = None
+
+
+def emit(group: Group, out: model.ParseResult) -> None:
+    """Apply signal precedence to each container of a group and collect workloads.
+
+    Pod-level ``ddcompat.io/`` values apply to the containers that look like Python
+    (image, DD_APPSEC/IAST env, per-container keys, known pins); when none does, to the
+    default container (``kubectl.kubernetes.io/default-container`` or the first one).
+    """
+    ann = group.annotations
+    pythonish = [c for c in group.containers if signals.looks_python(c, ann)]
+    if not pythonish and group.containers and (ann.has_general() or group.lib_injection):
+        chosen = next(
+            (c for c in group.containers if c.name == group.default_container),
+            group.containers[0],
+        )
+        pythonish = [chosen]
+    out.skipped_containers += group.skipped
+    for c in group.containers:
+        if c not in pythonish:
+            out.skipped_containers += 1
+            continue
+        try:
+            built = signals.build_facts(
+                group.deployment_type,
+                c,
+                ann,
+                platform=group.platform,
+                lib_injection=group.lib_injection,
+            )
+        except signals.SignalError as exc:
+            out.errors.append(model.InputError(group.source, str(exc), exc.field))
+            continue
+        if built is None:
+            out.skipped_containers += 1
+            continue
+        facts, exempt = built
+        out.workloads.append(
+            model.Workload(
+                source=group.source,
+                kind=group.kind,
+                namespace=group.namespace,
+                name=group.name,
+                container=c.name,
+                facts=facts,
+                labels=group.labels,
+                exempt=exempt,
+            )
+        )

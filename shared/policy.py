@@ -1,0 +1,137 @@
+"""Severity policy, required features and exemptions (YAML, validated with pydantic).
+
+What a check finds (a reason code) is the matrix's business; how much it matters is
+the policy's. Example::
+
+    severities:
+      MATRIX_NOT_COVERED: error
+      PREVIEW_FEATURE: info
+    require:
+      - features: [threat_protection]
+        namespaces: [prod]
+        when_using: [threat_detection]
+    exemptions:
+      - namespaces: [legacy]
+        names: ["batch-*"]
+        reason: "retired in Q3"
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Annotated
+
+import pydantic
+import yaml
+
+from ddcompat.shared import model
+
+DEFAULT_SEVERITIES: dict[str, model.Severity] = {
+    "DDTRACE_TOO_OLD": "error",
+    "DDTRACE_UNKNOWN": "warning",
+    "PYTHON_UNSUPPORTED": "error",
+    "PYTHON_UNKNOWN": "warning",
+    "PLATFORM_UNSUPPORTED": "error",
+    "DEPLOYMENT_UNSUPPORTED": "error",
+    "FRAMEWORK_UNSUPPORTED": "error",
+    "AUTH_FRAMEWORK_UNSUPPORTED": "error",
+    "REMOTE_CONFIG_DISABLED": "error",
+    "PREVIEW_FEATURE": "warning",
+    "MATRIX_NOT_COVERED": "warning",
+    "MAINTENANCE_BRANCH": "info",
+    "FLASK_QUERY_STRING": "info",
+}
+assert set(DEFAULT_SEVERITIES) == set(model.CODES)
+
+
+class PolicyError(ValueError):
+    pass
+
+
+class _Selector(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    namespaces: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    deployment_types: tuple[model.DeploymentType, ...] = ()
+    match_labels: dict[str, str] = {}
+
+    def selects(self, w: model.Workload) -> bool:
+        if self.namespaces and not any(
+            fnmatch.fnmatchcase(w.namespace or "", p) for p in self.namespaces
+        ):
+            return False
+        if self.names and not any(fnmatch.fnmatchcase(w.name, p) for p in self.names):
+            return False
+        if self.kinds and w.kind not in self.kinds:
+            return False
+        if self.deployment_types and w.deployment_type not in self.deployment_types:
+            return False
+        if self.match_labels:
+            labels = dict(w.labels)
+            if any(labels.get(k) != v for k, v in self.match_labels.items()):
+                return False
+        return True
+
+
+class Requirement(_Selector):
+    features: tuple[model.FeatureId, ...] = pydantic.Field(min_length=1)
+    # Only workloads that use at least one of these features (empty: all workloads).
+    when_using: tuple[model.FeatureId, ...] = ()
+
+
+class Exemption(_Selector):
+    reason: Annotated[str, pydantic.StringConstraints(min_length=1)]
+    # Only these features are exempt; empty: the whole workload.
+    features: tuple[model.FeatureId, ...] = ()
+
+
+class Policy(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    severities: dict[model.Code, model.Severity | None] = {}
+    require: tuple[Requirement, ...] = ()
+    exemptions: tuple[Exemption, ...] = ()
+
+    def severity(self, code: model.Code) -> model.Severity | None:
+        """The severity of a code; ``None`` means the policy drops the finding."""
+        if code in self.severities:
+            return self.severities[code]
+        return DEFAULT_SEVERITIES[code]
+
+    def required_features(self, w: model.Workload) -> frozenset[str]:
+        out: set[str] = set()
+        for req in self.require:
+            if req.when_using and not (set(req.when_using) & w.facts.features):
+                continue
+            if req.selects(w):
+                out.update(req.features)
+        return frozenset(out)
+
+    def exemption(self, w: model.Workload) -> Exemption | None:
+        for ex in self.exemptions:
+            if ex.selects(w):
+                return ex
+        return None
+
+
+DEFAULT = Policy()
+
+
+def load(path: Path | str) -> Policy:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return Policy.model_validate(data or {})
+    except pydantic.ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"{path}: {loc}: {err['msg']}")
+        raise PolicyError("\n".join(lines)) from None

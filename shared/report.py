@@ -1,0 +1,363 @@
+"""Renderers of an evaluated run: JSON (the contract), table, SARIF 2.1.0 and JUnit XML."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import xml.etree.ElementTree as ET
+from typing import Literal, TypedDict
+
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import model, versions
+
+SCHEMA_VERSION = 1
+TOOL_URI = "https://github.com/ddcompat/ddcompat"
+
+
+class ReasonJSON(TypedDict):
+    code: str
+    severity: model.Severity
+    required: str | None
+    observed: str | None
+    message: str
+
+
+class FeatureJSON(TypedDict):
+    status: model.Status
+    required_by_policy: bool
+    reasons: list[ReasonJSON]
+
+
+class WorkloadJSON(TypedDict):
+    id: str
+    source: str
+    deployment_type: model.DeploymentType
+    kind: str
+    namespace: str | None
+    name: str
+    container: str
+    ddtrace_version: str | None
+    python_version: str | None
+    platform: str | None
+    exempt: str | None
+    features: dict[str, FeatureJSON]
+    not_checked: list[str]
+    compliant: bool
+
+
+class ErrorJSON(TypedDict):
+    source: str
+    field: str | None
+    message: str
+
+
+class SummaryJSON(TypedDict):
+    workloads: int
+    compliant: int
+    exempt: int
+    skipped_containers: int
+    ignored_files: int
+    errors: int
+
+
+class MatrixJSON(TypedDict):
+    name: str
+    version: str
+
+
+class ReportJSON(TypedDict):
+    schema_version: Literal[1]
+    matrix: MatrixJSON
+    workloads: list[WorkloadJSON]
+    errors: list[ErrorJSON]
+    summary: SummaryJSON
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Run:
+    """Everything a front end renders: results, input errors and the counts."""
+
+    matrix: matrix_mod.Matrix
+    results: list[model.WorkloadResult]
+    errors: list[model.InputError]
+    skipped_containers: int = 0
+    ignored_files: tuple[str, ...] = ()
+
+    def fails(self, level: model.Severity) -> bool:
+        return any(r.fails_at(level) for r in self.results)
+
+
+def display_ddtrace(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        iv = versions.parse_range(raw)
+    except versions.VersionSyntaxError:
+        return raw
+    return str(iv.exact) if iv.exact is not None else raw.strip()
+
+
+def workload_json(r: model.WorkloadResult) -> WorkloadJSON:
+    w = r.workload
+    f = w.facts
+    return {
+        "id": w.id,
+        "source": w.source,
+        "deployment_type": w.deployment_type,
+        "kind": w.kind,
+        "namespace": w.namespace,
+        "name": w.name,
+        "container": w.container,
+        "ddtrace_version": display_ddtrace(f.ddtrace),
+        "python_version": f.python,
+        "platform": str(f.platform) or None,
+        "exempt": r.exempt,
+        "features": {
+            name: {
+                "status": fr.status,
+                "required_by_policy": fr.required_by_policy,
+                "reasons": [
+                    {
+                        "code": x.code,
+                        "severity": x.severity,
+                        "required": x.required,
+                        "observed": x.observed,
+                        "message": x.message,
+                    }
+                    for x in fr.reasons
+                ],
+            }
+            for name, fr in r.features.items()
+        },
+        "not_checked": list(r.not_checked),
+        "compliant": r.compliant,
+    }
+
+
+def to_json(run: Run) -> ReportJSON:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "matrix": {"name": run.matrix.name, "version": run.matrix.version},
+        "workloads": [workload_json(r) for r in run.results],
+        "errors": [{"source": e.source, "field": e.field, "message": e.message} for e in run.errors],
+        "summary": {
+            "workloads": len(run.results),
+            "compliant": sum(1 for r in run.results if r.compliant),
+            "exempt": sum(1 for r in run.results if r.exempt is not None),
+            "skipped_containers": run.skipped_containers,
+            "ignored_files": len(run.ignored_files),
+            "errors": len(run.errors),
+        },
+    }
+
+
+def render_json(run: Run) -> str:
+    return json.dumps(to_json(run), indent=2) + "\n"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(len(header))]
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(header)).rstrip()]
+    for r in rows:
+        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+    return "\n".join(lines)
+
+
+def render_table(run: Run) -> str:
+    rows: list[list[str]] = []
+    for r in run.results:
+        w = r.workload
+        if not r.features:
+            rows.append([w.id, "-", "-", "no feature in use", ""])
+        for name, fr in r.features.items():
+            codes = ", ".join(f"{x.code}({x.severity[0].upper()})" for x in fr.reasons) or "-"
+            rows.append([w.id, name, fr.status, codes, "exempt" if r.exempt else ""])
+    out = [_table(rows, ["WORKLOAD", "FEATURE", "STATUS", "FINDINGS", ""])]
+    s = to_json(run)["summary"]
+    out.append(
+        f"\n{s['workloads']} workloads, {s['compliant']} compliant, {s['exempt']} exempt, "
+        f"{s['skipped_containers']} containers skipped, {s['ignored_files']} files ignored, "
+        f"{s['errors']} input errors (matrix {run.matrix.name} {run.matrix.version})"
+    )
+    details = []
+    for r in run.results:
+        for name, fr in r.features.items():
+            for x in fr.reasons:
+                if x.severity != "info":
+                    extra = ""
+                    if x.required or x.observed:
+                        extra = f" [required {x.required or '-'}, observed {x.observed or '-'}]"
+                    details.append(f"  {x.severity}: {r.workload.id} {name}: {x.code}: {x.message}{extra}")
+    if details:
+        out.append("\nFindings:\n" + "\n".join(details))
+    return "\n".join(out) + "\n"
+
+
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
+RULE_HELP: dict[str, str] = {
+    "DDTRACE_TOO_OLD": "The ddtrace version is older than the feature's minimum.",
+    "DDTRACE_UNKNOWN": "The ddtrace version is not known precisely enough to decide.",
+    "PYTHON_UNSUPPORTED": "The Python version is not a supported runtime.",
+    "PYTHON_UNKNOWN": "The Python version is not known.",
+    "PLATFORM_UNSUPPORTED": "The OS or CPU architecture is not a supported runtime.",
+    "DEPLOYMENT_UNSUPPORTED": "The feature is not supported on this deployment type.",
+    "FRAMEWORK_UNSUPPORTED": "The web framework or its version is not supported for the feature.",
+    "AUTH_FRAMEWORK_UNSUPPORTED": "No supported authentication framework for user activity tracking.",
+    "REMOTE_CONFIG_DISABLED": "The feature needs Remote Configuration, which is disabled.",
+    "PREVIEW_FEATURE": "The feature is in preview.",
+    "MATRIX_NOT_COVERED": "The compatibility matrix does not cover these facts.",
+    "MAINTENANCE_BRANCH": "The ddtrace release branch is in maintenance.",
+    "FLASK_QUERY_STRING": "Query strings are not supported on Flask.",
+}
+
+
+def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
+    results: list[dict[str, object]] = []
+    used: list[str] = []
+    for r in run.results:
+        for name, fr in r.features.items():
+            for x in fr.reasons:
+                if x.code not in used:
+                    used.append(x.code)
+                text = f"{r.workload.id}: {name}: {x.message}"
+                if x.required or x.observed:
+                    text += f" (required {x.required or '-'}, observed {x.observed or '-'})"
+                res: dict[str, object] = {
+                    "ruleId": x.code,
+                    "ruleIndex": used.index(x.code),
+                    "level": "note" if r.exempt else _SARIF_LEVEL[x.severity],
+                    "message": {"text": text},
+                    "locations": [
+                        {
+                            "physicalLocation": {"artifactLocation": {"uri": r.workload.source}},
+                            "logicalLocations": [
+                                {"fullyQualifiedName": r.workload.id, "kind": "resource"}
+                            ],
+                        }
+                    ],
+                    "partialFingerprints": {"ddcompatWorkloadFeature/v1": f"{r.workload.id}#{name}#{x.code}"},
+                    "properties": {"feature": name, "status": fr.status},
+                }
+                if r.exempt:
+                    res["suppressions"] = [{"kind": "inSource", "justification": r.exempt}]
+                results.append(res)
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "ddcompat",
+                        "version": tool_version,
+                        "informationUri": TOOL_URI,
+                        "rules": [
+                            {"id": c, "shortDescription": {"text": RULE_HELP[c]}} for c in used
+                        ],
+                    }
+                },
+                "invocations": [
+                    {
+                        "executionSuccessful": not run.errors,
+                        "toolExecutionNotifications": [
+                            {
+                                "level": "error",
+                                "message": {"text": str(e)},
+                                "locations": [
+                                    {"physicalLocation": {"artifactLocation": {"uri": e.source}}}
+                                ],
+                            }
+                            for e in run.errors
+                        ],
+                    }
+                ],
+                "results": results,
+            }
+        ],
+    }
+
+
+def render_sarif(run: Run, tool_version: str) -> str:
+    return json.dumps(to_sarif(run, tool_version), indent=2) + "\n"
+
+
+def render_junit(run: Run, fail_on: model.Severity) -> str:
+    suites = ET.Element("testsuites", name="ddcompat")
+    by_source: dict[str, ET.Element] = {}
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+
+    def suite(source: str) -> ET.Element:
+        if source not in by_source:
+            by_source[source] = ET.SubElement(suites, "testsuite", name=source)
+        return by_source[source]
+
+    counts: dict[str, dict[str, int]] = {}
+    for r in run.results:
+        s = suite(r.workload.source)
+        c = counts.setdefault(r.workload.source, {"tests": 0, "failures": 0, "errors": 0, "skipped": 0})
+        for name, fr in r.features.items():
+            case = ET.SubElement(s, "testcase", classname=r.workload.id, name=name)
+            c["tests"] += 1
+            bad = [x for x in fr.reasons if model.SEVERITY_RANK[x.severity] >= model.SEVERITY_RANK[fail_on]]
+            if r.exempt is not None:
+                ET.SubElement(case, "skipped", message=f"exempt: {r.exempt}")
+                c["skipped"] += 1
+            elif bad:
+                fail = ET.SubElement(
+                    case, "failure", message="; ".join(f"{x.code}: {x.message}" for x in bad), type=bad[0].code
+                )
+                fail.text = "\n".join(
+                    f"{x.severity} {x.code}: {x.message} (required {x.required or '-'}, observed {x.observed or '-'})"
+                    for x in fr.reasons
+                )
+                c["failures"] += 1
+    for e in run.errors:
+        s = suite(e.source)
+        c = counts.setdefault(e.source, {"tests": 0, "failures": 0, "errors": 0, "skipped": 0})
+        case = ET.SubElement(s, "testcase", classname=e.source, name=e.field or "read")
+        err = ET.SubElement(case, "error", message=e.message, type="INPUT_ERROR")
+        err.text = str(e)
+        c["tests"] += 1
+        c["errors"] += 1
+    for source, el in by_source.items():
+        for k, v in counts[source].items():
+            el.set(k, str(v))
+            totals[k] += v
+    for k, v in totals.items():
+        suites.set(k, str(v))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def render_matrix(m: matrix_mod.Matrix) -> str:
+    parts = [f"Matrix {m.name} {m.version} ({len(m.files)} files)"]
+    parts.append("\nFeatures\n" + _table(
+        [[f.id, f.title, "preview" if f.preview else f">={f.min_ddtrace}", "yes" if f.requires_remote_config else "", f.source] for f in m.features],
+        ["FEATURE", "TITLE", "DDTRACE", "REMOTE CONFIG", "SOURCE"],
+    ))
+    parts.append("\nDeployment types\n" + _table(
+        [[d.deployment_type, d.feature, "yes" if d.supported else "no", d.source] for d in m.deployments],
+        ["DEPLOYMENT", "FEATURE", "SUPPORTED", "SOURCE"],
+    ))
+    parts.append("\nRelease branches\n" + _table(
+        [[b.ddtrace, b.level, b.source] for b in m.release_branches], ["DDTRACE", "LEVEL", "SOURCE"]
+    ))
+    parts.append("\nRuntimes\n" + _table(
+        [[r.os, ",".join(r.arch), r.runtime, ", ".join(r.python), r.ddtrace, r.source] for r in m.runtimes],
+        ["OS", "ARCH", "RUNTIME", "PYTHON", "DDTRACE", "SOURCE"],
+    ))
+    parts.append("\nWeb frameworks\n" + _table(
+        [[f.framework, f">={f.min_version}", ",".join(k for k, v in f.features.items() if v), ",".join(f.caveats), f.source] for f in m.frameworks],
+        ["FRAMEWORK", "VERSION", "FEATURES", "CAVEATS", "SOURCE"],
+    ))
+    parts.append("\nAuthentication frameworks\n" + _table(
+        [[a.framework, ", ".join(a.versions), ",".join(a.features), a.source] for a in m.auth_frameworks],
+        ["FRAMEWORK", "VERSIONS", "FEATURES", "SOURCE"],
+    ))
+    parts.append("\nCaveats\n" + _table(
+        [[c.code, c.framework or "", ",".join(c.features), c.message, c.source] for c in m.caveats],
+        ["CODE", "FRAMEWORK", "FEATURES", "MESSAGE", "SOURCE"],
+    ))
+    if m.notes:
+        parts.append("\nNotes\n" + "\n".join(f"- {n.text} ({n.source})" for n in m.notes))
+    return "\n".join(parts) + "\n"

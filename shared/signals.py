@@ -1,0 +1,314 @@
+"""Reading ddtrace/Python/feature signals as they appear in the wild.
+
+Every descriptor format ends up here: annotations/labels/tags with the
+``ddcompat.io/`` keys, container environment, image references, Datadog library
+injection. Precedence (highest first) is the one in CONTRACT.md: explicit
+``ddcompat.io/`` values, then library injection, then what the image/runtime implies.
+
+Per-container values use the Datadog autodiscovery form: ``ddcompat.io/<container>.<key>``
+(for example ``ddcompat.io/web.ddtrace-version``) overrides ``ddcompat.io/<key>`` for
+the container named ``web``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+
+from ddcompat.shared import model
+
+PREFIX = "ddcompat.io/"
+KEY_DDTRACE = "ddtrace-version"
+KEY_PYTHON = "python-version"
+KEY_FEATURES = "features"
+KEY_FRAMEWORKS = "frameworks"
+KEY_EXEMPT = "exempt"
+KEY_MODE = "mode"
+KEYS = (KEY_DDTRACE, KEY_PYTHON, KEY_FEATURES, KEY_FRAMEWORKS, KEY_EXEMPT)
+LIB_INJECTION_ANNOTATION = "admission.datadoghq.com/python-lib.version"
+LIB_INIT_IMAGE = re.compile(r"(?:^|/)dd-lib-python-init(?::(?P<tag>[^@]+))?(?:@.*)?$")
+
+# Web frameworks recognised in requirements/lock files. Only the matrix decides
+# which are supported; this list only decides what is worth reading.
+WEB_FRAMEWORKS = frozenset(
+    {
+        "django", "flask", "fastapi", "starlette", "tornado", "pyramid", "aiohttp",
+        "sanic", "falcon", "bottle", "quart", "cherrypy", "litestar",
+    }
+)
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+
+class SignalError(ValueError):
+    """A ``ddcompat.io/`` value that cannot be read; ``field`` names the key."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in _TRUE
+
+
+def falsy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in _FALSE
+
+
+def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | None]:
+    """Features enabled by ``DD_*`` variables, and the Remote Configuration switch."""
+    found: set[str] = set()
+    rc_raw = env.get("DD_REMOTE_CONFIGURATION_ENABLED")
+    remote_config = True if truthy(rc_raw) else (False if falsy(rc_raw) else None)
+    if truthy(env.get("DD_APPSEC_ENABLED")):
+        found.add("threat_detection")
+        if remote_config:
+            found.add("threat_protection")
+    if env.get("DD_APPSEC_HTTP_BLOCKED_TEMPLATE_HTML") or env.get(
+        "DD_APPSEC_HTTP_BLOCKED_TEMPLATE_JSON"
+    ):
+        found.add("custom_blocking_response")
+    if truthy(env.get("DD_APPSEC_SCA_ENABLED")):
+        found.add("sca")
+    if truthy(env.get("DD_IAST_ENABLED")):
+        found.add("code_security")
+    if truthy(env.get("DD_API_SECURITY_ENABLED")) or truthy(env.get("_DD_API_SECURITY_ENABLED")):
+        found.add("api_security")
+    tracking = (env.get("DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING") or "").strip().lower()
+    instrumentation = (env.get("DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE") or "").strip().lower()
+    if tracking in ("safe", "extended") or instrumentation in ("identification", "anonymization"):
+        found.add("user_activity_tracking")
+    return frozenset(found), remote_config
+
+
+def parse_features(raw: str, field: str) -> frozenset[str]:
+    out = set()
+    for item in raw.split(","):
+        name = item.strip().lower()
+        if not name:
+            continue
+        if name not in model.FEATURES:
+            raise SignalError(
+                field, f"unknown feature {name!r} (known: {', '.join(model.FEATURES)})"
+            )
+        out.add(name)
+    return frozenset(out)
+
+
+_FW = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(?:(==|~=|>=|<=|>|<|@|=)\s*(.*?))?\s*$")
+
+
+def parse_frameworks(raw: str, field: str) -> tuple[tuple[str, str], ...]:
+    """``django==3.2.18,flask==2.3`` -> (("django", "3.2.18"), ("flask", "2.3"))."""
+    out: dict[str, str] = {}
+    for item in raw.split(","):
+        if not item.strip():
+            continue
+        m = _FW.match(item)
+        if not m:
+            raise SignalError(field, f"cannot read framework {item.strip()!r} (use name==version)")
+        name = re.sub(r"\[.*\]", "", m.group(1)).lower().replace("_", "-")
+        op, ver = m.group(2), (m.group(3) or "")
+        if op in (None, "==", "=", "@"):
+            out[name] = ver.lstrip("v")
+        else:
+            out[name] = f"{op}{ver}"
+    return tuple(sorted(out.items()))
+
+
+_IMAGE_VERSION = re.compile(r"^v?(\d+(?:\.\d+){0,2})")
+
+
+def split_image(image: str) -> tuple[str, str | None]:
+    """``repo/name:tag@sha256:..`` -> ("repo/name", "tag")."""
+    ref = image.strip().split("@", 1)[0]
+    last_slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > last_slash:
+        return ref[:colon], ref[colon + 1 :]
+    return ref, None
+
+
+def is_python_image(image: str | None) -> bool:
+    if not image:
+        return False
+    repo, _ = split_image(image)
+    last = repo.rsplit("/", 1)[-1].lower()
+    return last == "python" or last.startswith("python-") or last.endswith("-python")
+
+
+def python_from_image(image: str | None) -> str | None:
+    """``python:3.11-slim`` -> ``3.11``; ``public.ecr.aws/lambda/python:3.12`` -> ``3.12``."""
+    if not is_python_image(image):
+        return None
+    assert image is not None
+    _, tag = split_image(image)
+    if not tag:
+        return None
+    m = _IMAGE_VERSION.match(tag)
+    return m.group(1) if m else None
+
+
+def ddtrace_from_init_image(image: str | None) -> str | None:
+    if not image:
+        return None
+    m = LIB_INIT_IMAGE.search(image.split("@", 1)[0] if "@" in image else image)
+    if not m:
+        return None
+    tag = m.group("tag")
+    if not tag or tag == "latest":
+        return "latest"
+    return tag
+
+
+def python_from_lambda_runtime(runtime: str | None) -> str | None:
+    """``python3.12`` -> ``3.12``."""
+    if not runtime:
+        return None
+    m = re.fullmatch(r"\s*python(\d+)\.(\d+)\s*", runtime)
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+_ARCH = {
+    "amd64": "amd64", "x86_64": "amd64", "x86-64": "amd64", "x64": "amd64",
+    "arm64": "arm64", "aarch64": "arm64", "arm64v8": "arm64",
+    "arm": "arm", "armv7": "arm", "armv7l": "arm", "armhf": "arm", "arm32v7": "arm",
+    "armv6": "arm", "arm32v6": "arm", "armel": "arm",
+    "386": "386", "i386": "386", "i686": "386", "x86": "386",
+    "s390x": "s390x", "ppc64le": "ppc64le", "riscv64": "riscv64", "mips64le": "mips64le",
+}
+
+
+def normalize_arch(raw: str) -> str:
+    key = raw.strip().lower()
+    return _ARCH.get(key, key)
+
+
+def normalize_os(raw: str) -> str:
+    key = raw.strip().lower()
+    if key.startswith("windows"):
+        return "windows"
+    if key in ("darwin", "macos", "osx", "mac"):
+        return "darwin"
+    return key
+
+
+def platform_from_string(raw: str | None) -> model.Platform | None:
+    """``linux/arm64`` or ``linux/arm/v7`` -> Platform."""
+    if not raw:
+        return None
+    parts = raw.strip().split("/")
+    os_ = normalize_os(parts[0]) if parts[0] else None
+    arch = (normalize_arch(parts[1]),) if len(parts) > 1 and parts[1] else ()
+    return model.Platform(os_, arch)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Annotations:
+    """The ``ddcompat.io/`` values that apply to one container."""
+
+    values: Mapping[str, str]
+    where: str  # how to name the carrier in errors: "metadata.annotations", "Tags" ...
+
+    def get(self, container: str, key: str) -> tuple[str | None, str]:
+        """Value and the field it came from (per-container first)."""
+        specific = f"{PREFIX}{container}.{key}"
+        if specific in self.values:
+            return self.values[specific], f"{self.where}[{specific}]"
+        general = f"{PREFIX}{key}"
+        if general in self.values:
+            return self.values[general], f"{self.where}[{general}]"
+        return None, ""
+
+    def has_container_specific(self, container: str) -> bool:
+        prefix = f"{PREFIX}{container}."
+        return any(k.startswith(prefix) for k in self.values)
+
+    def has_general(self) -> bool:
+        return any(f"{PREFIX}{k}" in self.values for k in KEYS if k != KEY_EXEMPT)
+
+
+def merge(*maps: Mapping[str, str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for m in maps:
+        if m:
+            out.update({str(k): "" if v is None else str(v) for k, v in m.items()})
+    return out
+
+
+@dataclasses.dataclass(slots=True)
+class ContainerInput:
+    """Everything one parser knows about one container, before precedence is applied."""
+
+    name: str
+    image: str | None = None
+    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    # Lower-precedence facts a format may know (Dockerfile pip pins, lock files, Lambda runtime).
+    ddtrace_hint: str | None = None
+    python_hint: str | None = None
+    frameworks_hint: tuple[tuple[str, str], ...] | None = None
+
+
+def looks_python(c: ContainerInput, ann: Annotations) -> bool:
+    if ann.has_container_specific(c.name):
+        return True
+    if c.ddtrace_hint or c.python_hint or is_python_image(c.image):
+        return True
+    return any(k.startswith("DD_APPSEC") or k.startswith("DD_IAST") for k in c.env)
+
+
+def build_facts(
+    deployment_type: model.DeploymentType,
+    c: ContainerInput,
+    ann: Annotations,
+    *,
+    platform: model.Platform,
+    lib_injection: str | None = None,
+) -> tuple[model.Facts, str | None] | None:
+    """Facts for one container (and its exemption), or None when it has no signal.
+
+    Raises :class:`SignalError` naming the field for unreadable ``ddcompat.io/`` values.
+    """
+    ddtrace, _ = ann.get(c.name, KEY_DDTRACE)
+    if not ddtrace:
+        ddtrace = lib_injection or c.ddtrace_hint
+    python, _ = ann.get(c.name, KEY_PYTHON)
+    if not python:
+        python = c.python_hint or python_from_image(c.image) or c.env.get("PYTHON_VERSION")
+    env_features, remote_config = features_from_env(c.env)
+    raw_features, field = ann.get(c.name, KEY_FEATURES)
+    declared = parse_features(raw_features, field) if raw_features else frozenset()
+    raw_fw, field = ann.get(c.name, KEY_FRAMEWORKS)
+    frameworks = parse_frameworks(raw_fw, field) if raw_fw else c.frameworks_hint
+    exempt, _ = ann.get(c.name, KEY_EXEMPT)
+    features = declared | env_features
+    if not (features or ddtrace or python or is_python_image(c.image)):
+        return None
+    facts = model.Facts(
+        deployment_type=deployment_type,
+        ddtrace=ddtrace.strip() if ddtrace else None,
+        python=python.strip() if python else None,
+        platform=platform,
+        features=features,
+        frameworks=frameworks,
+        remote_config=remote_config,
+    )
+    return facts, (exempt.strip() or "exempt") if exempt is not None else None
+
+
+def label_pairs(labels: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    if not labels:
+        return ()
+    return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
+
+
+def env_list_to_map(items: Iterable[object], name_key: str, value_key: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if isinstance(item, Mapping) and name_key in item:
+            value = item.get(value_key)
+            out[str(item[name_key])] = "" if value is None else str(value)
+    return out
