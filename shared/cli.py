@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ddcompat.shared import evaluator, model, parsers, policy, report
+from ddcompat.shared import evaluator, parsers, policy, report
 from ddcompat.shared import matrix as matrix_mod
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -34,10 +34,16 @@ class UsageError(Exception):
     pass
 
 
-def load_config(matrix_files: Sequence[str], policy_file: str | None) -> tuple[matrix_mod.Matrix, policy.Policy]:
+def load_config(
+    matrix_files: Sequence[str], policy_file: str | None
+) -> tuple[matrix_mod.Matrix, policy.Policy]:
     """The matrix and policy in force; raises UsageError with the file and field."""
     try:
-        m = matrix_mod.load([Path(p) for p in matrix_files]) if matrix_files else matrix_mod.builtin()
+        m = (
+            matrix_mod.load([Path(p) for p in matrix_files])
+            if matrix_files
+            else matrix_mod.builtin()
+        )
     except matrix_mod.MatrixError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -119,16 +125,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="check deployment descriptors (files or directories)")
     check.add_argument("paths", nargs="+", metavar="PATH")
-    check.add_argument("--format", choices=("table", "json", "sarif", "junit"), default=None,
-                       help="output format (default: table on a terminal, json otherwise)")
-    check.add_argument("--fail-on", choices=("error", "warning"), default="error",
-                       help="lowest severity that makes the exit status 1 (default: error)")
-    check.add_argument("--policy", metavar="FILE", help="policy YAML (severities, requirements, exemptions)")
-    check.add_argument("--matrix", metavar="FILE", action="append", default=[],
-                       help="extra matrix YAML added to the built-in one (repeatable)")
-    check.add_argument("--exclude", metavar="GLOB", action="append", default=[],
-                       help="skip files matching this glob in directory walks (repeatable)")
-    check.add_argument("-o", "--output", metavar="FILE", help="write the report here instead of stdout")
+    check.add_argument(
+        "--format",
+        choices=("table", "json", "sarif", "junit"),
+        default=None,
+        help="output format (default: table on a terminal, json otherwise)",
+    )
+    check.add_argument(
+        "--fail-on",
+        choices=("error", "warning"),
+        default="error",
+        help="lowest severity that makes the exit status 1 (default: error)",
+    )
+    check.add_argument(
+        "--policy", metavar="FILE", help="policy YAML (severities, requirements, exemptions)"
+    )
+    check.add_argument(
+        "--matrix",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="extra matrix YAML added to the built-in one (repeatable)",
+    )
+    check.add_argument(
+        "--exclude",
+        metavar="GLOB",
+        action="append",
+        default=[],
+        help="skip files matching this glob in directory walks (repeatable)",
+    )
+    check.add_argument(
+        "-o", "--output", metavar="FILE", help="write the report here instead of stdout"
+    )
     check.set_defaults(handler=_cmd_check)
 
     mx = sub.add_parser("matrix", help="the compatibility matrix")

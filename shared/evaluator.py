@@ -9,7 +9,8 @@ applied afterwards.
 from __future__ import annotations
 
 from ddcompat.shared import matrix as matrix_mod
-from ddcompat.shared import model, policy as policy_mod, versions
+from ddcompat.shared import model, versions
+from ddcompat.shared import policy as policy_mod
 
 Findings = tuple[model.Finding, ...]
 _Key = tuple[model.Facts, frozenset[str]]
@@ -107,7 +108,8 @@ def _runtime_findings(
             model.Finding(
                 "PYTHON_UNKNOWN",
                 "unknown",
-                "Python version not found (set ddcompat.io/python-version or use a python:X.Y image)",
+                "Python version not found "
+                "(set ddcompat.io/python-version or use a python:X.Y image)",
             )
         )
     else:
@@ -222,7 +224,7 @@ def facts_findings(
     facts: model.Facts, features: frozenset[str], m: matrix_mod.Matrix
 ) -> tuple[dict[str, Findings], frozenset[str]]:
     """What the matrix says about ``features`` for these facts (no policy applied)."""
-    memo = m.memo
+    memo: dict[_Key, tuple[dict[str, Findings], frozenset[str]]] = m.memo
     key: _Key = (facts, features)
     hit = memo.get(key)
     if hit is not None:
@@ -258,7 +260,9 @@ def _facts_findings(
                         "none",
                         f"ddtrace {ddt} is on a maintenance release branch ({rb.ddtrace})",
                         required=", ".join(
-                            r.ddtrace for r in m.release_branches if r.level == "general_availability"
+                            r.ddtrace
+                            for r in m.release_branches
+                            if r.level == "general_availability"
                         )
                         or None,
                         observed=str(ddt),

@@ -180,8 +180,11 @@ class ParseResult:
     errors: list[InputError] = dataclasses.field(default_factory=list)
     skipped_containers: int = 0
     ignored_files: list[str] = dataclasses.field(default_factory=list)
+    # Dockerfiles read through a compose file's build context (resolved paths).
+    built_dockerfiles: set[str] = dataclasses.field(default_factory=set)
 
     def extend(self, other: ParseResult) -> None:
+        self.built_dockerfiles |= other.built_dockerfiles
         self.workloads.extend(other.workloads)
         self.errors.extend(other.errors)
         self.skipped_containers += other.skipped_containers

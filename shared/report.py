@@ -10,7 +10,7 @@ from typing import Literal, TypedDict
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import model, versions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 TOOL_URI = "https://github.com/ddcompat/ddcompat"
 
 
@@ -139,7 +139,9 @@ def to_json(run: Run) -> ReportJSON:
         "schema_version": SCHEMA_VERSION,
         "matrix": {"name": run.matrix.name, "version": run.matrix.version},
         "workloads": [workload_json(r) for r in run.results],
-        "errors": [{"source": e.source, "field": e.field, "message": e.message} for e in run.errors],
+        "errors": [
+            {"source": e.source, "field": e.field, "message": e.message} for e in run.errors
+        ],
         "summary": {
             "workloads": len(run.results),
             "compliant": sum(1 for r in run.results if r.compliant),
@@ -156,7 +158,10 @@ def render_json(run: Run) -> str:
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i]) for i in range(len(header))]
+    widths = [
+        max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
+        for i in range(len(header))
+    ]
     lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(header)).rstrip()]
     for r in rows:
         lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
@@ -187,7 +192,9 @@ def render_table(run: Run) -> str:
                     extra = ""
                     if x.required or x.observed:
                         extra = f" [required {x.required or '-'}, observed {x.observed or '-'}]"
-                    details.append(f"  {x.severity}: {r.workload.id} {name}: {x.code}: {x.message}{extra}")
+                    details.append(
+                        f"  {x.severity}: {r.workload.id} {name}: {x.code}: {x.message}{extra}"
+                    )
     if details:
         out.append("\nFindings:\n" + "\n".join(details))
     return "\n".join(out) + "\n"
@@ -202,7 +209,9 @@ RULE_HELP: dict[str, str] = {
     "PLATFORM_UNSUPPORTED": "The OS or CPU architecture is not a supported runtime.",
     "DEPLOYMENT_UNSUPPORTED": "The feature is not supported on this deployment type.",
     "FRAMEWORK_UNSUPPORTED": "The web framework or its version is not supported for the feature.",
-    "AUTH_FRAMEWORK_UNSUPPORTED": "No supported authentication framework for user activity tracking.",
+    "AUTH_FRAMEWORK_UNSUPPORTED": (
+        "No supported authentication framework for user activity tracking."
+    ),
     "REMOTE_CONFIG_DISABLED": "The feature needs Remote Configuration, which is disabled.",
     "PREVIEW_FEATURE": "The feature is in preview.",
     "MATRIX_NOT_COVERED": "The compatibility matrix does not cover these facts.",
@@ -235,7 +244,9 @@ def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
                             ],
                         }
                     ],
-                    "partialFingerprints": {"ddcompatWorkloadFeature/v1": f"{r.workload.id}#{name}#{x.code}"},
+                    "partialFingerprints": {
+                        "ddcompatWorkloadFeature/v1": f"{r.workload.id}#{name}#{x.code}"
+                    },
                     "properties": {"feature": name, "status": fr.status},
                 }
                 if r.exempt:
@@ -294,20 +305,30 @@ def render_junit(run: Run, fail_on: model.Severity) -> str:
     counts: dict[str, dict[str, int]] = {}
     for r in run.results:
         s = suite(r.workload.source)
-        c = counts.setdefault(r.workload.source, {"tests": 0, "failures": 0, "errors": 0, "skipped": 0})
+        c = counts.setdefault(
+            r.workload.source, {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        )
         for name, fr in r.features.items():
             case = ET.SubElement(s, "testcase", classname=r.workload.id, name=name)
             c["tests"] += 1
-            bad = [x for x in fr.reasons if model.SEVERITY_RANK[x.severity] >= model.SEVERITY_RANK[fail_on]]
+            bad = [
+                x
+                for x in fr.reasons
+                if model.SEVERITY_RANK[x.severity] >= model.SEVERITY_RANK[fail_on]
+            ]
             if r.exempt is not None:
                 ET.SubElement(case, "skipped", message=f"exempt: {r.exempt}")
                 c["skipped"] += 1
             elif bad:
                 fail = ET.SubElement(
-                    case, "failure", message="; ".join(f"{x.code}: {x.message}" for x in bad), type=bad[0].code
+                    case,
+                    "failure",
+                    message="; ".join(f"{x.code}: {x.message}" for x in bad),
+                    type=bad[0].code,
                 )
                 fail.text = "\n".join(
-                    f"{x.severity} {x.code}: {x.message} (required {x.required or '-'}, observed {x.observed or '-'})"
+                    f"{x.severity} {x.code}: {x.message} "
+                    f"(required {x.required or '-'}, observed {x.observed or '-'})"
                     for x in fr.reasons
                 )
                 c["failures"] += 1
@@ -326,38 +347,92 @@ def render_junit(run: Run, fail_on: model.Severity) -> str:
     for k, v in totals.items():
         suites.set(k, str(v))
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
 
 
 def render_matrix(m: matrix_mod.Matrix) -> str:
     parts = [f"Matrix {m.name} {m.version} ({len(m.files)} files)"]
-    parts.append("\nFeatures\n" + _table(
-        [[f.id, f.title, "preview" if f.preview else f">={f.min_ddtrace}", "yes" if f.requires_remote_config else "", f.source] for f in m.features],
-        ["FEATURE", "TITLE", "DDTRACE", "REMOTE CONFIG", "SOURCE"],
-    ))
-    parts.append("\nDeployment types\n" + _table(
-        [[d.deployment_type, d.feature, "yes" if d.supported else "no", d.source] for d in m.deployments],
-        ["DEPLOYMENT", "FEATURE", "SUPPORTED", "SOURCE"],
-    ))
-    parts.append("\nRelease branches\n" + _table(
-        [[b.ddtrace, b.level, b.source] for b in m.release_branches], ["DDTRACE", "LEVEL", "SOURCE"]
-    ))
-    parts.append("\nRuntimes\n" + _table(
-        [[r.os, ",".join(r.arch), r.runtime, ", ".join(r.python), r.ddtrace, r.source] for r in m.runtimes],
-        ["OS", "ARCH", "RUNTIME", "PYTHON", "DDTRACE", "SOURCE"],
-    ))
-    parts.append("\nWeb frameworks\n" + _table(
-        [[f.framework, f">={f.min_version}", ",".join(k for k, v in f.features.items() if v), ",".join(f.caveats), f.source] for f in m.frameworks],
-        ["FRAMEWORK", "VERSION", "FEATURES", "CAVEATS", "SOURCE"],
-    ))
-    parts.append("\nAuthentication frameworks\n" + _table(
-        [[a.framework, ", ".join(a.versions), ",".join(a.features), a.source] for a in m.auth_frameworks],
-        ["FRAMEWORK", "VERSIONS", "FEATURES", "SOURCE"],
-    ))
-    parts.append("\nCaveats\n" + _table(
-        [[c.code, c.framework or "", ",".join(c.features), c.message, c.source] for c in m.caveats],
-        ["CODE", "FRAMEWORK", "FEATURES", "MESSAGE", "SOURCE"],
-    ))
+    parts.append(
+        "\nFeatures\n"
+        + _table(
+            [
+                [
+                    f.id,
+                    f.title,
+                    "preview" if f.preview else f">={f.min_ddtrace}",
+                    "yes" if f.requires_remote_config else "",
+                    f.source,
+                ]
+                for f in m.features
+            ],
+            ["FEATURE", "TITLE", "DDTRACE", "REMOTE CONFIG", "SOURCE"],
+        )
+    )
+    parts.append(
+        "\nDeployment types\n"
+        + _table(
+            [
+                [d.deployment_type, d.feature, "yes" if d.supported else "no", d.source]
+                for d in m.deployments
+            ],
+            ["DEPLOYMENT", "FEATURE", "SUPPORTED", "SOURCE"],
+        )
+    )
+    parts.append(
+        "\nRelease branches\n"
+        + _table(
+            [[b.ddtrace, b.level, b.source] for b in m.release_branches],
+            ["DDTRACE", "LEVEL", "SOURCE"],
+        )
+    )
+    parts.append(
+        "\nRuntimes\n"
+        + _table(
+            [
+                [r.os, ",".join(r.arch), r.runtime, ", ".join(r.python), r.ddtrace, r.source]
+                for r in m.runtimes
+            ],
+            ["OS", "ARCH", "RUNTIME", "PYTHON", "DDTRACE", "SOURCE"],
+        )
+    )
+    parts.append(
+        "\nWeb frameworks\n"
+        + _table(
+            [
+                [
+                    f.framework,
+                    f">={f.min_version}",
+                    ",".join(k for k, v in f.features.items() if v),
+                    ",".join(f.caveats),
+                    f.source,
+                ]
+                for f in m.frameworks
+            ],
+            ["FRAMEWORK", "VERSION", "FEATURES", "CAVEATS", "SOURCE"],
+        )
+    )
+    parts.append(
+        "\nAuthentication frameworks\n"
+        + _table(
+            [
+                [a.framework, ", ".join(a.versions), ",".join(a.features), a.source]
+                for a in m.auth_frameworks
+            ],
+            ["FRAMEWORK", "VERSIONS", "FEATURES", "SOURCE"],
+        )
+    )
+    parts.append(
+        "\nCaveats\n"
+        + _table(
+            [
+                [c.code, c.framework or "", ",".join(c.features), c.message, c.source]
+                for c in m.caveats
+            ],
+            ["CODE", "FRAMEWORK", "FEATURES", "MESSAGE", "SOURCE"],
+        )
+    )
     if m.notes:
         parts.append("\nNotes\n" + "\n".join(f"- {n.text} ({n.source})" for n in m.notes))
     return "\n".join(parts) + "\n"

@@ -33,8 +33,19 @@ LIB_INIT_IMAGE = re.compile(r"(?:^|/)dd-lib-python-init(?::(?P<tag>[^@]+))?(?:@.
 # which are supported; this list only decides what is worth reading.
 WEB_FRAMEWORKS = frozenset(
     {
-        "django", "flask", "fastapi", "starlette", "tornado", "pyramid", "aiohttp",
-        "sanic", "falcon", "bottle", "quart", "cherrypy", "litestar",
+        "django",
+        "flask",
+        "fastapi",
+        "starlette",
+        "tornado",
+        "pyramid",
+        "aiohttp",
+        "sanic",
+        "falcon",
+        "bottle",
+        "quart",
+        "cherrypy",
+        "litestar",
     }
 )
 
@@ -173,12 +184,29 @@ def python_from_lambda_runtime(runtime: str | None) -> str | None:
 
 
 _ARCH = {
-    "amd64": "amd64", "x86_64": "amd64", "x86-64": "amd64", "x64": "amd64",
-    "arm64": "arm64", "aarch64": "arm64", "arm64v8": "arm64",
-    "arm": "arm", "armv7": "arm", "armv7l": "arm", "armhf": "arm", "arm32v7": "arm",
-    "armv6": "arm", "arm32v6": "arm", "armel": "arm",
-    "386": "386", "i386": "386", "i686": "386", "x86": "386",
-    "s390x": "s390x", "ppc64le": "ppc64le", "riscv64": "riscv64", "mips64le": "mips64le",
+    "amd64": "amd64",
+    "x86_64": "amd64",
+    "x86-64": "amd64",
+    "x64": "amd64",
+    "arm64": "arm64",
+    "aarch64": "arm64",
+    "arm64v8": "arm64",
+    "arm": "arm",
+    "armv7": "arm",
+    "armv7l": "arm",
+    "armhf": "arm",
+    "arm32v7": "arm",
+    "armv6": "arm",
+    "arm32v6": "arm",
+    "armel": "arm",
+    "386": "386",
+    "i386": "386",
+    "i686": "386",
+    "x86": "386",
+    "s390x": "s390x",
+    "ppc64le": "ppc64le",
+    "riscv64": "riscv64",
+    "mips64le": "mips64le",
 }
 
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import packaging.version
 import pydantic
 import yaml
-
 from ddcompat.shared import model, versions
 
 NonEmpty = Annotated[str, pydantic.StringConstraints(min_length=1, strip_whitespace=True)]
@@ -43,8 +43,8 @@ def _check_range(value: str) -> str:
 
 def _check_version(value: str) -> str:
     try:
-        versions.version.Version(value)
-    except versions.version.InvalidVersion:
+        packaging.version.Version(value)
+    except packaging.version.InvalidVersion:
         raise ValueError(f"not a version: {value!r}") from None
     return value
 
@@ -182,7 +182,9 @@ class Matrix:
         return frozenset(f for row in self.auth_frameworks for f in row.features)
 
     @functools.cached_property
-    def runtime_intervals(self) -> tuple[tuple[RuntimeRow, versions.Interval, frozenset[tuple[int, int]]], ...]:
+    def runtime_intervals(
+        self,
+    ) -> tuple[tuple[RuntimeRow, versions.Interval, frozenset[tuple[int, int]]], ...]:
         return tuple(
             (r, versions.parse_range(r.ddtrace), versions.expand_python_versions(list(r.python)))
             for r in self.runtimes
@@ -213,7 +215,9 @@ def parse_matrix_file(path: Path | str, text: str) -> MatrixFile:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise MatrixError(f"{path}: a matrix file is a mapping of sections, got {type(data).__name__}")
+        raise MatrixError(
+            f"{path}: a matrix file is a mapping of sections, got {type(data).__name__}"
+        )
     try:
         return MatrixFile.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -253,7 +257,14 @@ def build(files: Iterable[tuple[str, MatrixFile]]) -> Matrix:
         name=meta.name,
         version=meta.version,
         files=tuple(names),
-        **{k: tuple(v) for k, v in sections.items()},
+        features=tuple(sections["features"]),
+        deployments=tuple(sections["deployments"]),
+        release_branches=tuple(sections["release_branches"]),
+        runtimes=tuple(sections["runtimes"]),
+        frameworks=tuple(sections["frameworks"]),
+        auth_frameworks=tuple(sections["auth_frameworks"]),
+        caveats=tuple(sections["caveats"]),
+        notes=tuple(sections["notes"]),
     )
 
 

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from ddcompat.shared import model
 from ddcompat.shared.parsers import aws_lambda, cloudformation, compose, dockerfile, ecs, kubernetes
 
 FORMATS = ("kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation")
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
-SKIP_DIRS = frozenset({".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"})
+SKIP_DIRS = frozenset(
+    {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"}
+)
 
 _BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -75,11 +76,16 @@ def load_documents(text: str, suffix: str) -> list[Any]:
 def _yaml_message(exc: Exception, text: str) -> str:
     msg = " ".join(str(exc).split())
     if "{{" in text:
-        msg += " (this looks like an unrendered Helm template: run `helm template` and check its output)"
+        msg += (
+            " (this looks like an unrendered Helm template:"
+            " run `helm template` and check its output)"
+        )
     return msg
 
 
-def _dispatch(fmt: str, doc: Mapping[str, Any], source: str, path: Path | None, out: model.ParseResult) -> None:
+def _dispatch(
+    fmt: str, doc: Mapping[str, Any], source: str, path: Path | None, out: model.ParseResult
+) -> None:
     if fmt == "kubernetes":
         kubernetes.parse(doc, source, out)
     elif fmt == "cloudformation":
@@ -92,7 +98,9 @@ def _dispatch(fmt: str, doc: Mapping[str, Any], source: str, path: Path | None, 
         aws_lambda.parse(doc, source, out)
 
 
-def parse_text(text: str, source: str, *, suffix: str, path: Path | None, explicit: bool) -> model.ParseResult:
+def parse_text(
+    text: str, source: str, *, suffix: str, path: Path | None, explicit: bool
+) -> model.ParseResult:
     out = model.ParseResult()
     try:
         docs = load_documents(text, suffix)
@@ -133,7 +141,11 @@ def parse_text(text: str, source: str, *, suffix: str, path: Path | None, explic
             )
         if many:
             sub.errors = [
-                model.InputError(e.source, e.message, f"document {i + 1}: {e.field}" if e.field else f"document {i + 1}")
+                model.InputError(
+                    e.source,
+                    e.message,
+                    f"document {i + 1}: {e.field}" if e.field else f"document {i + 1}",
+                )
                 for e in sub.errors
             ]
         out.extend(sub)
@@ -152,7 +164,9 @@ def parse_text(text: str, source: str, *, suffix: str, path: Path | None, explic
     return out
 
 
-def parse_file(path: Path, source: str | None = None, *, explicit: bool = True) -> model.ParseResult:
+def parse_file(
+    path: Path, source: str | None = None, *, explicit: bool = True
+) -> model.ParseResult:
     source = source or str(path)
     if dockerfile.is_dockerfile(path):
         out = model.ParseResult()
@@ -166,7 +180,9 @@ def parse_file(path: Path, source: str | None = None, *, explicit: bool = True) 
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:
-        return model.ParseResult(errors=[model.InputError(source, f"cannot read: {exc.strerror or exc}")])
+        return model.ParseResult(
+            errors=[model.InputError(source, f"cannot read: {exc.strerror or exc}")]
+        )
     except UnicodeDecodeError:
         return model.ParseResult(errors=[model.InputError(source, "not UTF-8 text")])
     suffix = path.suffix.lower() if path.suffix.lower() in DATA_SUFFIXES else ".yaml"
@@ -184,7 +200,9 @@ def walk(root: Path, excludes: Iterable[str] = ()) -> Iterator[Path]:
         for fname in sorted(filenames):
             p = Path(dirpath, fname)
             rel = os.path.relpath(p, root)
-            if patterns and any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(fname, pat) for pat in patterns):
+            if patterns and any(
+                fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(fname, pat) for pat in patterns
+            ):
                 continue
             if _candidate(p):
                 yield p
@@ -202,4 +220,11 @@ def collect(paths: Iterable[str | Path], excludes: Iterable[str] = ()) -> model.
             out.extend(parse_file(p, str(raw), explicit=True))
         else:
             out.errors.append(model.InputError(str(raw), "no such file or directory"))
+    if out.built_dockerfiles:
+        # A Dockerfile that a compose service builds is reported through that service.
+        out.workloads = [
+            w
+            for w in out.workloads
+            if w.kind != "Dockerfile" or str(Path(w.source).resolve()) not in out.built_dockerfiles
+        ]
     return out

@@ -23,7 +23,9 @@ def matches(doc: Mapping[str, Any]) -> bool:
     conf = doc.get("Configuration")
     if isinstance(conf, Mapping) and "FunctionName" in conf:
         return True
-    return "FunctionName" in doc and ("Runtime" in doc or "PackageType" in doc or "FunctionArn" in doc)
+    return "FunctionName" in doc and (
+        "Runtime" in doc or "PackageType" in doc or "FunctionArn" in doc
+    )
 
 
 def layer_arns(layers: Any, field: str) -> list[str]:
@@ -33,7 +35,7 @@ def layer_arns(layers: Any, field: str) -> list[str]:
             out.append(layer)
         elif isinstance(layer, Mapping) and isinstance(layer.get("Arn"), str):
             out.append(layer["Arn"])
-        elif not isinstance(layer, Mapping):
+        elif layer is not None and not isinstance(layer, Mapping):
             raise _common.DocumentError(f"{field}[{i}]", "expected a layer ARN")
     return out
 
@@ -58,11 +60,21 @@ def function_group(
         if m:
             layer_python = f"{m.group(1)}.{m.group(2)}"
             layer_arm = bool(m.group(3))
-    archs = [a for a in _common.sequence(props.get("Architectures"), f"{field}Architectures") if isinstance(a, str)]
+    archs = [
+        a
+        for a in _common.sequence(props.get("Architectures"), f"{field}Architectures")
+        if isinstance(a, str)
+    ]
     arch = signals.normalize_arch(archs[0]) if archs else ("arm64" if layer_arm else "amd64")
     envs = _common.mapping(props.get("Environment"), f"{field}Environment")
     env = _common.str_map(
-        {k: v for k, v in _common.mapping(envs.get("Variables"), f"{field}Environment.Variables").items() if not isinstance(v, Mapping | list)},
+        {
+            k: v
+            for k, v in _common.mapping(
+                envs.get("Variables"), f"{field}Environment.Variables"
+            ).items()
+            if not isinstance(v, Mapping | list)
+        },
         f"{field}Environment.Variables",
     )
     python = signals.python_from_lambda_runtime(runtime_s) or layer_python
@@ -92,6 +104,8 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
             conf, tags, image, field = doc, _common.str_map(doc.get("Tags"), "Tags"), None, ""
         name = _common.string(conf.get("FunctionName"), f"{field}FunctionName", required=True)
         assert name is not None
-        _common.emit(function_group(conf, tags, source=source, name=name, field=field, image=image), out)
+        _common.emit(
+            function_group(conf, tags, source=source, name=name, field=field, image=image), out
+        )
     except _common.DocumentError as exc:
         out.errors.append(model.InputError(source, str(exc), exc.field))

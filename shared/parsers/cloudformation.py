@@ -31,6 +31,11 @@ def _resolver(params: Mapping[str, Any]) -> Any:
                 if isinstance(p, Mapping) and isinstance(p.get("Default"), str | int | float):
                     return p["Default"]
                 return None
+            if len(value) == 1 and next(iter(value)) == "Fn::Sub":
+                # Keep the template text: "${AWS::Region}" placeholders stay visible.
+                sub = value["Fn::Sub"]
+                text = sub[0] if isinstance(sub, list) and sub else sub
+                return text if isinstance(text, str) else None
             if len(value) == 1 and next(iter(value)).startswith("Fn::"):
                 return None
             return {k: resolve(v) for k, v in value.items()}
@@ -44,7 +49,11 @@ def _resolver(params: Mapping[str, Any]) -> Any:
 def _merge_globals(glob: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = dict(glob)
     for k, v in props.items():
-        if k in ("Environment", "Tags") and isinstance(out.get(k), Mapping) and isinstance(v, Mapping):
+        if (
+            k in ("Environment", "Tags")
+            and isinstance(out.get(k), Mapping)
+            and isinstance(v, Mapping)
+        ):
             if k == "Environment":
                 merged = dict(out[k].get("Variables") or {})
                 merged.update(v.get("Variables") or {})
@@ -82,7 +91,7 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
                 ecs.parse_task(props, source, out, field=pf, fallback_name=str(logical_id))
                 continue
             fn_name = props.get("FunctionName")
-            name = fn_name if isinstance(fn_name, str) else str(logical_id)
+            name = fn_name if isinstance(fn_name, str) and "${" not in fn_name else str(logical_id)
             raw_tags = props.get("Tags")
             if isinstance(raw_tags, list):
                 tags = {
@@ -92,15 +101,25 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
                 }
             else:
                 tags = _common.str_map(
-                    {k: v for k, v in _common.mapping(raw_tags, f"{pf}Tags").items() if v is not None},
+                    {
+                        k: v
+                        for k, v in _common.mapping(raw_tags, f"{pf}Tags").items()
+                        if v is not None
+                    },
                     f"{pf}Tags",
                 )
             image = props.get("ImageUri") if isinstance(props.get("ImageUri"), str) else None
             code = props.get("Code")
-            if image is None and isinstance(code, Mapping) and isinstance(code.get("ImageUri"), str):
+            if (
+                image is None
+                and isinstance(code, Mapping)
+                and isinstance(code.get("ImageUri"), str)
+            ):
                 image = code["ImageUri"]
             _common.emit(
-                aws_lambda.function_group(props, tags, source=source, name=name, field=pf, image=image),
+                aws_lambda.function_group(
+                    props, tags, source=source, name=name, field=pf, image=image
+                ),
                 out,
             )
         except _common.DocumentError as exc:

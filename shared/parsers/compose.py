@@ -54,7 +54,9 @@ def _service(
     env = _kv(svc.get("environment"), f"{field}.environment")
     labels = _kv(svc.get("labels"), f"{field}.labels")
     image = _common.string(svc.get("image"), f"{field}.image")
-    platform = signals.platform_from_string(_common.string(svc.get("platform"), f"{field}.platform"))
+    platform = signals.platform_from_string(
+        _common.string(svc.get("platform"), f"{field}.platform")
+    )
     cname = _common.string(svc.get("container_name"), f"{field}.container_name") or sname
     container = signals.ContainerInput(name=cname, image=image, env=env)
     build = svc.get("build")
@@ -66,10 +68,11 @@ def _service(
             context = _common.string(b.get("context"), f"{field}.build.context") or "."
             dfile = _common.string(b.get("dockerfile"), f"{field}.build.dockerfile") or "Dockerfile"
             args = _kv(b.get("args"), f"{field}.build.args")
-        dpath = (path.parent / context / dfile)
+        dpath = path.parent / context / dfile
         if not dpath.is_file():
             raise _common.DocumentError(f"{field}.build", f"Dockerfile not found: {dpath}")
         built, img, _ = dockerfile.container_input(dpath, cname, env=env, build_args=args)
+        out.built_dockerfiles.add(str(dpath.resolve()))
         labels = {**img.labels, **labels}
         container = built
         if platform is None and img.platform:

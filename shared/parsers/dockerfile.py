@@ -180,11 +180,17 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
     if not stages:
         raise _common.DocumentError("FROM", "no FROM instruction: not a Dockerfile")
     last = stages[-1]
-    return Image(last.base, last.alias, last.platform, last.env, last.labels, last.ddtrace, last.requirements)
+    return Image(
+        last.base, last.alias, last.platform, last.env, last.labels, last.ddtrace, last.requirements
+    )
 
 
 def container_input(
-    path: Path, name: str, *, env: dict[str, str] | None = None, build_args: dict[str, str] | None = None
+    path: Path,
+    name: str,
+    *,
+    env: dict[str, str] | None = None,
+    build_args: dict[str, str] | None = None,
 ) -> tuple[signals.ContainerInput, Image, lockfiles.Pins]:
     """What a Dockerfile (and the files beside it) say about the container it builds."""
     image = read(path.read_text(encoding="utf-8", errors="replace"), build_args)

@@ -30,16 +30,28 @@ def deployment_type(td: Mapping[str, Any], field: str) -> model.DeploymentType:
     launch = _common.string(_get(td, "launchType"), f"{field}launchType")
     if launch:
         return "fargate" if launch.upper() == "FARGATE" else "ecs"
-    req = [str(x).upper() for x in _common.sequence(_get(td, "requiresCompatibilities"), f"{field}requiresCompatibilities")]
+    req = [
+        str(x).upper()
+        for x in _common.sequence(
+            _get(td, "requiresCompatibilities"), f"{field}requiresCompatibilities"
+        )
+    ]
     if not req:
-        req = [str(x).upper() for x in _common.sequence(_get(td, "compatibilities"), f"{field}compatibilities")]
+        req = [
+            str(x).upper()
+            for x in _common.sequence(_get(td, "compatibilities"), f"{field}compatibilities")
+        ]
     return "fargate" if req and all(r == "FARGATE" for r in req) else "ecs"
 
 
 def _platform(td: Mapping[str, Any], field: str) -> model.Platform:
     rp = _common.mapping(_get(td, "runtimePlatform"), f"{field}runtimePlatform")
-    os_raw = _common.string(_get(rp, "operatingSystemFamily"), f"{field}runtimePlatform.operatingSystemFamily")
-    arch_raw = _common.string(_get(rp, "cpuArchitecture"), f"{field}runtimePlatform.cpuArchitecture")
+    os_raw = _common.string(
+        _get(rp, "operatingSystemFamily"), f"{field}runtimePlatform.operatingSystemFamily"
+    )
+    arch_raw = _common.string(
+        _get(rp, "cpuArchitecture"), f"{field}runtimePlatform.cpuArchitecture"
+    )
     return model.Platform(
         signals.normalize_os(os_raw) if os_raw else "linux",
         (signals.normalize_arch(arch_raw) if arch_raw else "amd64",),
@@ -71,7 +83,9 @@ def parse_task(
 ) -> None:
     name = _common.string(_get(td, "family"), f"{field}family") or fallback_name
     task_tags = _tags(_get(td, "tags"), f"{field}tags")
-    defs = _common.sequence(_get(td, "containerDefinitions"), f"{field}containerDefinitions", required=True)
+    defs = _common.sequence(
+        _get(td, "containerDefinitions"), f"{field}containerDefinitions", required=True
+    )
     platform = _platform(td, field)
     dt = dtype or deployment_type(td, field)
     for i, raw in enumerate(defs):

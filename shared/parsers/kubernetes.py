@@ -30,7 +30,9 @@ def matches(doc: Mapping[str, Any]) -> bool:
     return isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str)
 
 
-def _affinity_values(affinity: Mapping[str, Any], keys: tuple[str, ...], field: str) -> set[str] | None:
+def _affinity_values(
+    affinity: Mapping[str, Any], keys: tuple[str, ...], field: str
+) -> set[str] | None:
     """Values allowed by required node affinity for ``keys``; None if unconstrained.
 
     Terms are ORed: the set is the union over terms, and any term without a constraint
@@ -112,7 +114,9 @@ def parse_object(doc: Mapping[str, Any], source: str, field: str, out: model.Par
         return  # Services, ConfigMaps ... carry no workload
     assert isinstance(kind, str)
     meta = _common.mapping(doc.get("metadata"), f"{field}metadata", required=True)
-    name = _common.string(meta.get("name") or meta.get("generateName"), f"{field}metadata.name", required=True)
+    name = _common.string(
+        meta.get("name") or meta.get("generateName"), f"{field}metadata.name", required=True
+    )
     assert name is not None
     namespace = _common.string(meta.get("namespace"), f"{field}metadata.namespace")
     path = TEMPLATE_PATHS[kind]
@@ -138,7 +142,9 @@ def parse_object(doc: Mapping[str, Any], source: str, field: str, out: model.Par
     lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or None
     init = _containers(spec, "initContainers", f"{pf}spec")
     for c in init:
-        tag = signals.ddtrace_from_init_image(_common.string(c.get("image"), f"{pf}spec.initContainers.image"))
+        tag = signals.ddtrace_from_init_image(
+            _common.string(c.get("image"), f"{pf}spec.initContainers.image")
+        )
         if tag and not lib:
             lib = tag
     containers: list[signals.ContainerInput] = []

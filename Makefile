@@ -1,0 +1,42 @@
+# Two entry points (see README): `make example` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: example test lint typecheck layers unit bench install
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# strict editable mode: a link tree that maps shared/ -> ddcompat/shared for every tool
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=strict
+	touch $(STAMP)
+
+install: $(STAMP)
+	# new modules need the link tree refreshed
+	$(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+
+example: install
+	@$(BIN)/ddcompat check examples/ --policy examples/policy.yaml --format table; \
+	  status=$$?; echo "ddcompat check exit status: $$status (1 = noncompliant workloads found)"; \
+	  [ $$status -le 1 ]
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check shared webhook scanner tests bench
+
+typecheck: install
+	$(BIN)/mypy -p ddcompat.shared -p ddcompat.webhook -p ddcompat.scanner
+	$(BIN)/mypy tests bench
+
+layers: install
+	$(BIN)/lint-imports
+
+unit: install
+	$(BIN)/pytest
+
+test: lint typecheck layers unit
+
+bench: install
+	$(BIN)/python bench/check.py
