@@ -191,19 +191,20 @@ class Matrix:
         )
 
 
-def _format_loc(section_rows: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+def _format_loc(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """``("runtimes", 2, "python")`` -> ``runtimes[2] (os='linux').python``."""
     out = ""
-    for part in loc:
+    for n, part in enumerate(loc):
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    # Name the row by a natural key when it has one, so people find it in the file.
-    if len(loc) >= 2 and isinstance(loc[0], str) and isinstance(loc[1], int):
-        rows = section_rows.get(loc[0])
-        if isinstance(rows, list) and loc[1] < len(rows) and isinstance(rows[loc[1]], dict):
-            row = rows[loc[1]]
-            for key in ("id", "framework", "os", "deployment_type", "code", "ddtrace"):
-                if key in row:
-                    out += f" ({key}={row[key]!r})"
-                    break
+        if n == 1 and isinstance(loc[0], str) and isinstance(part, int):
+            # Name the row by a natural key so people find it in the file.
+            rows = data.get(loc[0])
+            row = rows[part] if isinstance(rows, list) and part < len(rows) else None
+            if isinstance(row, dict):
+                for key in ("id", "framework", "os", "deployment_type", "code", "ddtrace"):
+                    if key in row:
+                        out += f" ({key}={row[key]!r})"
+                        break
     return out
 
 
