@@ -88,38 +88,50 @@ def parse_task(
     )
     platform = _platform(td, field)
     dt = dtype or deployment_type(td, field)
+    # One group per task; a container's dockerLabels become its per-container keys.
+    annotations = dict(task_tags)
+    containers: list[signals.ContainerInput] = []
     for i, raw in enumerate(defs):
         cf = f"{field}containerDefinitions[{i}]"
-        c = _common.mapping(raw, cf)
-        cname = _common.string(_get(c, "name"), f"{cf}.name", required=True)
-        assert cname is not None
-        env: dict[str, str] = {}
-        for j, e in enumerate(_common.sequence(_get(c, "environment"), f"{cf}.environment")):
-            entry = _common.mapping(e, f"{cf}.environment[{j}]")
-            k = _get(entry, "name")
-            if isinstance(k, str):
-                v = _get(entry, "value")
-                env[k] = "" if v is None else str(v)
-        labels = {**task_tags, **_common.str_map(_get(c, "dockerLabels"), f"{cf}.dockerLabels")}
+        try:
+            c = _common.mapping(raw, cf)
+            cname = _common.string(_get(c, "name"), f"{cf}.name", required=True)
+            assert cname is not None
+            env: dict[str, str] = {}
+            for j, e in enumerate(_common.sequence(_get(c, "environment"), f"{cf}.environment")):
+                entry = _common.mapping(e, f"{cf}.environment[{j}]")
+                k = _get(entry, "name")
+                if isinstance(k, str):
+                    v = _get(entry, "value")
+                    env[k] = "" if v is None else str(v)
+            for key, value in _common.str_map(
+                _get(c, "dockerLabels"), f"{cf}.dockerLabels"
+            ).items():
+                if key.startswith(signals.PREFIX):
+                    annotations[f"{signals.PREFIX}{cname}.{key[len(signals.PREFIX) :]}"] = value
+        except _common.DocumentError as exc:
+            out.errors.append(model.InputError(source, str(exc), exc.field))
+            continue
         image = _get(c, "image")
-        _common.emit(
-            _common.Group(
-                source=source,
-                deployment_type=dt,
-                kind="TaskDefinition",
-                namespace=None,
-                name=name,
-                annotations=signals.Annotations(labels, f"{cf}.dockerLabels"),
-                containers=[
-                    signals.ContainerInput(
-                        name=cname, image=image if isinstance(image, str) else None, env=env
-                    )
-                ],
-                platform=platform,
-                labels=signals.label_pairs(labels),
-            ),
-            out,
+        containers.append(
+            signals.ContainerInput(
+                name=cname, image=image if isinstance(image, str) else None, env=env
+            )
         )
+    _common.emit(
+        _common.Group(
+            source=source,
+            deployment_type=dt,
+            kind="TaskDefinition",
+            namespace=None,
+            name=name,
+            annotations=signals.Annotations(annotations, f"{field}dockerLabels/tags"),
+            containers=containers,
+            platform=platform,
+            labels=signals.label_pairs(task_tags),
+        ),
+        out,
+    )
 
 
 def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:

@@ -36,18 +36,30 @@ def test_builtin_matrix_loads_with_sources() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("runtimes:\n  - {os: linux, arch: [amd64], python: ['3.11'], ddtrace: '<2'}\n",
-         "runtimes[0] (os='linux').source: Field required"),
-        ("features:\n  - {id: rocket_science, title: x, min_ddtrace: '1.0', source: s}\n",
-         "features[0] (id='rocket_science').id"),
-        ("runtimes:\n  - {os: linux, arch: [amd64], python: ['3.12-3.5'], ddtrace: '<2', source: s}\n",
-         "runtimes[0] (os='linux').python: Value error, bad Python range '3.12-3.5'"),
-        ("release_branches:\n  - {ddtrace: 'not a range', level: maintenance, source: s}\n",
-         "release_branches[0] (ddtrace='not a range').ddtrace"),
-        ("frameworks:\n  - {framework: bottle, min_version: '0.12', features: {}, source: s, extra: 1}\n",
-         "frameworks[0] (framework='bottle').extra: Extra inputs are not permitted"),
-        ("features:\n  - {id: sca, title: x, source: s}\n",
-         "give exactly one of min_ddtrace or preview"),
+        (
+            "runtimes:\n  - {os: linux, arch: [amd64], python: ['3.11'], ddtrace: '<2'}\n",
+            "runtimes[0] (os='linux').source: Field required",
+        ),
+        (
+            "features:\n  - {id: rocket_science, title: x, min_ddtrace: '1.0', source: s}\n",
+            "features[0] (id='rocket_science').id",
+        ),
+        (
+            "runtimes:\n  - {os: linux, arch: [amd64], python: ['3.12-3.5'], ddtrace: '<2', source: s}\n",
+            "runtimes[0] (os='linux').python: Value error, bad Python range '3.12-3.5'",
+        ),
+        (
+            "release_branches:\n  - {ddtrace: 'not a range', level: maintenance, source: s}\n",
+            "release_branches[0] (ddtrace='not a range').ddtrace",
+        ),
+        (
+            "frameworks:\n  - {framework: bottle, min_version: '0.12', features: {}, source: s, extra: 1}\n",
+            "frameworks[0] (framework='bottle').extra: Extra inputs are not permitted",
+        ),
+        (
+            "features:\n  - {id: sca, title: x, source: s}\n",
+            "give exactly one of min_ddtrace or preview",
+        ),
         ("runtimes: [\n", "not valid YAML"),
         ("- just a list\n", "a matrix file is a mapping of sections"),
         ("rutnimes: []\n", "rutnimes: Extra inputs are not permitted"),

@@ -23,8 +23,15 @@ def test_severity_override_and_drop(evaluate: Evaluate) -> None:
 
 def test_required_feature_in_namespace_when_using(evaluate: Evaluate) -> None:
     pol = policy.Policy.model_validate(
-        {"require": [{"features": ["threat_protection"], "namespaces": ["prod"],
-                      "when_using": ["threat_detection"]}]}
+        {
+            "require": [
+                {
+                    "features": ["threat_protection"],
+                    "namespaces": ["prod"],
+                    "when_using": ["threat_detection"],
+                }
+            ]
+        }
     )
     r = evaluate(pol, namespace="prod", ddtrace="1.9.0")
     assert r.features["threat_protection"].required_by_policy
@@ -46,10 +53,12 @@ def test_required_by_label_selector(evaluate: Evaluate) -> None:
 
 def test_exemption_by_policy_and_feature(evaluate: Evaluate) -> None:
     pol = policy.Policy.model_validate(
-        {"exemptions": [
-            {"namespaces": ["legacy"], "reason": "retiring"},
-            {"names": ["batch-*"], "features": ["threat_detection"], "reason": "batch"},
-        ]}
+        {
+            "exemptions": [
+                {"namespaces": ["legacy"], "reason": "retiring"},
+                {"names": ["batch-*"], "features": ["threat_detection"], "reason": "batch"},
+            ]
+        }
     )
     r = evaluate(pol, namespace="legacy", ddtrace="1.0.0")
     assert r.exempt == "retiring" and not r.fails_at("error")

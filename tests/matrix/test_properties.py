@@ -30,15 +30,19 @@ python_values = st.one_of(
 frameworks = st.one_of(
     st.none(),
     st.lists(
-        st.tuples(st.sampled_from(["django", "flask", "fastapi", "x"]),
-                  st.one_of(version_text, st.just(""), junk)),
+        st.tuples(
+            st.sampled_from(["django", "flask", "fastapi", "x"]),
+            st.one_of(version_text, st.just(""), junk),
+        ),
         max_size=3,
     ).map(tuple),
 )
 platforms = st.builds(
     model.Platform,
     st.one_of(st.none(), st.sampled_from(["linux", "darwin", "windows", "plan9"])),
-    st.lists(st.sampled_from(["amd64", "arm64", "386", "arm", "s390x"]), max_size=3, unique=True).map(tuple),
+    st.lists(
+        st.sampled_from(["amd64", "arm64", "386", "arm", "s390x"]), max_size=3, unique=True
+    ).map(tuple),
 )
 
 

@@ -28,7 +28,9 @@ def test_matrix_has_every_seed_feature(seed_matrix: matrix_mod.Matrix) -> None:
 
 
 @pytest.mark.parametrize(("feature", "minimum", "below"), FEATURE_MINIMUMS)
-def test_feature_minimum_version(evaluate: Evaluate, feature: str, minimum: str, below: str) -> None:
+def test_feature_minimum_version(
+    evaluate: Evaluate, feature: str, minimum: str, below: str
+) -> None:
     fw = (("django", "4.2"),)
     at = evaluate(ddtrace=minimum, features=(feature,), frameworks=fw)
     assert at.features[feature].status == "supported", at.features[feature]
@@ -36,7 +38,10 @@ def test_feature_minimum_version(evaluate: Evaluate, feature: str, minimum: str,
     assert old.features[feature].status == "unsupported"
     reason = old.features[feature].reasons[0]
     assert (reason.code, reason.severity, reason.required, reason.observed) == (
-        "DDTRACE_TOO_OLD", "error", f">={minimum}", below,
+        "DDTRACE_TOO_OLD",
+        "error",
+        f">={minimum}",
+        below,
     )
 
 

@@ -1,0 +1,47 @@
+"""Descriptor parsers, one fixture directory per case: ``<format>/<case>/`` holds the
+input files and ``expected.yaml`` (workload ids with their facts and feature statuses,
+the input errors, the skipped-container count). Every directory is discovered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ddcompat.shared import cli, matrix as matrix_mod, policy, report
+
+HERE = Path(__file__).parent
+CASES = sorted(p.parent for p in HERE.glob("*/*/expected.yaml"))
+
+
+def test_every_format_has_fixtures() -> None:
+    formats = {c.parent.name for c in CASES}
+    assert formats >= {"kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation"}
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_descriptor_case(case: Path, seed_matrix: matrix_mod.Matrix) -> None:
+    expected: dict[str, Any] = yaml.safe_load((case / "expected.yaml").read_text())
+    run = cli.run_check([str(case)], seed_matrix, policy.DEFAULT, excludes=["expected.yaml"])
+    data = report.to_json(run)
+    got = {w["id"]: w for w in data["workloads"]}
+    want: dict[str, Any] = expected.get("workloads") or {}
+    assert sorted(got) == sorted(want), data["errors"]
+    for wid, spec in want.items():
+        w = got[wid]
+        for key in ("ddtrace_version", "python_version", "platform", "exempt"):
+            if key in spec:
+                assert w[key] == spec[key], (wid, key)
+        statuses = {f: v["status"] for f, v in w["features"].items()}
+        assert statuses == spec["features"], wid
+        for feature, codes in (spec.get("codes") or {}).items():
+            assert [r["code"] for r in w["features"][feature]["reasons"]] == codes, (wid, feature)
+    errors = [f"{e['source']}: {e['field']}: {e['message']}" for e in data["errors"]]
+    want_errors = expected.get("errors") or []
+    assert len(errors) == len(want_errors), errors
+    for spec in want_errors:
+        assert any(spec["file"] in e and spec["contains"] in e for e in errors), (spec, errors)
+    if "skipped_containers" in expected:
+        assert data["summary"]["skipped_containers"] == expected["skipped_containers"]
