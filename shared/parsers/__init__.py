@@ -114,6 +114,8 @@ def parse_text(
         out.errors.append(model.InputError(source, "document nested too deeply"))
         return out
     docs = [d for d in docs if d is not None]
+    if not docs:
+        return out  # an empty manifest (as `helm template` may render) is no error
     recognised = False
     many = len(docs) > 1
     for i, doc in enumerate(docs):

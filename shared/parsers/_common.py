@@ -53,6 +53,11 @@ def str_map(value: Any, field: str) -> dict[str, str]:
     for k, v in mapping(value, field).items():
         if v is None:
             out[str(k)] = ""
+        elif isinstance(v, float) and str(k).startswith(signals.PREFIX):
+            raise DocumentError(
+                f"{field}[{k}]",
+                f'YAML read this value as the number {v!r}: quote it (e.g. "1.20")',
+            )
         elif isinstance(v, str | int | float | bool):
             out[str(k)] = str(v).lower() if isinstance(v, bool) else str(v)
         else:

@@ -220,7 +220,7 @@ def parse(path: Path, source: str, out: model.ParseResult) -> None:
     except _common.DocumentError as exc:
         out.errors.append(model.InputError(source, str(exc), exc.field))
         return
-    c.name = image.alias or name
+    c.name = image.alias or (path.name if path.name not in NAME_PATTERNS else name)
     _common.emit(
         _common.Group(
             source=source,

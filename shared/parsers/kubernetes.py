@@ -21,6 +21,9 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...] | None] = {
     "Job": ("spec", "template"),
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
     "PodTemplate": ("template",),
+    # Common workload CRDs that embed a plain pod template.
+    "Rollout": ("spec", "template"),  # Argo Rollouts
+    "DeploymentConfig": ("spec", "template"),  # OpenShift
 }
 OS_KEYS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 ARCH_KEYS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
-
-from ddcompat.shared import cli, matrix as matrix_mod, policy, report
+from ddcompat.shared import cli, policy, report
+from ddcompat.shared import matrix as matrix_mod
 
 HERE = Path(__file__).parent
 CASES = sorted(p.parent for p in HERE.glob("*/*/expected.yaml"))

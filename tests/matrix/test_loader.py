@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ddcompat.shared import evaluator
+from ddcompat.shared import matrix as matrix_mod
 
-from ddcompat.shared import evaluator, matrix as matrix_mod
 from tests.conftest import make_workload
 
 EXTENSION = """
@@ -45,7 +46,8 @@ def test_builtin_matrix_loads_with_sources() -> None:
             "features[0] (id='rocket_science').id",
         ),
         (
-            "runtimes:\n  - {os: linux, arch: [amd64], python: ['3.12-3.5'], ddtrace: '<2', source: s}\n",
+            "runtimes:\n  - {os: linux, arch: [amd64], python: ['3.12-3.5'],"
+            " ddtrace: '<2', source: s}\n",
             "runtimes[0] (os='linux').python: Value error, bad Python range '3.12-3.5'",
         ),
         (
@@ -53,7 +55,8 @@ def test_builtin_matrix_loads_with_sources() -> None:
             "release_branches[0] (ddtrace='not a range').ddtrace",
         ),
         (
-            "frameworks:\n  - {framework: bottle, min_version: '0.12', features: {}, source: s, extra: 1}\n",
+            "frameworks:\n  - {framework: bottle, min_version: '0.12', features: {},"
+            " source: s, extra: 1}\n",
             "frameworks[0] (framework='bottle').extra: Extra inputs are not permitted",
         ),
         (

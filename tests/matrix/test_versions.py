@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ddcompat.shared import versions
 
 MIN_1_9 = versions.at_least("1.9.0")
