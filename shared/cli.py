@@ -11,9 +11,11 @@ Exit status of ``check``: 0 no finding at or above ``--fail-on``, 1 such finding
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import importlib.metadata
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ddcompat.shared import evaluator, parsers, policy, report
@@ -53,14 +55,28 @@ def load_config(
     return m, pol
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC for a batch run: parsed documents are millions of acyclic
+    objects that each generational pass would walk again (about 2x slower on big fleets)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def run_check(
     paths: Sequence[str],
     m: matrix_mod.Matrix,
     pol: policy.Policy,
     excludes: Sequence[str] = (),
 ) -> report.Run:
-    parsed = parsers.collect(paths, excludes)
-    results = [evaluator.evaluate(w, m, pol) for w in parsed.workloads]
+    with _no_gc():
+        parsed = parsers.collect(paths, excludes)
+        results = [evaluator.evaluate(w, m, pol) for w in parsed.workloads]
     return report.Run(
         matrix=m,
         results=results,
@@ -75,7 +91,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     run = run_check(args.paths, m, pol, args.exclude)
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "json":
-        text = report.render_json(run)
+        with _no_gc():
+            text = report.render_json(run)
     elif fmt == "sarif":
         text = report.render_sarif(run, version())
     elif fmt == "junit":
@@ -115,7 +132,10 @@ def _cmd_matrix_show(args: argparse.Namespace) -> int:
 Handler = Callable[[argparse.Namespace], int]
 
 
-def build_parser() -> argparse.ArgumentParser:
+BUILTIN_COMMANDS = ("check", "matrix")
+
+
+def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ddcompat",
         description="Check ddtrace/Python compatibility of Application Security features.",
@@ -166,14 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(handler=_cmd_matrix_show)
 
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        register = ep.load()
-        register(sub)
+    if plugins:
+        for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            register = ep.load()
+            register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Scanning entry points costs start-up time that the built-in commands do not need.
+    parser = build_parser(plugins=not (argv and argv[0] in BUILTIN_COMMANDS))
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:

@@ -34,8 +34,9 @@ def _runtime_findings(
     rows = m.runtime_intervals
     partial = False
     if ddt is not None:
-        overlapping = [(r, py) for r, iv, py in rows if ddt.overlaps(iv)]
-        fully = any(ddt.within(iv) for _, iv, _ in rows)
+        cov = [(r, py, versions.coverage(ddt, iv)) for r, iv, py in rows]
+        overlapping = [(r, py) for r, py, c in cov if c is not versions.Coverage.NONE]
+        fully = any(c is versions.Coverage.ALL for _, _, c in cov)
         if not overlapping:
             out.append(
                 model.Finding(
@@ -224,9 +225,9 @@ def facts_findings(
     facts: model.Facts, features: frozenset[str], m: matrix_mod.Matrix
 ) -> tuple[dict[str, Findings], frozenset[str]]:
     """What the matrix says about ``features`` for these facts (no policy applied)."""
-    memo: dict[_Key, tuple[dict[str, Findings], frozenset[str]]] = m.memo
+    memo = m.memo
     key: _Key = (facts, features)
-    hit = memo.get(key)
+    hit: tuple[dict[str, Findings], frozenset[str]] | None = memo.get(key)
     if hit is not None:
         return hit
     result = _facts_findings(facts, features, m)
@@ -253,7 +254,11 @@ def _facts_findings(
             )
     if ddt is not None:
         for rb in m.release_branches:
-            if rb.level == "maintenance" and ddt.within(versions.parse_range(rb.ddtrace)):
+            if (
+                rb.level == "maintenance"
+                and versions.coverage(ddt, versions.parse_range(rb.ddtrace))
+                is versions.Coverage.ALL
+            ):
                 common.append(
                     model.Finding(
                         "MAINTENANCE_BRANCH",
@@ -268,7 +273,11 @@ def _facts_findings(
                         observed=str(ddt),
                     )
                 )
-    runtime, rt_not_checked = _runtime_findings(facts, ddt, m)
+    rt_key = ("runtime", facts.ddtrace, facts.python, facts.platform)
+    cached = m.memo.get(rt_key)
+    if cached is None:
+        cached = m.memo[rt_key] = _runtime_findings(facts, ddt, m)
+    runtime, rt_not_checked = cached
     not_checked |= rt_not_checked
 
     result: dict[str, Findings] = {}
@@ -374,22 +383,43 @@ def _status(findings: Findings) -> model.Status:
     return model.EFFECT_STATUS[worst]
 
 
+_NOTHING: frozenset[str] = frozenset()
+
+
 def evaluate(
     workload: model.Workload,
     matrix: matrix_mod.Matrix,
     policy: policy_mod.Policy = policy_mod.DEFAULT,
 ) -> model.WorkloadResult:
-    required = policy.required_features(workload)
-    features = workload.facts.features | required
-    per_feature, not_checked = facts_findings(workload.facts, features, matrix)
-    exemption = policy.exemption(workload)
+    required = policy.required_features(workload) if policy.require else _NOTHING
+    exemption = policy.exemption(workload) if policy.exemptions else None
     exempt = workload.exempt
-    exempt_features: frozenset[str] = frozenset()
+    exempt_features = _NOTHING
     if exemption is not None:
         if exemption.features:
             exempt_features = frozenset(exemption.features)
         elif exempt is None:
             exempt = exemption.reason
+    features, not_checked = _apply_policy(workload.facts, required, exempt_features, matrix, policy)
+    return model.WorkloadResult(
+        workload=workload, features=features, not_checked=not_checked, exempt=exempt
+    )
+
+
+def _apply_policy(
+    facts: model.Facts,
+    required: frozenset[str],
+    exempt_features: frozenset[str],
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+) -> tuple[dict[str, model.FeatureResult], tuple[str, ...]]:
+    """Per-feature results under a policy; memoised, so equal facts share one result."""
+    key = ("policy", facts, required, exempt_features)
+    memo = matrix.memo
+    hit = memo.get(key)
+    if hit is not None and hit[0] is policy:
+        return hit[1], hit[2]
+    per_feature, not_checked = facts_findings(facts, facts.features | required, matrix)
     results: dict[str, model.FeatureResult] = {}
     for feature, findings in per_feature.items():
         reasons: list[model.Reason] = []
@@ -405,9 +435,8 @@ def evaluate(
             reasons=tuple(reasons),
             required_by_policy=feature in required,
         )
-    return model.WorkloadResult(
-        workload=workload,
-        features=results,
-        not_checked=tuple(sorted(not_checked)),
-        exempt=exempt,
-    )
+    nc = tuple(sorted(not_checked))
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[key] = (policy, results, nc)
+    return results, nc

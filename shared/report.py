@@ -97,9 +97,38 @@ def display_ddtrace(raw: str | None) -> str | None:
     return str(iv.exact) if iv.exact is not None else raw.strip()
 
 
-def workload_json(r: model.WorkloadResult) -> WorkloadJSON:
+def features_json(features: dict[str, model.FeatureResult]) -> dict[str, FeatureJSON]:
+    return {
+        name: {
+            "status": fr.status,
+            "required_by_policy": fr.required_by_policy,
+            "reasons": [
+                {
+                    "code": x.code,
+                    "severity": x.severity,
+                    "required": x.required,
+                    "observed": x.observed,
+                    "message": x.message,
+                }
+                for x in fr.reasons
+            ],
+        }
+        for name, fr in features.items()
+    }
+
+
+def workload_json(
+    r: model.WorkloadResult, cache: dict[int, dict[str, FeatureJSON]] | None = None
+) -> WorkloadJSON:
+    """One workload; ``cache`` shares the rendering of feature results that are shared."""
     w = r.workload
     f = w.facts
+    if cache is None:
+        feats = features_json(r.features)
+    else:
+        feats = cache.get(id(r.features)) or cache.setdefault(
+            id(r.features), features_json(r.features)
+        )
     return {
         "id": w.id,
         "source": w.source,
@@ -112,33 +141,18 @@ def workload_json(r: model.WorkloadResult) -> WorkloadJSON:
         "python_version": f.python,
         "platform": str(f.platform) or None,
         "exempt": r.exempt,
-        "features": {
-            name: {
-                "status": fr.status,
-                "required_by_policy": fr.required_by_policy,
-                "reasons": [
-                    {
-                        "code": x.code,
-                        "severity": x.severity,
-                        "required": x.required,
-                        "observed": x.observed,
-                        "message": x.message,
-                    }
-                    for x in fr.reasons
-                ],
-            }
-            for name, fr in r.features.items()
-        },
+        "features": feats,
         "not_checked": list(r.not_checked),
         "compliant": r.compliant,
     }
 
 
 def to_json(run: Run) -> ReportJSON:
+    cache: dict[int, dict[str, FeatureJSON]] = {}
     return {
         "schema_version": SCHEMA_VERSION,
         "matrix": {"name": run.matrix.name, "version": run.matrix.version},
-        "workloads": [workload_json(r) for r in run.results],
+        "workloads": [workload_json(r, cache) for r in run.results],
         "errors": [
             {"source": e.source, "field": e.field, "message": e.message} for e in run.errors
         ],
@@ -154,7 +168,8 @@ def to_json(run: Run) -> ReportJSON:
 
 
 def render_json(run: Run) -> str:
-    return json.dumps(to_json(run), indent=2) + "\n"
+    # Compact: the C encoder is several times faster than an indented dump on big fleets.
+    return json.dumps(to_json(run), separators=(",", ":")) + "\n"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

@@ -13,6 +13,7 @@ the container named ``web``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -95,16 +96,16 @@ def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | No
     return frozenset(found), remote_config
 
 
-def parse_features(raw: str, field: str) -> frozenset[str]:
+@functools.lru_cache(maxsize=1024)
+def parse_features(raw: str) -> frozenset[str]:
+    """``threat_detection, sca`` -> the feature ids; ValueError names an unknown one."""
     out = set()
     for item in raw.split(","):
         name = item.strip().lower()
         if not name:
             continue
         if name not in model.FEATURES:
-            raise SignalError(
-                field, f"unknown feature {name!r} (known: {', '.join(model.FEATURES)})"
-            )
+            raise ValueError(f"unknown feature {name!r} (known: {', '.join(model.FEATURES)})")
         out.add(name)
     return frozenset(out)
 
@@ -112,7 +113,8 @@ def parse_features(raw: str, field: str) -> frozenset[str]:
 _FW = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(?:(==|~=|>=|<=|>|<|@|=)\s*(.*?))?\s*$")
 
 
-def parse_frameworks(raw: str, field: str) -> tuple[tuple[str, str], ...]:
+@functools.lru_cache(maxsize=1024)
+def parse_frameworks(raw: str) -> tuple[tuple[str, str], ...]:
     """``django==3.2.18,flask==2.3`` -> (("django", "3.2.18"), ("flask", "2.3"))."""
     out: dict[str, str] = {}
     for item in raw.split(","):
@@ -120,7 +122,7 @@ def parse_frameworks(raw: str, field: str) -> tuple[tuple[str, str], ...]:
             continue
         m = _FW.match(item)
         if not m:
-            raise SignalError(field, f"cannot read framework {item.strip()!r} (use name==version)")
+            raise ValueError(f"cannot read framework {item.strip()!r} (use name==version)")
         name = re.sub(r"\[.*\]", "", m.group(1)).lower().replace("_", "-")
         op, ver = m.group(2), (m.group(3) or "")
         if op in (None, "==", "=", "@"):
@@ -143,6 +145,7 @@ def split_image(image: str) -> tuple[str, str | None]:
     return ref, None
 
 
+@functools.lru_cache(maxsize=4096)
 def is_python_image(image: str | None) -> bool:
     if not image:
         return False
@@ -151,6 +154,7 @@ def is_python_image(image: str | None) -> bool:
     return last == "python" or last.startswith("python-") or last.endswith("-python")
 
 
+@functools.lru_cache(maxsize=4096)
 def python_from_image(image: str | None) -> str | None:
     """``python:3.11-slim`` -> ``3.11``; ``public.ecr.aws/lambda/python:3.12`` -> ``3.12``."""
     if not is_python_image(image):
@@ -163,6 +167,7 @@ def python_from_image(image: str | None) -> str | None:
     return m.group(1) if m else None
 
 
+@functools.lru_cache(maxsize=1024)
 def ddtrace_from_init_image(image: str | None) -> str | None:
     if not image:
         return None
@@ -210,6 +215,7 @@ _ARCH = {
 }
 
 
+@functools.lru_cache(maxsize=256)
 def normalize_arch(raw: str) -> str:
     key = raw.strip().lower()
     return _ARCH.get(key, key)
@@ -234,29 +240,47 @@ def platform_from_string(raw: str | None) -> model.Platform | None:
     return model.Platform(os_, arch)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
 class Annotations:
-    """The ``ddcompat.io/`` values that apply to one container."""
+    """The ``ddcompat.io/`` values of one carrier (annotations, labels, tags), indexed
+    once: general keys, and per-container keys ``ddcompat.io/<container>.<key>``."""
 
-    values: Mapping[str, str]
-    where: str  # how to name the carrier in errors: "metadata.annotations", "Tags" ...
+    __slots__ = ("general", "specific", "values", "where")
 
-    def get(self, container: str, key: str) -> tuple[str | None, str]:
-        """Value and the field it came from (per-container first)."""
-        specific = f"{PREFIX}{container}.{key}"
-        if specific in self.values:
-            return self.values[specific], f"{self.where}[{specific}]"
-        general = f"{PREFIX}{key}"
-        if general in self.values:
-            return self.values[general], f"{self.where}[{general}]"
-        return None, ""
+    def __init__(self, values: Mapping[str, str], where: str) -> None:
+        self.values = values
+        self.where = where  # how to name the carrier in errors: "metadata.annotations", "Tags"
+        self.general: dict[str, str] = {}
+        self.specific: dict[tuple[str, str], str] = {}
+        for k, v in values.items():
+            if not k.startswith(PREFIX):
+                continue
+            rest = k[len(PREFIX) :]
+            if rest in KEYS:
+                self.general[rest] = v
+            elif "." in rest:
+                container, key = rest.rsplit(".", 1)
+                if key in KEYS:
+                    self.specific[(container, key)] = v
+
+    def get(self, container: str, key: str) -> str | None:
+        """The value for this container (per-container first), or None."""
+        if self.specific:
+            v = self.specific.get((container, key))
+            if v is not None:
+                return v
+        return self.general.get(key)
+
+    def field(self, container: str, key: str) -> str:
+        """The key a value came from, to name it in an error."""
+        if (container, key) in self.specific:
+            return f"{self.where}[{PREFIX}{container}.{key}]"
+        return f"{self.where}[{PREFIX}{key}]"
 
     def has_container_specific(self, container: str) -> bool:
-        prefix = f"{PREFIX}{container}."
-        return any(k.startswith(prefix) for k in self.values)
+        return any(c == container for c, _ in self.specific)
 
     def has_general(self) -> bool:
-        return any(f"{PREFIX}{k}" in self.values for k in KEYS if k != KEY_EXEMPT)
+        return any(k != KEY_EXEMPT for k in self.general)
 
 
 def merge(*maps: Mapping[str, str] | None) -> dict[str, str]:
@@ -300,19 +324,30 @@ def build_facts(
 
     Raises :class:`SignalError` naming the field for unreadable ``ddcompat.io/`` values.
     """
-    ddtrace, _ = ann.get(c.name, KEY_DDTRACE)
-    if not ddtrace:
-        ddtrace = lib_injection or c.ddtrace_hint
-    python, _ = ann.get(c.name, KEY_PYTHON)
-    if not python:
-        python = c.python_hint or python_from_image(c.image) or c.env.get("PYTHON_VERSION")
-    env_features, remote_config = features_from_env(c.env)
-    raw_features, field = ann.get(c.name, KEY_FEATURES)
-    declared = parse_features(raw_features, field) if raw_features else frozenset()
-    raw_fw, field = ann.get(c.name, KEY_FRAMEWORKS)
-    frameworks = parse_frameworks(raw_fw, field) if raw_fw else c.frameworks_hint
-    exempt, _ = ann.get(c.name, KEY_EXEMPT)
-    features = declared | env_features
+    name = c.name
+    ddtrace = ann.get(name, KEY_DDTRACE) or lib_injection or c.ddtrace_hint
+    python = (
+        ann.get(name, KEY_PYTHON)
+        or c.python_hint
+        or python_from_image(c.image)
+        or c.env.get("PYTHON_VERSION")
+    )
+    env_features, remote_config = features_from_env(c.env) if c.env else (frozenset(), None)
+    features = env_features
+    raw = ann.get(name, KEY_FEATURES)
+    if raw:
+        try:
+            features = features | parse_features(raw)
+        except ValueError as exc:
+            raise SignalError(ann.field(name, KEY_FEATURES), str(exc)) from None
+    frameworks = c.frameworks_hint
+    raw = ann.get(name, KEY_FRAMEWORKS)
+    if raw:
+        try:
+            frameworks = parse_frameworks(raw)
+        except ValueError as exc:
+            raise SignalError(ann.field(name, KEY_FRAMEWORKS), str(exc)) from None
+    exempt = ann.get(name, KEY_EXEMPT)
     if not (features or ddtrace or python or is_python_image(c.image)):
         return None
     facts = model.Facts(

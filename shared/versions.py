@@ -93,6 +93,7 @@ class Coverage(enum.Enum):
     NONE = "none"
 
 
+@functools.lru_cache(maxsize=16384)
 def coverage(observed: Interval, required: Interval) -> Coverage:
     if observed.within(required):
         return Coverage.ALL
@@ -190,6 +191,7 @@ def parse_range(text: str, *, major_pin_is_range: bool = True) -> Interval:
     return result
 
 
+@functools.lru_cache(maxsize=256)
 def at_least(minimum: str) -> Interval:
     return Interval(lo=_parse_version(minimum), lo_closed=True)
 

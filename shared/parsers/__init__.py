@@ -201,11 +201,12 @@ def walk(root: Path, excludes: Iterable[str] = ()) -> Iterator[Path]:
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         for fname in sorted(filenames):
             p = Path(dirpath, fname)
-            rel = os.path.relpath(p, root)
-            if patterns and any(
-                fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(fname, pat) for pat in patterns
-            ):
-                continue
+            if patterns:
+                rel = os.path.relpath(p, root)
+                if any(
+                    fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(fname, pat) for pat in patterns
+                ):
+                    continue
             if _candidate(p):
                 yield p
 

@@ -17,7 +17,50 @@ class DocumentError(ValueError):
         self.field = field
 
 
+def join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def get_map(
+    parent: Mapping[str, Any], key: str, where: str, *, required: bool = False
+) -> Mapping[str, Any]:
+    """``parent[key]`` as a mapping; the field path is only built for an error."""
+    value = parent.get(key)
+    if type(value) is dict:
+        return value
+    return mapping(value, join(where, key), required=required)
+
+
+def get_list(
+    parent: Mapping[str, Any], key: str, where: str, *, required: bool = False
+) -> list[Any]:
+    value = parent.get(key)
+    if type(value) is list:
+        return value
+    return sequence(value, join(where, key), required=required)
+
+
+def get_str(
+    parent: Mapping[str, Any], key: str, where: str, *, required: bool = False
+) -> str | None:
+    value = parent.get(key)
+    if type(value) is str:
+        return value
+    return string(value, join(where, key), required=required)
+
+
+def get_str_map(parent: Mapping[str, Any], key: str, where: str) -> Mapping[str, str]:
+    value = parent.get(key)
+    if value is None:
+        return {}
+    if type(value) is dict and all(type(v) is str for v in value.values()):
+        return value
+    return str_map(value, join(where, key))
+
+
 def mapping(value: Any, field: str, *, required: bool = False) -> Mapping[str, Any]:
+    if type(value) is dict:
+        return value
     if value is None:
         if required:
             raise DocumentError(field, "missing")

@@ -3,6 +3,7 @@ ReplicationController, Job, CronJob, PodTemplate and List (also Helm-rendered ou
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,132 +35,153 @@ def matches(doc: Mapping[str, Any]) -> bool:
 
 
 def _affinity_values(
-    affinity: Mapping[str, Any], keys: tuple[str, ...], field: str
+    affinity: Mapping[str, Any], keys: tuple[str, ...], where: str
 ) -> set[str] | None:
     """Values allowed by required node affinity for ``keys``; None if unconstrained.
 
     Terms are ORed: the set is the union over terms, and any term without a constraint
     on the key leaves it unconstrained.
     """
-    node = _common.mapping(affinity.get("nodeAffinity"), f"{field}.nodeAffinity")
-    req = _common.mapping(
-        node.get("requiredDuringSchedulingIgnoredDuringExecution"),
-        f"{field}.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution",
-    )
-    terms = _common.sequence(req.get("nodeSelectorTerms"), f"{field}...nodeSelectorTerms")
+    node = _common.get_map(affinity, "nodeAffinity", where)
+    where = _common.join(where, "nodeAffinity")
+    req = _common.get_map(node, "requiredDuringSchedulingIgnoredDuringExecution", where)
+    where = _common.join(where, "requiredDuringSchedulingIgnoredDuringExecution")
+    terms = _common.get_list(req, "nodeSelectorTerms", where)
     if not terms:
         return None
     allowed: set[str] = set()
     for i, term in enumerate(terms):
-        tf = f"{field}...nodeSelectorTerms[{i}]"
-        exprs = _common.sequence(_common.mapping(term, tf).get("matchExpressions"), tf)
+        tf = f"{where}.nodeSelectorTerms[{i}]"
+        exprs = _common.get_list(_common.mapping(term, tf), "matchExpressions", tf)
         found = False
         for j, expr in enumerate(exprs):
-            e = _common.mapping(expr, f"{tf}.matchExpressions[{j}]")
+            ef = f"{tf}.matchExpressions[{j}]"
+            e = _common.mapping(expr, ef)
             if e.get("key") in keys and e.get("operator") == "In":
-                vals = _common.sequence(e.get("values"), f"{tf}.matchExpressions[{j}].values")
-                allowed.update(str(v) for v in vals)
+                allowed.update(str(v) for v in _common.get_list(e, "values", ef))
                 found = True
         if not found:
             return None
     return allowed
 
 
-def platform_of(spec: Mapping[str, Any], field: str) -> model.Platform:
-    selector = _common.str_map(spec.get("nodeSelector"), f"{field}.nodeSelector")
-    affinity = _common.mapping(spec.get("affinity"), f"{field}.affinity")
-    os_value = next((selector[k] for k in OS_KEYS if k in selector), None)
-    oses = {os_value} if os_value else _affinity_values(affinity, OS_KEYS, f"{field}.affinity")
-    arch_value = next((selector[k] for k in ARCH_KEYS if k in selector), None)
+def platform_of(spec: Mapping[str, Any], where: str) -> model.Platform:
+    if "nodeSelector" not in spec and "affinity" not in spec:
+        return _platform("linux", ())
+    selector = _common.get_str_map(spec, "nodeSelector", where)
+    affinity = _common.get_map(spec, "affinity", where)
+    aff_where = _common.join(where, "affinity")
+    os_value = selector.get(OS_KEYS[0]) or selector.get(OS_KEYS[1])
+    oses = (
+        {os_value}
+        if os_value
+        else (_affinity_values(affinity, OS_KEYS, aff_where) if affinity else None)
+    )
+    arch_value = selector.get(ARCH_KEYS[0]) or selector.get(ARCH_KEYS[1])
     arches = (
-        {arch_value} if arch_value else _affinity_values(affinity, ARCH_KEYS, f"{field}.affinity")
+        {arch_value}
+        if arch_value
+        else (_affinity_values(affinity, ARCH_KEYS, aff_where) if affinity else None)
     )
     # Nodes are Linux unless a selector says otherwise; several OSes can't be judged as one.
     os_name = "linux"
-    if oses:
+    if oses and oses != {"linux"}:
         normalized = {signals.normalize_os(o) for o in oses}
         if len(normalized) > 1:
             return model.Platform(None, ())
         os_name = normalized.pop()
-    arch = tuple(sorted({signals.normalize_arch(a) for a in arches})) if arches else ()
+    if not arches:
+        return _platform(os_name, ())
+    if len(arches) == 1:
+        return _platform(os_name, (signals.normalize_arch(next(iter(arches))),))
+    return _platform(os_name, tuple(sorted({signals.normalize_arch(a) for a in arches})))
+
+
+@functools.lru_cache(maxsize=256)
+def _platform(os_name: str, arch: tuple[str, ...]) -> model.Platform:
     return model.Platform(os_name, arch)
 
 
-def _containers(spec: Mapping[str, Any], key: str, field: str) -> list[Mapping[str, Any]]:
-    items = _common.sequence(spec.get(key), f"{field}.{key}", required=key == "containers")
-    return [_common.mapping(c, f"{field}.{key}[{i}]") for i, c in enumerate(items)]
-
-
-def _env(container: Mapping[str, Any], field: str) -> dict[str, str]:
+def _env(container: Mapping[str, Any], where: str) -> dict[str, str]:
     out: dict[str, str] = {}
-    for i, item in enumerate(_common.sequence(container.get("env"), f"{field}.env")):
-        entry = _common.mapping(item, f"{field}.env[{i}]")
-        name = _common.string(entry.get("name"), f"{field}.env[{i}].name", required=True)
-        assert name is not None
+    for i, entry in enumerate(_common.get_list(container, "env", where)):
+        if type(entry) is not dict:
+            entry = _common.mapping(entry, f"{where}.env[{i}]")
+        name = entry.get("name")
+        if type(name) is not str:
+            name = _common.string(name, f"{where}.env[{i}].name", required=True)
+            assert name is not None
         # valueFrom (secrets, config maps) is unknown here: such a variable is not set.
         if "value" in entry:
-            value = entry.get("value")
-            out[name] = "" if value is None else str(value)
+            value = entry["value"]
+            out[name] = value if type(value) is str else ("" if value is None else str(value))
     return out
 
 
-def parse_object(doc: Mapping[str, Any], source: str, field: str, out: model.ParseResult) -> None:
+def parse_object(doc: Mapping[str, Any], source: str, where: str, out: model.ParseResult) -> None:
+    """One object; ``where`` is the path of ``doc`` inside its document ("" at the top)."""
     kind = doc.get("kind")
     if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
-        for i, item in enumerate(_common.sequence(doc.get("items"), f"{field}items")):
-            sub = f"{field}items[{i}]."
+        for i, item in enumerate(_common.get_list(doc, "items", where)):
+            sub = _common.join(where, f"items[{i}]")
             try:
-                parse_object(_common.mapping(item, sub.rstrip(".")), source, sub, out)
+                parse_object(_common.mapping(item, sub), source, sub, out)
             except DocumentError as exc:
                 out.errors.append(model.InputError(source, str(exc), exc.field))
         return
     if kind not in TEMPLATE_PATHS:
         return  # Services, ConfigMaps ... carry no workload
     assert isinstance(kind, str)
-    meta = _common.mapping(doc.get("metadata"), f"{field}metadata", required=True)
-    name = _common.string(
-        meta.get("name") or meta.get("generateName"), f"{field}metadata.name", required=True
-    )
-    assert name is not None
-    namespace = _common.string(meta.get("namespace"), f"{field}metadata.namespace")
-    path = TEMPLATE_PATHS[kind]
+    meta = _common.get_map(doc, "metadata", where, required=True)
+    meta_where = _common.join(where, "metadata")
+    name = meta.get("name") or meta.get("generateName")
+    if type(name) is not str:
+        name = _common.string(name, _common.join(meta_where, "name"), required=True)
+        assert name is not None
+    namespace = _common.get_str(meta, "namespace", meta_where)
     pod: Mapping[str, Any] = doc
-    pod_field = field.rstrip(".")
+    pod_where = where
+    path = TEMPLATE_PATHS[kind]
     if path is not None:
         for part in path:
-            pod_field = f"{pod_field}.{part}" if pod_field else part
-            pod = _common.mapping(pod.get(part), pod_field, required=True)
-        pod_meta = _common.mapping(pod.get("metadata"), f"{pod_field}.metadata")
+            pod = _common.get_map(pod, part, pod_where, required=True)
+            pod_where = _common.join(pod_where, part)
+        pod_meta = _common.get_map(pod, "metadata", pod_where)
     else:
         pod_meta = meta
-    pf = f"{pod_field}." if pod_field else ""
-    spec = _common.mapping(pod.get("spec"), f"{pf}spec", required=True)
-    annotations = signals.merge(
-        _common.str_map(meta.get("annotations"), f"{field}metadata.annotations"),
-        _common.str_map(pod_meta.get("annotations"), f"{pf}metadata.annotations"),
-    )
-    labels = signals.merge(
-        _common.str_map(meta.get("labels"), f"{field}metadata.labels"),
-        _common.str_map(pod_meta.get("labels"), f"{pf}metadata.labels"),
-    )
+    spec = _common.get_map(pod, "spec", pod_where, required=True)
+    spec_where = _common.join(pod_where, "spec")
+    pod_meta_where = _common.join(pod_where, "metadata")
+    annotations = _common.get_str_map(meta, "annotations", meta_where)
+    if pod_meta is not meta:
+        pod_ann = _common.get_str_map(pod_meta, "annotations", pod_meta_where)
+        if pod_ann:
+            annotations = {**annotations, **pod_ann} if annotations else pod_ann
+    labels = _common.get_str_map(meta, "labels", meta_where)
+    if pod_meta is not meta:
+        pod_labels = _common.get_str_map(pod_meta, "labels", pod_meta_where)
+        if pod_labels:
+            labels = {**labels, **pod_labels} if labels else pod_labels
     lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or None
-    init = _containers(spec, "initContainers", f"{pf}spec")
-    for c in init:
-        tag = signals.ddtrace_from_init_image(
-            _common.string(c.get("image"), f"{pf}spec.initContainers.image")
-        )
+    init = _common.get_list(spec, "initContainers", spec_where)
+    for i, c in enumerate(init):
+        cw = f"{spec_where}.initContainers[{i}]"
+        tag = signals.ddtrace_from_init_image(_common.get_str(_common.mapping(c, cw), "image", cw))
         if tag and not lib:
             lib = tag
     containers: list[signals.ContainerInput] = []
-    for i, c in enumerate(_containers(spec, "containers", f"{pf}spec")):
-        cf = f"{pf}spec.containers[{i}]"
-        cname = _common.string(c.get("name"), f"{cf}.name", required=True)
-        assert cname is not None
+    for i, c in enumerate(_common.get_list(spec, "containers", spec_where, required=True)):
+        cw = f"{spec_where}.containers[{i}]"
+        c = _common.mapping(c, cw)
+        cname = c.get("name")
+        if type(cname) is not str:
+            cname = _common.string(cname, f"{cw}.name", required=True)
+            assert cname is not None
         containers.append(
             signals.ContainerInput(
                 name=cname,
-                image=_common.string(c.get("image"), f"{cf}.image"),
-                env=_env(c, cf),
+                image=_common.get_str(c, "image", cw),
+                env=_env(c, cw) if "env" in c else {},
             )
         )
     _common.emit(
@@ -171,7 +193,7 @@ def parse_object(doc: Mapping[str, Any], source: str, field: str, out: model.Par
             name=name,
             annotations=signals.Annotations(annotations, "metadata.annotations"),
             containers=containers,
-            platform=platform_of(spec, f"{pf}spec"),
+            platform=platform_of(spec, spec_where),
             labels=signals.label_pairs(labels),
             lib_injection=lib,
             skipped=len(init),
@@ -181,8 +203,8 @@ def parse_object(doc: Mapping[str, Any], source: str, field: str, out: model.Par
     )
 
 
-def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult, prefix: str = "") -> None:
+def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
     try:
-        parse_object(doc, source, prefix, out)
+        parse_object(doc, source, "", out)
     except DocumentError as exc:
         out.errors.append(model.InputError(source, str(exc), exc.field))

@@ -13,7 +13,6 @@ from typing import Any
 
 import jsonschema
 import pytest
-
 from ddcompat.shared import cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ FEATURE_MINIMUMS = [
 
 def test_matrix_has_every_seed_feature(seed_matrix: matrix_mod.Matrix) -> None:
     seen = {f.id: (f.min_ddtrace, f.preview) for f in seed_matrix.features}
-    expected = {f: (m, False) for f, m, _ in FEATURE_MINIMUMS}
+    expected: dict[str, tuple[str | None, bool]] = {f: (m, False) for f, m, _ in FEATURE_MINIMUMS}
     expected |= {"code_security": (None, True), "api_security": ("2.6.0", False)}
     assert seen == expected
     assert all(f.source.startswith("seed:") for f in seed_matrix.features)
@@ -97,7 +97,9 @@ def test_deployment_types(evaluate: Evaluate, dtype: str, detection: bool, sca: 
 
 
 def test_deployment_rows_match_seed(seed_matrix: matrix_mod.Matrix) -> None:
-    rows = {(d.deployment_type, d.feature): d.supported for d in seed_matrix.deployments}
+    rows: dict[tuple[str, str], bool] = {
+        (d.deployment_type, d.feature): d.supported for d in seed_matrix.deployments
+    }
     for dtype, detection, sca in DEPLOYMENTS:
         assert rows[(dtype, "threat_detection")] is detection
         assert rows[(dtype, "sca")] is sca
