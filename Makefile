@@ -10,12 +10,14 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# strict editable mode: a link tree that maps shared/ -> ddcompat/shared for every tool
-	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=strict
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=strict 2>&1 \
+	  | grep -v -e '^ *$$' -e '!!' -e '\*\*\*' -e 'editable' -e 'Please be careful' -e 'to import/use' -e 'corresp' -e 'with strategy' || true
 	touch $(STAMP)
 
 install: $(STAMP)
 	# new modules need the link tree refreshed
-	$(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+	$(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict >/dev/null 2>&1 \
+	  || $(BIN)/pip install --no-deps -e . --config-settings editable_mode=strict
 
 example: install
 	@$(BIN)/ddcompat check examples/ --policy examples/policy.yaml --format table; \

@@ -157,7 +157,8 @@ def _measure_once(mode: str, directory: Path) -> dict[str, float]:
     if hasattr(os, "sched_setaffinity"):
         cmd = ["taskset", "-c", "0", *cmd] if _has_taskset() else cmd
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
 def _has_taskset() -> bool:
