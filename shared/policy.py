@@ -24,6 +24,7 @@ from typing import Annotated
 
 import pydantic
 import yaml
+
 from ddcompat.shared import model
 
 DEFAULT_SEVERITIES: dict[str, model.Severity] = {

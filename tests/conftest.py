@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from ddcompat.shared import evaluator, model, policy
 from ddcompat.shared import matrix as matrix_mod
 

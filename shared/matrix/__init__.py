@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 import packaging.version
 import pydantic
 import yaml
+
 from ddcompat.shared import model, versions
 
 NonEmpty = Annotated[str, pydantic.StringConstraints(min_length=1, strip_whitespace=True)]

@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from ddcompat.shared import cli
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 
 import pytest
-from ddcompat.shared import cli, parsers, policy, report
-from ddcompat.shared import matrix as matrix_mod
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from ddcompat.shared import cli, parsers, policy, report
+from ddcompat.shared import matrix as matrix_mod
 
 CORPUS = Path(__file__).parent / "corpus"
 

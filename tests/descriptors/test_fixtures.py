@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from ddcompat.shared import cli, policy, report
 from ddcompat.shared import matrix as matrix_mod
 

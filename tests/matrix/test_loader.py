@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from ddcompat.shared import evaluator
 from ddcompat.shared import matrix as matrix_mod
-
 from tests.conftest import make_workload
 
 EXTENSION = """

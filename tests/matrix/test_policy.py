@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from ddcompat.shared import policy
 
+from ddcompat.shared import policy
 from tests.conftest import Evaluate, codes
 
 

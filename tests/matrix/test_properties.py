@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ddcompat.shared import evaluator, model
-from ddcompat.shared import matrix as matrix_mod
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
+
+from ddcompat.shared import evaluator, model
+from ddcompat.shared import matrix as matrix_mod
 
 SEED = matrix_mod.load()
 

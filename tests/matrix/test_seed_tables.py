@@ -4,8 +4,8 @@ is exercised, edges included. The expectations below are transcribed from the se
 from __future__ import annotations
 
 import pytest
-from ddcompat.shared import matrix as matrix_mod
 
+from ddcompat.shared import matrix as matrix_mod
 from tests.conftest import Evaluate, codes
 
 # --- Table 1: features and minimum ddtrace ---------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ddcompat.shared import versions
 
 MIN_1_9 = versions.at_least("1.9.0")

@@ -1,0 +1,140 @@
+"""Webhook fixtures: AdmissionReview builders, real TLS material (trustme), a server on
+loopback built from the same app factory as production, and a leaked-task check."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import trustme
+from aiohttp import web
+
+from ddcompat.webhook import app as app_mod
+
+PYTHON_APP = {
+    "name": "web",
+    "image": "python:3.11-slim",
+    "env": [
+        {"name": "DD_APPSEC_ENABLED", "value": "true"},
+        {"name": "DD_REMOTE_CONFIGURATION_ENABLED", "value": "true"},
+    ],
+}
+
+
+def pod(
+    ddtrace: str = "1.20.0",
+    *,
+    annotations: dict[str, str] | None = None,
+    containers: list[dict[str, Any]] | None = None,
+    name: str = "api-7d9f",
+) -> dict[str, Any]:
+    ann = {"ddcompat.io/ddtrace-version": ddtrace}
+    ann.update(annotations or {})
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "shop", "annotations": ann},
+        "spec": {"containers": containers or [copy.deepcopy(PYTHON_APP)]},
+    }
+
+
+def review(
+    obj: dict[str, Any] | None,
+    *,
+    operation: str = "CREATE",
+    kind: str = "Pod",
+    dry_run: bool = False,
+    uid: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid or str(uuid.uuid4()),
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop",
+            "operation": operation,
+            "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": obj,
+            "oldObject": None,
+            "dryRun": dry_run,
+        },
+    }
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running behind it."""
+    before = set(asyncio.all_tasks())
+    yield
+
+    def pending() -> list[asyncio.Task[Any]]:
+        current = asyncio.current_task()
+        return [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
+
+    # closing connections take a few loop turns to wind down; a real leak stays
+    deadline = asyncio.get_running_loop().time() + 1.0
+    while pending() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    assert not pending(), f"leaked tasks: {pending()}"
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def cert_files(ca: trustme.CA, tmp_path: Path) -> tuple[Path, Path]:
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
+    key.write_bytes(leaf.private_key_pem.bytes())
+    return cert, key
+
+
+@pytest.fixture
+def client_ssl(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+Server = Callable[..., Any]
+
+
+@pytest_asyncio.fixture
+async def tls_server(cert_files: tuple[Path, Path]) -> AsyncIterator[Server]:
+    """Start the real app with real TLS on 127.0.0.1; yields a starter returning the URL."""
+    runners: list[web.AppRunner] = []
+
+    async def start(**overrides: Any) -> tuple[str, web.Application]:
+        cert, key = cert_files
+        reviewer = overrides.pop("reviewer", None)
+        config = app_mod.Config(cert=cert, key=key, host="127.0.0.1", port=0, **overrides)
+        app = (
+            app_mod.create_app(config)
+            if reviewer is None
+            else app_mod.create_app(config, reviewer=reviewer)
+        )
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        reloader = app[app_mod.STATE].reloader
+        assert reloader is not None
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=reloader.context)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return f"https://127.0.0.1:{port}", app
+
+    yield start
+    for runner in runners:
+        await runner.cleanup()

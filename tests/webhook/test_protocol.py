@@ -1,0 +1,175 @@
+"""AdmissionReview decisions, independent of HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.webhook import protocol
+from tests.webhook.conftest import PYTHON_APP, pod, review
+
+SEED = matrix_mod.load()
+
+
+def decide(
+    body: Any, mode: protocol.Mode = "enforce", pol: policy_mod.Policy | None = None
+) -> protocol.Outcome:
+    return protocol.review(body, matrix=SEED, policy=pol or policy_mod.DEFAULT, mode=mode)
+
+
+def test_compliant_pod_is_allowed_and_uid_echoed() -> None:
+    body = review(pod("1.20.0"), uid="abc-123")
+    out = decide(body)
+    assert out.decision == "allowed"
+    assert out.body == {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {"uid": "abc-123", "allowed": True},
+    }
+
+
+def test_enforce_denies_with_readable_message() -> None:
+    out = decide(review(pod("1.9.0")))
+    resp = out.body["response"]
+    assert out.decision == "denied" and resp["allowed"] is False
+    status = resp["status"]
+    assert status["code"] == 403 and status["reason"] == "Forbidden"
+    msg = status["message"]
+    assert "pod shop/api-7d9f" in msg
+    assert (
+        "container web: threat_protection: DDTRACE_TOO_OLD (required >=1.10.0, observed 1.9.0)"
+        in msg
+    )
+
+
+def test_warn_mode_admits_with_warnings() -> None:
+    out = decide(review(pod("1.9.0")), mode="warn")
+    resp = out.body["response"]
+    assert out.decision == "warned" and resp["allowed"] is True
+    assert any("DDTRACE_TOO_OLD" in w for w in resp["warnings"])
+
+
+def test_audit_mode_admits_and_records() -> None:
+    out = decide(review(pod("1.9.0")), mode="audit")
+    assert out.decision == "audited"
+    assert out.body["response"] == {"uid": out.body["response"]["uid"], "allowed": True}
+    assert any(not r.compliant for r in out.results)
+
+
+def test_warning_findings_are_warnings_in_enforce() -> None:
+    iast = dict(PYTHON_APP, env=[{"name": "DD_IAST_ENABLED", "value": "true"}])
+    out = decide(review(pod("1.20.0", containers=[iast])))
+    resp = out.body["response"]
+    assert out.decision == "warned" and resp["allowed"] is True
+    assert resp["warnings"] == ["ddcompat: container web: code_security: PREVIEW_FEATURE"]
+
+
+def test_exempt_annotation() -> None:
+    out = decide(review(pod("1.0.0", annotations={"ddcompat.io/exempt": "OPS-1"})))
+    assert out.decision == "exempt" and out.body["response"]["allowed"] is True
+
+
+def test_dry_run_is_evaluated_but_not_a_denial() -> None:
+    out = decide(review(pod("1.9.0"), dry_run=True))
+    assert out.body["response"]["allowed"] is False
+    assert out.decision == "dry_run"
+
+
+def test_bad_annotation_is_denied_naming_it() -> None:
+    out = decide(review(pod("1.20.0", annotations={"ddcompat.io/features": "teleport"})))
+    assert out.decision == "denied"
+    assert "ddcompat.io/features" in out.body["response"]["status"]["message"]
+
+
+def test_policy_required_feature_in_namespace() -> None:
+    pol = policy_mod.Policy.model_validate(
+        {"require": [{"features": ["custom_blocking_response"], "namespaces": ["shop"]}]}
+    )
+    out = decide(review(pod("1.17.0")), pol=pol)
+    assert out.decision == "denied"
+    assert "custom_blocking_response: DDTRACE_TOO_OLD" in out.body["response"]["status"]["message"]
+
+
+def test_warnings_are_bounded() -> None:
+    many = [
+        dict(PYTHON_APP, name=f"c{i}", env=[{"name": "DD_IAST_ENABLED", "value": "1"}])
+        for i in range(30)
+    ]
+    out = decide(review(pod("1.20.0", containers=many)), mode="warn")
+    warnings = out.body["response"]["warnings"]
+    assert len(warnings) == protocol.MAX_WARNINGS
+    assert warnings[-1] == "ddcompat: and 21 more findings"
+
+
+def test_generate_name_and_request_namespace() -> None:
+    p = pod("1.9.0")
+    p["metadata"] = {"generateName": "api-7d9f-", "annotations": p["metadata"]["annotations"]}
+    out = decide(review(p))
+    assert "pod shop/api-7d9f-" in out.body["response"]["status"]["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        review(None, operation="DELETE"),
+        review(pod("1.0.0"), operation="DELETE"),
+        review({"metadata": {"name": "x"}}, kind="Deployment"),
+        review(pod("1.0.0"), operation="CONNECT"),
+    ],
+)
+def test_not_ours_is_allowed(body: dict[str, Any]) -> None:
+    out = decide(body)
+    assert out.decision == "skipped" and out.body["response"]["allowed"] is True
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status", "text"),
+    [
+        (lambda b: b.update(apiVersion="admission.k8s.io/v1beta1"), 400, "v1beta1"),
+        (lambda b: b.pop("request"), 400, "request is missing"),
+        (lambda b: b["request"].pop("uid"), 400, "request.uid"),
+        (lambda b: b.update(kind="Pod"), 400, "AdmissionReview"),
+        (lambda b: b["request"].update(object="nope"), 400, "request.object"),
+        (lambda b: b["request"].pop("kind"), 400, "request.kind"),
+    ],
+)
+def test_malformed_requests_raise_typed_errors(mutate: Any, status: int, text: str) -> None:
+    body = review(pod("1.20.0"))
+    mutate(body)
+    with pytest.raises(protocol.AdmissionError) as exc:
+        decide(body)
+    assert exc.value.status == status and text in str(exc.value)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        json_values,
+        json_values.map(lambda o: review(o if isinstance(o, dict) else None)),
+        json_values.map(
+            lambda o: review(pod("1.20.0", annotations={"ddcompat.io/features": str(o)}))
+        ),
+        st.builds(lambda c: review(pod("1.9.0", containers=c)), st.lists(json_values, max_size=3)),
+    )
+)
+def test_fuzz_review_is_a_response_or_a_typed_error(body: Any) -> None:
+    try:
+        out = decide(body)
+    except protocol.AdmissionError as exc:
+        assert 400 <= exc.status < 500
+        return
+    resp = out.body["response"]
+    assert resp["uid"] == body["request"]["uid"]
+    assert isinstance(resp["allowed"], bool)

@@ -1,0 +1,267 @@
+"""The aiohttp adapter: app factory, handlers, health, metrics, TLS reloading, shutdown.
+
+All decisions come from :mod:`ddcompat.webhook.protocol`; this module only turns HTTP
+into calls of it and its answers (or typed errors) into HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.webhook import metrics as metrics_mod
+from ddcompat.webhook import protocol, tls
+
+log = logging.getLogger("ddcompat.webhook")
+
+Reviewer = Callable[..., protocol.Outcome]
+
+
+@dataclasses.dataclass
+class Config:
+    cert: Path | None = None
+    key: Path | None = None
+    host: str = "0.0.0.0"
+    port: int = 8443
+    default_mode: protocol.Mode = "enforce"
+    matrix_files: tuple[Path, ...] = ()
+    policy_file: Path | None = None
+    deadline: float = 0.5
+    failure_allow: bool = True
+    max_body: int = 3 * 1024 * 1024
+    read_timeout: float = 10.0
+    cert_poll_interval: float = 10.0
+    shutdown_delay: float = 5.0
+    shutdown_timeout: float = 30.0
+    workers: int = 4
+
+
+@dataclasses.dataclass
+class State:
+    config: Config
+    metrics: metrics_mod.Metrics
+    reloader: tls.CertReloader | None
+    reviewer: Reviewer
+    matrix: matrix_mod.Matrix | None = None
+    policy: policy_mod.Policy | None = None
+    ready: bool = False
+    draining: bool = False
+    pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+STATE = web.AppKey("state", State)
+
+
+def _error(status: int, message: str) -> web.Response:
+    resp = web.json_response({"error": message}, status=status)
+    if status in (408, 413):
+        # the rest of the body was never read: close instead of lingering on it
+        resp.force_close()
+    return resp
+
+
+async def _read_json(request: web.Request, state: State) -> Any:
+    if request.content_type != "application/json":
+        raise protocol.AdmissionError(
+            415, f"content type must be application/json, got {request.content_type!r}"
+        )
+    try:
+        async with asyncio.timeout(state.config.read_timeout):
+            raw = await request.read()
+    except TimeoutError:
+        raise protocol.AdmissionError(408, "timed out reading the request body") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise protocol.AdmissionError(
+            413, f"request body larger than {state.config.max_body} bytes"
+        ) from None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise protocol.AdmissionError(400, f"the body is not valid JSON: {exc}") from None
+
+
+def _record(state: State, outcome: protocol.Outcome, started: float) -> None:
+    m = state.metrics
+    m.requests.labels(outcome.operation, outcome.decision, outcome.mode).inc()
+    m.duration.observe(time.perf_counter() - started)
+    if outcome.decision == "dry_run":
+        return
+    for r in outcome.results:
+        if r.exempt is not None:
+            continue
+        for feature, fr in r.features.items():
+            for reason in fr.reasons:
+                if reason.severity != "info":
+                    m.findings.labels(feature, reason.code).inc()
+    if outcome.decision in ("denied", "audited"):
+        resp = outcome.body["response"]
+        log.info(
+            "%s %s uid=%s: %s",
+            outcome.decision,
+            outcome.mode,
+            resp["uid"],
+            resp.get("status", {}).get("message")
+            or "; ".join(f"{r.workload.id}" for r in outcome.results if not r.compliant),
+        )
+
+
+async def validate(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    started = time.perf_counter()
+    mode_raw = request.match_info.get("mode", state.config.default_mode)
+    if mode_raw not in protocol.MODES:
+        return _error(404, f"unknown mode {mode_raw!r} (enforce, warn, audit)")
+    mode: protocol.Mode = mode_raw
+    try:
+        if not state.ready or state.matrix is None or state.policy is None:
+            raise protocol.AdmissionError(503, "not ready")
+        body = await _read_json(request, state)
+        protocol.parse_request(body)  # malformed requests fail fast, before the deadline
+        outcome = await _review_with_deadline(state, body, mode)
+    except protocol.AdmissionError as exc:
+        state.metrics.requests.labels("unknown", "error", mode).inc()
+        log.warning("bad admission request from %s: %s", request.remote, exc)
+        return _error(exc.status, str(exc))
+    _record(state, outcome, started)
+    return web.json_response(outcome.body)
+
+
+async def _review_with_deadline(state: State, body: Any, mode: protocol.Mode) -> protocol.Outcome:
+    assert state.matrix is not None and state.policy is not None and state.pool is not None
+    loop = asyncio.get_running_loop()
+    call = loop.run_in_executor(
+        state.pool,
+        lambda: state.reviewer(body, matrix=state.matrix, policy=state.policy, mode=mode),
+    )
+    try:
+        return await asyncio.wait_for(call, state.config.deadline)
+    except TimeoutError:
+        why = f"evaluation exceeded the {state.config.deadline * 1000:.0f} ms deadline"
+        log.warning("%s", why)
+        return protocol.failure_response(body, allow=state.config.failure_allow, why=why, mode=mode)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.ready and not state.draining:
+        return web.Response(text="ready\n")
+    return web.Response(text="not ready\n", status=503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return web.Response(
+        body=state.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+    )
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Load matrix and policy, start the worker pool and the cert reloader; undo on exit."""
+    state = app[STATE]
+    cfg = state.config
+    state.matrix = (
+        matrix_mod.load(list(cfg.matrix_files)) if cfg.matrix_files else matrix_mod.builtin()
+    )
+    state.policy = policy_mod.load(cfg.policy_file) if cfg.policy_file else policy_mod.DEFAULT
+    state.pool = concurrent.futures.ThreadPoolExecutor(
+        max_workers=cfg.workers, thread_name_prefix="ddcompat-review"
+    )
+    reload_task: asyncio.Task[None] | None = None
+    if state.reloader is not None:
+        reload_task = asyncio.create_task(_watch_certs(state), name="ddcompat-cert-reloader")
+    state.ready = True
+    try:
+        yield
+    finally:
+        state.ready = False
+        if reload_task is not None:
+            reload_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reload_task
+        state.pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def _watch_certs(state: State) -> None:
+    assert state.reloader is not None
+    while True:
+        await asyncio.sleep(state.reloader.interval)
+        if state.reloader.check():
+            state.metrics.tls_reloads.inc()
+
+
+def create_app(config: Config, *, reviewer: Reviewer = protocol.review) -> web.Application:
+    """The webhook application. ``reviewer`` is replaceable for tests of the deadline."""
+    reloader = None
+    if config.cert is not None and config.key is not None:
+        reloader = tls.CertReloader(config.cert, config.key, interval=config.cert_poll_interval)
+    # No lingering on unread bodies (408/413 close the connection; nothing to drain).
+    app = web.Application(client_max_size=config.max_body, handler_args={"lingering_time": 0})
+    app[STATE] = State(
+        config=config, metrics=metrics_mod.Metrics.create(), reloader=reloader, reviewer=reviewer
+    )
+    app.cleanup_ctx.append(_lifecycle)
+    app.router.add_post("/validate", validate)
+    app.router.add_post("/validate/{mode}", validate)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    return app
+
+
+def _install_sigterm(app: web.Application) -> None:
+    """On SIGTERM: fail readiness first, then stop after the shutdown delay; aiohttp
+    then lets in-flight requests finish (up to ``shutdown_timeout``)."""
+    state = app[STATE]
+
+    async def on_startup(app: web.Application) -> None:
+        loop = asyncio.get_running_loop()
+
+        def begin() -> None:
+            if state.draining:
+                return
+            state.draining = True
+            log.info("SIGTERM: not ready; stopping in %.1fs", state.config.shutdown_delay)
+            loop.call_later(state.config.shutdown_delay, _exit)
+
+        loop.add_signal_handler(signal.SIGTERM, begin)
+
+    app.on_startup.append(on_startup)
+
+
+def _exit() -> None:
+    raise web.GracefulExit()
+
+
+def serve(config: Config) -> None:
+    if config.cert is None or config.key is None:
+        raise SystemExit("ddcompat webhook serve: --tls-cert and --tls-key are required (TLS only)")
+    app = create_app(config)
+    _install_sigterm(app)
+    reloader = app[STATE].reloader
+    assert reloader is not None
+    web.run_app(
+        app,
+        host=config.host,
+        port=config.port,
+        ssl_context=reloader.context,
+        shutdown_timeout=config.shutdown_timeout,
+        access_log=None,
+        print=None,
+    )

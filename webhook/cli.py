@@ -1,0 +1,72 @@
+"""``ddcompat webhook serve``: registered through the ``ddcompat.commands`` entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from ddcompat.webhook import app as app_mod
+from ddcompat.webhook import protocol
+
+
+def register(sub: Any) -> None:
+    webhook = sub.add_parser("webhook", help="the validating admission webhook")
+    actions = webhook.add_subparsers(dest="webhook_command", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="serve AdmissionReviews over TLS")
+    d = app_mod.Config()
+    serve.add_argument("--tls-cert", type=Path, required=True, help="PEM certificate (chain)")
+    serve.add_argument("--tls-key", type=Path, required=True, help="PEM private key")
+    serve.add_argument("--host", default=d.host)
+    serve.add_argument("--port", type=int, default=d.port)
+    serve.add_argument(
+        "--mode",
+        choices=protocol.MODES,
+        default=d.default_mode,
+        help="mode for /validate; /validate/<mode> overrides it per webhook entry",
+    )
+    serve.add_argument("--matrix", type=Path, action="append", default=[], metavar="FILE")
+    serve.add_argument("--policy", type=Path, metavar="FILE")
+    serve.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=d.deadline * 1000,
+        help="answer per --failure-mode when evaluation takes longer",
+    )
+    serve.add_argument("--failure-mode", choices=("allow", "deny"), default="allow")
+    serve.add_argument("--max-body-bytes", type=int, default=d.max_body)
+    serve.add_argument("--read-timeout", type=float, default=d.read_timeout)
+    serve.add_argument("--cert-poll-seconds", type=float, default=d.cert_poll_interval)
+    serve.add_argument(
+        "--shutdown-delay",
+        type=float,
+        default=d.shutdown_delay,
+        help="seconds between failing readiness on SIGTERM and stopping",
+    )
+    serve.add_argument("--log-level", default="INFO")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app_mod.serve(
+        app_mod.Config(
+            cert=args.tls_cert,
+            key=args.tls_key,
+            host=args.host,
+            port=args.port,
+            default_mode=args.mode,
+            matrix_files=tuple(args.matrix),
+            policy_file=args.policy,
+            deadline=args.deadline_ms / 1000,
+            failure_allow=args.failure_mode == "allow",
+            max_body=args.max_body_bytes,
+            read_timeout=args.read_timeout,
+            cert_poll_interval=args.cert_poll_seconds,
+            shutdown_delay=args.shutdown_delay,
+        )
+    )
+    return 0

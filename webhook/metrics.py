@@ -1,0 +1,54 @@
+"""The webhook's self-metrics, in a registry of their own (one per app)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import prometheus_client as prom
+
+from ddcompat.shared import cli as core_cli
+
+
+@dataclasses.dataclass
+class Metrics:
+    registry: prom.CollectorRegistry
+    requests: prom.Counter
+    duration: prom.Histogram
+    findings: prom.Counter
+    tls_reloads: prom.Counter
+
+    @classmethod
+    def create(cls) -> Metrics:
+        registry = prom.CollectorRegistry()
+        info = prom.Info("ddcompat_build", "ddcompat build information", registry=registry)
+        info.info({"version": core_cli.version(), "component": "webhook"})
+        return cls(
+            registry=registry,
+            requests=prom.Counter(
+                "ddcompat_admission_requests",
+                "AdmissionReview requests by operation, decision and mode "
+                "(decision=error: malformed requests answered with a 4xx)",
+                ["operation", "decision", "mode"],
+                registry=registry,
+            ),
+            duration=prom.Histogram(
+                "ddcompat_admission_duration_seconds",
+                "Time to answer an AdmissionReview, from request to response",
+                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+                registry=registry,
+            ),
+            findings=prom.Counter(
+                "ddcompat_admission_findings",
+                "Findings of warning or error severity in admitted or denied pods",
+                ["feature", "code"],
+                registry=registry,
+            ),
+            tls_reloads=prom.Counter(
+                "ddcompat_webhook_tls_reloads",
+                "Times the serving certificate was reloaded from its files",
+                registry=registry,
+            ),
+        )
+
+    def render(self) -> bytes:
+        return prom.generate_latest(self.registry)

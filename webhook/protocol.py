@@ -1,0 +1,245 @@
+"""AdmissionReview (admission.k8s.io/v1) protocol logic, apart from any HTTP adapter.
+
+``review(body, ...)`` takes the decoded JSON of a request and returns the response
+body. A policy violation is a normal, well-formed response with ``allowed: false``; a
+request that is not a valid AdmissionReview raises :class:`AdmissionError` carrying the
+HTTP status the adapter should answer with (4xx, never 5xx).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal, NotRequired, TypedDict
+
+from ddcompat.shared import evaluator, model
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.parsers import kubernetes as k8s_parser
+
+API_VERSION = "admission.k8s.io/v1"
+Mode = Literal["enforce", "warn", "audit"]
+MODES: tuple[Mode, ...] = ("enforce", "warn", "audit")
+Decision = Literal["allowed", "denied", "warned", "audited", "exempt", "skipped", "dry_run"]
+MAX_WARNINGS = 10
+MAX_WARNING_LEN = 200
+MAX_MESSAGE_LEN = 4000
+
+
+class GroupVersionKind(TypedDict):
+    group: str
+    version: str
+    kind: str
+
+
+class AdmissionRequest(TypedDict):
+    uid: str
+    kind: GroupVersionKind
+    operation: Literal["CREATE", "UPDATE", "DELETE", "CONNECT"]
+    namespace: NotRequired[str]
+    name: NotRequired[str]
+    object: NotRequired[dict[str, Any] | None]
+    dryRun: NotRequired[bool]
+
+
+class Status(TypedDict):
+    code: int
+    reason: str
+    message: str
+
+
+class AdmissionResponse(TypedDict):
+    uid: str
+    allowed: bool
+    status: NotRequired[Status]
+    warnings: NotRequired[list[str]]
+
+
+class AdmissionReview(TypedDict):
+    apiVersion: str
+    kind: Literal["AdmissionReview"]
+    response: AdmissionResponse
+
+
+class AdmissionError(Exception):
+    """A request that is not a usable AdmissionReview; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome:
+    """The response and what to record about it."""
+
+    body: AdmissionReview
+    decision: Decision
+    operation: str
+    mode: Mode
+    results: tuple[model.WorkloadResult, ...] = ()
+    errors: tuple[model.InputError, ...] = ()
+
+
+def parse_request(body: Any) -> AdmissionRequest:
+    if not isinstance(body, dict):
+        raise AdmissionError(400, "the body is not a JSON object")
+    api_version = body.get("apiVersion")
+    if body.get("kind") != "AdmissionReview":
+        raise AdmissionError(400, "kind must be AdmissionReview")
+    if api_version != API_VERSION:
+        raise AdmissionError(
+            400,
+            f"apiVersion {api_version!r} is not supported: register the webhook with "
+            f"admissionReviewVersions: [v1]",
+        )
+    request = body.get("request")
+    if not isinstance(request, dict):
+        raise AdmissionError(400, "request is missing or not an object")
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise AdmissionError(400, "request.uid is missing")
+    kind = request.get("kind")
+    if not isinstance(kind, dict):
+        raise AdmissionError(400, "request.kind is missing")
+    obj = request.get("object")
+    if obj is not None and not isinstance(obj, dict):
+        raise AdmissionError(400, "request.object is not an object")
+    if not isinstance(request.get("operation"), str):
+        raise AdmissionError(400, "request.operation is missing")
+    return request  # type: ignore[return-value]
+
+
+def _review(uid: str, allowed: bool, **extra: Any) -> AdmissionReview:
+    response: AdmissionResponse = {"uid": uid, "allowed": allowed}
+    response.update(extra)  # type: ignore[typeddict-item]
+    return {"apiVersion": API_VERSION, "kind": "AdmissionReview", "response": response}
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _finding_text(r: model.WorkloadResult, feature: str, reason: model.Reason) -> str:
+    where = f"container {r.workload.container}: {feature}"
+    extra = ""
+    if reason.required or reason.observed:
+        extra = f" (required {reason.required or '-'}, observed {reason.observed or '-'})"
+    return f"{where}: {reason.code}{extra}"
+
+
+def _bounded(items: list[str]) -> list[str]:
+    if len(items) <= MAX_WARNINGS:
+        return [_short(i, MAX_WARNING_LEN) for i in items]
+    head = [_short(i, MAX_WARNING_LEN) for i in items[: MAX_WARNINGS - 1]]
+    return [*head, f"ddcompat: and {len(items) - len(head)} more findings"]
+
+
+def review(
+    body: Any,
+    *,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+    mode: Mode,
+) -> Outcome:
+    """Decide one AdmissionReview. Raises AdmissionError for malformed requests."""
+    request = parse_request(body)
+    uid = request["uid"]
+    operation = request["operation"]
+    kind = request["kind"]
+    obj = request.get("object")
+    if (
+        kind.get("kind") != "Pod"
+        or kind.get("group", "") != ""
+        or operation not in ("CREATE", "UPDATE")
+        or obj is None
+    ):
+        # Not ours to judge (the webhook configuration should not send these).
+        return Outcome(_review(uid, True), "skipped", operation, mode)
+    pod = dict(obj)
+    meta = dict(pod.get("metadata") or {})
+    if not meta.get("namespace") and request.get("namespace"):
+        meta["namespace"] = request["namespace"]
+    if not meta.get("name") and not meta.get("generateName"):
+        meta["name"] = request.get("name") or "(unnamed)"
+    pod["metadata"] = meta
+    pod.setdefault("kind", "Pod")
+    pod.setdefault("apiVersion", "v1")
+    parsed = model.ParseResult()
+    k8s_parser.parse(pod, f"admission/{uid}", parsed)
+    results = tuple(evaluator.evaluate(w, matrix, policy) for w in parsed.workloads)
+    errors = tuple(parsed.errors)
+    dry_run = bool(request.get("dryRun"))
+    return _decide(uid, operation, mode, results, errors, dry_run, meta)
+
+
+def _decide(
+    uid: str,
+    operation: str,
+    mode: Mode,
+    results: tuple[model.WorkloadResult, ...],
+    errors: tuple[model.InputError, ...],
+    dry_run: bool,
+    meta: dict[str, Any],
+) -> Outcome:
+    failing: list[str] = []
+    warnings: list[str] = []
+    exempt = [r for r in results if r.exempt is not None]
+    for r in results:
+        if r.exempt is not None:
+            continue
+        for feature, fr in r.features.items():
+            for reason in fr.reasons:
+                if reason.severity == "error":
+                    failing.append(_finding_text(r, feature, reason))
+                elif reason.severity == "warning":
+                    warnings.append(_finding_text(r, feature, reason))
+    for e in errors:
+        failing.append(f"{e.field or 'pod'}: {e.message}")
+    pod_name = f"{meta.get('namespace', '-')}/{meta.get('name') or meta.get('generateName') or '-'}"
+
+    def outcome(body: AdmissionReview, decision: Decision) -> Outcome:
+        return Outcome(
+            body,
+            "dry_run" if dry_run and decision == "denied" else decision,
+            operation,
+            mode,
+            results,
+            errors,
+        )
+
+    if not failing:
+        if exempt and len(exempt) == len(results):
+            return outcome(_review(uid, True), "exempt")
+        if warnings and mode != "audit":
+            return outcome(
+                _review(uid, True, warnings=_bounded(["ddcompat: " + w for w in warnings])),
+                "warned",
+            )
+        return outcome(_review(uid, True), "allowed")
+    if mode == "audit":
+        return outcome(_review(uid, True), "audited")
+    if mode == "warn":
+        return outcome(
+            _review(uid, True, warnings=_bounded(["ddcompat: " + w for w in failing + warnings])),
+            "warned",
+        )
+    message = _short(
+        f"ddcompat: pod {pod_name} uses Application Security features its tracer/runtime "
+        f"does not support: " + "; ".join(failing),
+        MAX_MESSAGE_LEN,
+    )
+    extra: dict[str, Any] = {"status": {"code": 403, "reason": "Forbidden", "message": message}}
+    if warnings:
+        extra["warnings"] = _bounded(["ddcompat: " + w for w in warnings])
+    return outcome(_review(uid, False, **extra), "denied")
+
+
+def failure_response(body: Any, *, allow: bool, why: str, mode: Mode) -> Outcome:
+    """The answer when evaluation could not finish (deadline): per the failure mode."""
+    request = parse_request(body)
+    uid, operation = request["uid"], request["operation"]
+    warning = f"ddcompat: {why}; {'admitted' if allow else 'rejected'} per the failure mode"
+    if allow:
+        return Outcome(_review(uid, True, warnings=[warning]), "allowed", operation, mode)
+    status: Status = {"code": 403, "reason": "Forbidden", "message": warning}
+    return Outcome(_review(uid, False, status=status), "denied", operation, mode)
