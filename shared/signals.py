@@ -304,12 +304,15 @@ class ContainerInput:
     frameworks_hint: tuple[tuple[str, str], ...] | None = None
 
 
+_APPSEC_PREFIXES = ("DD_APPSEC", "DD_IAST")
+
+
 def looks_python(c: ContainerInput, ann: Annotations) -> bool:
     if ann.has_container_specific(c.name):
         return True
     if c.ddtrace_hint or c.python_hint or is_python_image(c.image):
         return True
-    return any(k.startswith("DD_APPSEC") or k.startswith("DD_IAST") for k in c.env)
+    return any(k.startswith(_APPSEC_PREFIXES) for k in c.env)
 
 
 def build_facts(

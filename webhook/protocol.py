@@ -9,6 +9,8 @@ HTTP status the adapter should answer with (4xx, never 5xx).
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from typing import Any, Literal, NotRequired, TypedDict
 
 from ddcompat.shared import evaluator, model
@@ -58,6 +60,10 @@ class AdmissionReview(TypedDict):
     apiVersion: str
     kind: Literal["AdmissionReview"]
     response: AdmissionResponse
+
+
+class DeadlineExceeded(Exception):
+    """Evaluation ran past its deadline; the caller answers per its failure mode."""
 
 
 class AdmissionError(Exception):
@@ -140,8 +146,12 @@ def review(
     matrix: matrix_mod.Matrix,
     policy: policy_mod.Policy,
     mode: Mode,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Outcome:
-    """Decide one AdmissionReview. Raises AdmissionError for malformed requests."""
+    """Decide one AdmissionReview. Raises AdmissionError for malformed requests, and
+    DeadlineExceeded when ``clock()`` passes ``deadline`` between steps (each step, one
+    container's evaluation, is short and bounded)."""
     request = parse_request(body)
     uid = request["uid"]
     operation = request["operation"]
@@ -166,7 +176,16 @@ def review(
     pod.setdefault("apiVersion", "v1")
     parsed = model.ParseResult()
     k8s_parser.parse(pod, f"admission/{uid}", parsed)
-    results = tuple(evaluator.evaluate(w, matrix, policy) for w in parsed.workloads)
+    evaluated: list[model.WorkloadResult] = []
+    for w in parsed.workloads:
+        if deadline is not None and clock() > deadline:
+            raise DeadlineExceeded(
+                f"evaluated {len(evaluated)} of {len(parsed.workloads)} containers"
+            )
+        evaluated.append(evaluator.evaluate(w, matrix, policy))
+    if deadline is not None and clock() > deadline:
+        raise DeadlineExceeded("evaluation finished after the deadline")
+    results = tuple(evaluated)
     errors = tuple(parsed.errors)
     dry_run = bool(request.get("dryRun"))
     return _decide(uid, operation, mode, results, errors, dry_run, meta)

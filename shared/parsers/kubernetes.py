@@ -103,6 +103,21 @@ def _platform(os_name: str, arch: tuple[str, ...]) -> model.Platform:
 
 
 def _env(container: Mapping[str, Any], where: str) -> dict[str, str]:
+    entries = container.get("env")
+    if type(entries) is list:
+        # The common shape (literal string values) in one pass; anything unusual goes
+        # through the checked loop, which names the bad field. valueFrom entries (secrets,
+        # config maps) are unknown here and count as unset.
+        try:
+            out = {e["name"]: e["value"] for e in entries if "value" in e}
+        except (KeyError, TypeError):
+            return _env_checked(container, where)
+        if all(type(k) is str and type(v) is str for k, v in out.items()):
+            return out
+    return _env_checked(container, where)
+
+
+def _env_checked(container: Mapping[str, Any], where: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for i, entry in enumerate(_common.get_list(container, "env", where)):
         if type(entry) is not dict:

@@ -118,13 +118,8 @@ async def tls_server(cert_files: tuple[Path, Path]) -> AsyncIterator[Server]:
 
     async def start(**overrides: Any) -> tuple[str, web.Application]:
         cert, key = cert_files
-        reviewer = overrides.pop("reviewer", None)
         config = app_mod.Config(cert=cert, key=key, host="127.0.0.1", port=0, **overrides)
-        app = (
-            app_mod.create_app(config)
-            if reviewer is None
-            else app_mod.create_app(config, reviewer=reviewer)
-        )
+        app = app_mod.create_app(config)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         reloader = app[app_mod.STATE].reloader

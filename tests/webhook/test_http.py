@@ -14,7 +14,6 @@ import pytest
 import trustme
 
 from ddcompat.webhook import app as app_mod
-from ddcompat.webhook import protocol
 from tests.webhook.conftest import Server, pod, review
 
 pytestmark = pytest.mark.asyncio
@@ -202,23 +201,30 @@ async def test_slow_client_gets_408(tls_server: Server, client_ssl: ssl.SSLConte
 async def test_deadline_answers_per_failure_mode(
     tls_server: Server, client_ssl: ssl.SSLContext
 ) -> None:
-    def slow(body: Any, **kw: Any) -> protocol.Outcome:
-        time.sleep(0.5)
-        return protocol.review(body, **kw)
-
+    # A pod far bigger than any real one takes longer than a 1 ms deadline to evaluate.
+    containers = [
+        {
+            "name": f"c{i}",
+            "image": f"python:3.{i % 12}",
+            "env": [{"name": "DD_APPSEC_ENABLED", "value": "1"}],
+        }
+        for i in range(300)
+    ]
+    body = review(pod("1.9.0", containers=containers))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_ssl)) as s:
         for allow in (True, False):
-            url, _ = await tls_server(deadline=0.05, failure_allow=allow, reviewer=slow)
-            started = time.monotonic()
-            status, answer = await post(s, f"{url}/validate", review(pod("1.20.0")))
-            assert time.monotonic() - started < 0.4
+            url, _ = await tls_server(deadline=0.001, failure_allow=allow, max_body=8 << 20)
+            status, answer = await post(s, f"{url}/validate", body)
             assert status == 200 and answer["response"]["allowed"] is allow
-            text = (
-                answer["response"]["warnings"][0]
-                if allow
-                else answer["response"]["status"]["message"]
-            )
-            assert "50 ms deadline" in text
+            resp = answer["response"]
+            text = resp["warnings"][0] if allow else resp["status"]["message"]
+            assert "exceeded the 1 ms deadline" in text
+            assert ("admitted" if allow else "rejected") + " per the failure mode" in text
+            # with the default deadline the same pod is judged on its merits
+            url, _ = await tls_server(max_body=8 << 20)
+            status, answer = await post(s, f"{url}/validate", body)
+            assert status == 200 and answer["response"]["allowed"] is False
+            assert "PYTHON_UNSUPPORTED" in answer["response"]["status"]["message"]
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")

@@ -1,0 +1,152 @@
+"""`ddcompat webhook serve` as a process: TLS only, readiness fails first on SIGTERM,
+requests keep being answered until it stops, then a clean exit. And an HTTP-level fuzz
+of the running server: never a 5xx."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.webhook.conftest import pod, review
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def request(
+    port: int,
+    ctx: ssl.SSLContext,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, bytes]:
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=5)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def server(
+    cert_files: tuple[Path, Path], client_ssl: ssl.SSLContext
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    cert, key = cert_files
+    port = free_port()
+    exe = Path(sys.executable).parent / "ddcompat"
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "webhook",
+            "serve",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--shutdown-delay",
+            "1.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if request(port, client_ssl, "GET", "/readyz")[0] == 200:
+                break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise AssertionError(f"server did not become ready: {proc.communicate()[0]!r}")
+        time.sleep(0.1)
+    yield proc, port
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+def test_sigterm_fails_readiness_first_then_exits(
+    server: tuple[subprocess.Popen[bytes], int], client_ssl: ssl.SSLContext
+) -> None:
+    proc, port = server
+    body = json.dumps(review(pod("1.9.0"))).encode()
+    headers = {"Content-Type": "application/json"}
+    proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert request(port, client_ssl, "GET", "/readyz")[0] == 503
+    status, answer = request(port, client_ssl, "POST", "/validate", body, headers)
+    assert status == 200 and json.loads(answer)["response"]["allowed"] is False
+    assert proc.wait(timeout=15) == 0
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    assert "SIGTERM: not ready" in out
+
+
+@pytest.fixture
+def running(server: tuple[subprocess.Popen[bytes], int]) -> int:
+    return server[1]
+
+
+bodies = st.one_of(
+    st.binary(max_size=200),
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=4),
+        max_leaves=20,
+    ).map(lambda v: json.dumps(v).encode()),
+    st.builds(
+        lambda drop, obj: json.dumps({k: v for k, v in review(obj).items() if k != drop}).encode(),
+        st.sampled_from(["", "apiVersion", "kind", "request"]),
+        st.one_of(
+            st.none(),
+            st.just(pod("1.9.0")),
+            st.dictionaries(st.text(max_size=5), st.integers(), max_size=3),
+        ),
+    ),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=bodies,
+    ctype=st.sampled_from(
+        ["application/json", "text/plain", "application/json; charset=utf-8", ""]
+    ),
+    path=st.sampled_from(["/validate", "/validate/warn", "/validate/x"]),
+)
+def test_fuzz_http_never_5xx(
+    running: int, client_ssl: ssl.SSLContext, body: bytes, ctype: str, path: str
+) -> None:
+    headers = {"Content-Type": ctype} if ctype else {}
+    status, answer = request(running, client_ssl, "POST", path, body, headers)
+    assert status < 500, answer
+    data: Any = json.loads(answer)
+    assert ("response" in data) if status == 200 else ("error" in data)
