@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: example test lint typecheck layers unit bench install
+.PHONY: example test lint typecheck layers unit bench install system-deps
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +36,19 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
-unit: install
+# Debian's prometheus package: the real Prometheus and promtool used by the scanner tests.
+system-deps:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+	  echo "installing Debian's prometheus package (prometheus, promtool)"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+	    --no-install-recommends prometheus >/dev/null; }
+
+unit: install system-deps
 	$(BIN)/pytest
 
 test: lint typecheck layers unit
 
 bench: install
 	$(BIN)/python bench/check.py
+	$(BIN)/python bench/webhook.py
+	$(BIN)/python bench/scanner.py

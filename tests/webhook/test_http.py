@@ -16,8 +16,6 @@ import trustme
 from ddcompat.webhook import app as app_mod
 from tests.webhook.conftest import Server, pod, review
 
-pytestmark = pytest.mark.asyncio
-
 JSON = {"Content-Type": "application/json"}
 
 

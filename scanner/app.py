@@ -1,0 +1,152 @@
+"""The scanner service: an aiohttp app whose background task scans on an interval (with
+jitter; one scan at a time) and whose ``/metrics`` renders the last complete snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from ddcompat.scanner import collector, kube
+from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+
+log = logging.getLogger("ddcompat.scanner")
+
+
+@dataclasses.dataclass
+class Config:
+    options: scan_mod.Options
+    interval: float = 300.0
+    jitter: float = 0.1
+    host: str = "0.0.0.0"
+    port: int = 9090
+    matrix_files: tuple[Path, ...] = ()
+    policy_file: Path | None = None
+    request_timeout: float = 60.0
+
+
+@dataclasses.dataclass
+class State:
+    config: Config
+    shared: collector.Shared
+    metrics: collector.SelfMetrics
+    matrix: matrix_mod.Matrix | None = None
+    policy: policy_mod.Policy | None = None
+    scans_done: int = 0
+    scanning: bool = False
+    wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+
+
+STATE = web.AppKey("scanner_state", State)
+
+
+async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
+    """One scan; on success the new snapshot replaces the old one whole."""
+    assert state.matrix is not None and state.policy is not None
+    m = state.metrics
+    state.scanning = True
+    try:
+        with m.duration.time():
+            snap = await scan_mod.scan(session, state.config.options, state.matrix, state.policy)
+    except kube.ListError as exc:
+        m.errors.labels("kubernetes", exc.reason).inc()
+        m.scans.labels("failed").inc()
+        state.shared.stale = state.shared.snapshot is not None
+        log.error("scan failed, keeping the previous snapshot: %s", exc)
+        return False
+    finally:
+        state.scanning = False
+    for source, reason, message in snap.errors:
+        m.errors.labels(source, reason).inc()
+        log.warning("%s: %s", source, message)
+    if snap.dropped_series:
+        m.dropped.inc(snap.dropped_series)
+        log.warning("series budget: %d per-workload series dropped", snap.dropped_series)
+    state.shared.snapshot = snap
+    state.shared.stale = False
+    state.scans_done += 1
+    m.scans.labels("complete").inc()
+    log.info("scan complete: %d workload-containers in %.1fs", len(snap.entries), snap.duration)
+    return True
+
+
+async def _loop(state: State, session: aiohttp.ClientSession | None) -> None:
+    cfg = state.config
+    while True:
+        await run_once(state, session)
+        delay = cfg.interval * (1 + random.uniform(-cfg.jitter, cfg.jitter))
+        state.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(state.wake.wait(), delay)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    cfg = state.config
+    state.matrix = (
+        matrix_mod.load(list(cfg.matrix_files)) if cfg.matrix_files else matrix_mod.builtin()
+    )
+    state.policy = policy_mod.load(cfg.policy_file) if cfg.policy_file else policy_mod.DEFAULT
+    session = None
+    if cfg.options.kubernetes:
+        session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=cfg.request_timeout),
+            connector=aiohttp.TCPConnector(limit=4),
+        )
+    task = asyncio.create_task(_loop(state, session), name="ddcompat-scan-loop")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        if session is not None:
+            await session.close()
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[STATE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    if state.shared.snapshot is not None:
+        return web.Response(text="ready\n")
+    return web.Response(text="no complete scan yet\n", status=503)
+
+
+async def trigger(request: web.Request) -> web.Response:
+    """Start the next scan now (it still never overlaps a running one)."""
+    request.app[STATE].wake.set()
+    return web.Response(text="scheduled\n", status=202)
+
+
+def create_app(config: Config) -> web.Application:
+    opts = config.options
+    shared = collector.Shared(shard=opts.shard, total_shards=opts.total_shards)
+    app = web.Application()
+    app[STATE] = State(config=config, shared=shared, metrics=collector.SelfMetrics.create(shared))
+    app.cleanup_ctx.append(_lifecycle)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_post("/scan", trigger)
+    return app
+
+
+def serve(config: Config) -> None:
+    web.run_app(create_app(config), host=config.host, port=config.port, access_log=None, print=None)

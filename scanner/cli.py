@@ -1,0 +1,86 @@
+"""``ddcompat scanner run``: registered through the ``ddcompat.commands`` entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+from ddcompat.scanner import app as app_mod
+from ddcompat.scanner import kube
+from ddcompat.scanner import scan as scan_mod
+
+
+def register(sub: Any) -> None:
+    scanner = sub.add_parser("scanner", help="the periodic fleet scanner (Prometheus metrics)")
+    actions = scanner.add_subparsers(dest="scanner_command", required=True, metavar="ACTION")
+    run = actions.add_parser("run", help="scan on an interval and serve /metrics")
+    run.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="scan the cluster (in-cluster config, or --kubeconfig)",
+    )
+    run.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube/config)"
+    )
+    run.add_argument("--context", help="kubeconfig context")
+    run.add_argument(
+        "--path",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="descriptor files or directories, as for `ddcompat check` (repeatable)",
+    )
+    run.add_argument("--interval", type=float, default=300.0, help="seconds between scans")
+    run.add_argument("--jitter", type=float, default=0.1, help="fraction of the interval")
+    run.add_argument("--page-size", type=int, default=500)
+    run.add_argument("--shard", type=int, default=0)
+    run.add_argument("--total-shards", type=int, default=1)
+    run.add_argument(
+        "--max-series",
+        type=int,
+        default=200_000,
+        help="budget of per-workload series (info + feature status)",
+    )
+    run.add_argument("--host", default="0.0.0.0")
+    run.add_argument("--port", type=int, default=9090)
+    run.add_argument("--matrix", type=Path, action="append", default=[], metavar="FILE")
+    run.add_argument("--policy", type=Path, metavar="FILE")
+    run.add_argument("--log-level", default="INFO")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if not args.kubernetes and not args.path:
+        raise SystemExit("ddcompat scanner run: give --kubernetes and/or --path")
+    if not 0 <= args.shard < args.total_shards:
+        raise SystemExit("ddcompat scanner run: --shard must be in [0, --total-shards)")
+    endpoint = None
+    if args.kubernetes:
+        endpoint = kube.load_endpoint(args.kubeconfig, args.context)
+    options = scan_mod.Options(
+        kubernetes=args.kubernetes,
+        endpoint=endpoint,
+        paths=tuple(args.path),
+        page_size=args.page_size,
+        shard=args.shard,
+        total_shards=args.total_shards,
+        max_series=args.max_series,
+    )
+    app_mod.serve(
+        app_mod.Config(
+            options=options,
+            interval=args.interval,
+            jitter=args.jitter,
+            host=args.host,
+            port=args.port,
+            matrix_files=tuple(args.matrix),
+            policy_file=args.policy,
+        )
+    )
+    return 0

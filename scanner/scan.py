@@ -1,0 +1,302 @@
+"""One fleet scan: Kubernetes pods (resolved to their owning workloads) and descriptor
+files, evaluated by the core, folded into an immutable :class:`Snapshot`.
+
+Pods are grouped per workload and container (ReplicaSet -> Deployment, Job -> CronJob,
+StatefulSet/DaemonSet/ReplicaSet/Job as themselves, bare Pods as Pods); when the pods of
+one workload disagree (a rollout in progress) the worst status per feature is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from ddcompat.scanner import kube
+from ddcompat.shared import evaluator, model, parsers
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.parsers import kubernetes as k8s_parser
+
+log = logging.getLogger("ddcompat.scanner")
+
+STATUS_RANK = {"supported": 0, "preview": 1, "unknown": 2, "unsupported": 3}
+Key = tuple[str, str, str, str]  # namespace, kind, workload, container
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Entry:
+    """One workload-container in a snapshot."""
+
+    result: model.WorkloadResult
+    statuses: tuple[tuple[str, model.Status], ...]  # worst per feature over its pods
+    pods: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    entries: dict[Key, Entry]
+    completed_at: float
+    duration: float
+    dropped_series: int = 0
+    errors: tuple[tuple[str, str, str], ...] = ()  # (source, reason, message)
+
+
+@dataclasses.dataclass
+class Options:
+    kubernetes: bool = False
+    endpoint: kube.Endpoint | None = None
+    paths: tuple[Path, ...] = ()
+    page_size: int = 500
+    shard: int = 0
+    total_shards: int = 1
+    max_series: int = 200_000
+    retry: kube.Retry = dataclasses.field(default_factory=kube.Retry)
+
+
+def shard_of(namespace: str, workload: str, total: int) -> int:
+    """Stable across processes and restarts (unlike ``hash()``)."""
+    return zlib.crc32(f"{namespace}/{workload}".encode()) % total
+
+
+class Accumulator:
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.entries: dict[Key, Entry] = {}
+
+    def add(self, key: Key, result: model.WorkloadResult) -> None:
+        statuses = {f: r.status for f, r in result.features.items()}
+        old = self.entries.get(key)
+        if old is None:
+            self.entries[key] = Entry(result, tuple(sorted(statuses.items())), 1)
+            return
+        merged = dict(old.statuses)
+        for f, s in statuses.items():
+            if f not in merged or STATUS_RANK[s] > STATUS_RANK[merged[f]]:
+                merged[f] = s
+        worst_result = old.result
+        if (
+            STATUS_RANK[_worst(statuses.values())]
+            > STATUS_RANK[_worst(dict(old.statuses).values())]
+        ):
+            worst_result = result
+        self.entries[key] = Entry(worst_result, tuple(sorted(merged.items())), old.pods + 1)
+
+    def mine(self, namespace: str, workload: str) -> bool:
+        o = self.opts
+        return o.total_shards <= 1 or shard_of(namespace, workload, o.total_shards) == o.shard
+
+
+def _worst(statuses: Iterable[model.Status]) -> model.Status:
+    worst: model.Status = "supported"
+    for s in statuses:
+        if STATUS_RANK[s] > STATUS_RANK[worst]:
+            worst = s
+    return worst
+
+
+@dataclasses.dataclass
+class Owners:
+    """What the owner lookups know; empty maps when a resource was forbidden."""
+
+    replicasets: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
+    jobs: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
+    nodes: dict[str, model.Platform] = dataclasses.field(default_factory=dict)
+
+    def workload_of(self, namespace: str, pod: dict[str, Any]) -> tuple[str, str]:
+        meta = pod.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or ():
+            if not isinstance(ref, dict) or not ref.get("controller"):
+                continue
+            kind, name = str(ref.get("kind")), str(ref.get("name"))
+            if kind == "ReplicaSet":
+                return self.replicasets.get((namespace, name), (kind, name))
+            if kind == "Job":
+                return self.jobs.get((namespace, name), (kind, name))
+            return kind, name
+        return "Pod", str(meta.get("name") or meta.get("generateName") or "-")
+
+
+def _controller(item: dict[str, Any]) -> tuple[str, str] | None:
+    for ref in (item.get("metadata") or {}).get("ownerReferences") or ():
+        if isinstance(ref, dict) and ref.get("controller"):
+            return str(ref.get("kind")), str(ref.get("name"))
+    return None
+
+
+async def _owners(
+    session: aiohttp.ClientSession, opts: Options, errors: list[tuple[str, str, str]]
+) -> Owners:
+    assert opts.endpoint is not None
+    owners = Owners()
+
+    def add_owned(target: dict[tuple[str, str], tuple[str, str]], wanted: str) -> Any:
+        def on_page(items: kube.Page) -> None:
+            for it in items:
+                meta = it.get("metadata") or {}
+                ctl = _controller(it)
+                if ctl and ctl[0] == wanted:
+                    target[(str(meta.get("namespace")), str(meta.get("name")))] = ctl
+
+        return on_page
+
+    def nodes_page(items: kube.Page) -> None:
+        for it in items:
+            meta = it.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            info = (it.get("status") or {}).get("nodeInfo") or {}
+            os_ = labels.get("kubernetes.io/os") or info.get("operatingSystem")
+            arch = labels.get("kubernetes.io/arch") or info.get("architecture")
+            if os_:
+                owners.nodes[str(meta.get("name"))] = model.Platform(
+                    str(os_), (str(arch),) if arch else ()
+                )
+
+    lookups = [
+        (
+            "/apis/apps/v1/replicasets",
+            add_owned(owners.replicasets, "Deployment"),
+            owners.replicasets.clear,
+        ),
+        ("/apis/batch/v1/jobs", add_owned(owners.jobs, "CronJob"), owners.jobs.clear),
+        ("/api/v1/nodes", nodes_page, owners.nodes.clear),
+    ]
+    for path, on_page, reset in lookups:
+        try:
+            await kube.list_all(
+                session,
+                opts.endpoint,
+                path,
+                on_page=on_page,
+                on_restart=reset,
+                page_size=opts.page_size,
+                retry=opts.retry,
+            )
+        except kube.ListError as exc:
+            # degraded: pods still resolve, one level less precisely
+            reset()
+            errors.append(("kubernetes", exc.reason, str(exc)))
+            log.warning("degraded: %s", exc)
+    return owners
+
+
+async def scan_kubernetes(
+    session: aiohttp.ClientSession,
+    opts: Options,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+    acc: Accumulator,
+    errors: list[tuple[str, str, str]],
+) -> int:
+    """Pods of the cluster into ``acc``; returns the number of pods seen."""
+    assert opts.endpoint is not None
+    owners = await _owners(session, opts, errors)
+    before_pods: dict[Key, Entry] = {}
+    seen = 0
+
+    def on_page(items: kube.Page) -> None:
+        nonlocal seen
+        for pod in items:
+            seen += 1
+            meta = pod.get("metadata") or {}
+            ns = str(meta.get("namespace") or "default")
+            kind, name = owners.workload_of(ns, pod)
+            if not acc.mine(ns, name):
+                continue
+            out = model.ParseResult()
+            pod["kind"] = "Pod"  # LIST items carry no kind of their own
+            try:
+                k8s_parser.parse_object(pod, f"kubernetes/{ns}", "", out)
+            except Exception as exc:  # one odd pod must not fail the scan
+                errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {exc!r}"))
+                continue
+            for e in out.errors:
+                errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
+            node = owners.nodes.get(str((pod.get("spec") or {}).get("nodeName") or ""))
+            for w in out.workloads:
+                facts = w.facts
+                if node is not None and not facts.platform.arch:
+                    facts = dataclasses.replace(facts, platform=node)
+                wl = dataclasses.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
+                acc.add((ns, kind, name, w.container), evaluator.evaluate(wl, matrix, policy))
+
+    def on_restart() -> None:
+        # 410 Gone: what this listing gathered is dropped and gathered again
+        acc.entries.clear()
+        acc.entries.update(before_pods)
+
+    before_pods.update(acc.entries)  # entries from other sources survive a restart
+    await kube.list_all(
+        session,
+        opts.endpoint,
+        "/api/v1/pods",
+        on_page=on_page,
+        on_restart=on_restart,
+        page_size=opts.page_size,
+        retry=opts.retry,
+    )
+    return seen
+
+
+def scan_files(
+    paths: Sequence[Path],
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+    acc: Accumulator,
+    errors: list[tuple[str, str, str]],
+) -> None:
+    parsed = parsers.collect(paths)
+    for e in parsed.errors:
+        errors.append(("files", "bad_input", str(e)))
+    for w in parsed.workloads:
+        ns = w.namespace or "-"
+        if not acc.mine(ns, w.name):
+            continue
+        acc.add((ns, w.kind, w.name, w.container), evaluator.evaluate(w, matrix, policy))
+
+
+def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entry], int]:
+    """Keep whole workload-containers, in key order, while their series fit ``budget``
+    (one info series plus one per feature); return the kept ones and the dropped count."""
+    kept: dict[Key, Entry] = {}
+    used = dropped = 0
+    for key in sorted(entries):
+        entry = entries[key]
+        cost = 1 + len(entry.statuses)
+        if used + cost > budget:
+            dropped += cost
+            continue
+        kept[key] = entry
+        used += cost
+    return kept, dropped
+
+
+async def scan(
+    session: aiohttp.ClientSession | None,
+    opts: Options,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+) -> Snapshot:
+    """A complete scan; raises kube.ListError when the pod listing itself fails."""
+    started = time.monotonic()
+    acc = Accumulator(opts)
+    errors: list[tuple[str, str, str]] = []
+    if opts.paths:
+        scan_files(opts.paths, matrix, policy, acc, errors)
+    if opts.kubernetes:
+        assert session is not None
+        await scan_kubernetes(session, opts, matrix, policy, acc, errors)
+    entries, dropped = limit_series(acc.entries, opts.max_series)
+    return Snapshot(
+        entries=entries,
+        completed_at=time.time(),
+        duration=time.monotonic() - started,
+        dropped_series=dropped,
+        errors=tuple(errors),
+    )

@@ -1,0 +1,120 @@
+"""Scanner fixtures: a fleet served by the fake API server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+
+from ddcompat.scanner import app as app_mod
+from ddcompat.scanner import kube
+from ddcompat.scanner import scan as scan_mod
+from tests.scanner.fake_apiserver import FakeAPIServer, Faults, node, owned, pod
+
+PROTECTION = {"DD_APPSEC_ENABLED": "true", "DD_REMOTE_CONFIGURATION_ENABLED": "true"}
+
+
+def fleet(filler: int = 250) -> dict[str, list[dict[str, Any]]]:
+    pods = [
+        *(
+            pod(i, owner=("ReplicaSet", "api-6d4b"), ddtrace="1.9.0", env=PROTECTION)
+            for i in range(3)
+        ),
+        *(pod(10 + i, owner=("ReplicaSet", "web-7f9c"), ddtrace="1.20.0") for i in range(2)),
+        pod(20, namespace="batch", owner=("Job", "nightly-28990"), node="node-arm32"),
+        pod(21, namespace="data", owner=("StatefulSet", "db-api"), image="python:3.12"),
+        pod(22, namespace="data"),  # a bare pod
+        *(
+            pod(100 + i, namespace="filler", owner=("ReplicaSet", f"f{i % 25}-abc"))
+            for i in range(filler)
+        ),
+    ]
+    replicasets = [
+        owned("ReplicaSet", "api-6d4b", "shop", ("Deployment", "api")),
+        owned("ReplicaSet", "web-7f9c", "shop", ("Deployment", "web")),
+        *(owned("ReplicaSet", f"f{i}-abc", "filler", ("Deployment", f"f{i}")) for i in range(25)),
+    ]
+    jobs = [owned("Job", "nightly-28990", "batch", ("CronJob", "nightly"))]
+    nodes = [node("node-a"), node("node-arm32", arch="arm")]
+    return {"pods": pods, "replicasets": replicasets, "jobs": jobs, "nodes": nodes}
+
+
+Start = Callable[..., Any]
+
+
+@pytest_asyncio.fixture
+async def apiserver() -> AsyncIterator[Start]:
+    """Start a fake API server; returns (endpoint, server)."""
+    runners: list[web.AppRunner] = []
+
+    async def start(
+        objects: dict[str, list[dict[str, Any]]] | None = None, faults: Faults | None = None
+    ) -> tuple[kube.Endpoint, FakeAPIServer]:
+        server = FakeAPIServer(objects if objects is not None else fleet(), faults)
+        runner = web.AppRunner(server.app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return kube.Endpoint(host=f"http://127.0.0.1:{port}", ssl=False), server
+
+    yield start
+    for r in runners:
+        await r.cleanup()
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    before = set(asyncio.all_tasks())
+    yield
+
+    def pending() -> list[asyncio.Task[Any]]:
+        current = asyncio.current_task()
+        return [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
+
+    deadline = asyncio.get_running_loop().time() + 1.0
+    while pending() and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    assert not pending(), f"leaked tasks: {pending()}"
+
+
+FAST = kube.Retry(attempts=3, base=0.001, cap=0.01)
+Service = Callable[..., Any]
+
+
+@pytest_asyncio.fixture
+async def service(apiserver: Start) -> AsyncIterator[Service]:
+    runners: list[web.AppRunner] = []
+
+    async def start(objects: Any = None, **opts: Any) -> tuple[str, web.Application, Any]:
+        endpoint, fake = await apiserver(objects)
+        options = scan_mod.Options(
+            kubernetes=True, endpoint=endpoint, page_size=50, retry=FAST, **opts
+        )
+        app = app_mod.create_app(app_mod.Config(options=options, interval=3600))
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        url = f"http://127.0.0.1:{port}"
+        await wait_scans(app, 1)
+        return url, app, fake
+
+    yield start
+    for r in runners:
+        await r.cleanup()
+
+
+async def wait_scans(app: web.Application, n: int, result: str = "complete") -> None:
+    counter = app[app_mod.STATE].metrics.scans.labels(result)
+    for _ in range(500):
+        if counter._value.get() >= n:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"no {n} {result} scans")
