@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 
 from ddcompat.scanner import kube
-from ddcompat.shared import evaluator, model, parsers
+from ddcompat.shared import batch, evaluator, model, parsers
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.parsers import kubernetes as k8s_parser
@@ -71,8 +71,11 @@ class Accumulator:
         self.entries: dict[Key, Entry] = {}
 
     def add(self, key: Key, result: model.WorkloadResult) -> None:
-        statuses = {f: r.status for f, r in result.features.items()}
         old = self.entries.get(key)
+        if old is not None and old.result is result:  # another pod of the same template
+            self.entries[key] = dataclasses.replace(old, pods=old.pods + 1)
+            return
+        statuses = {f: r.status for f, r in result.features.items()}
         if old is None:
             self.entries[key] = Entry(result, tuple(sorted(statuses.items())), 1)
             return
@@ -198,7 +201,33 @@ async def scan_kubernetes(
     assert opts.endpoint is not None
     owners = await _owners(session, opts, errors)
     before_pods: dict[Key, Entry] = {}
+    # Pods stamped from one template (same owner and pod-template-hash or
+    # controller-revision-hash) have the same spec: read one, reuse it for the rest.
+    templates: dict[tuple[str, str, str, str], model.ParseResult] = {}
+    results: dict[
+        tuple[int, model.Platform | None, str, str], list[tuple[Key, model.WorkloadResult]]
+    ] = {}
     seen = 0
+
+    def read_pod(
+        pod: dict[str, Any], ns: str, meta: dict[str, Any]
+    ) -> tuple[model.ParseResult, bool]:
+        """The pod's reading, and whether it is a shared template reading."""
+        labels = meta.get("labels") or {}
+        revision = labels.get("pod-template-hash") or labels.get("controller-revision-hash")
+        ref = _controller(pod)
+        key = (ns, ref[0], ref[1], str(revision)) if revision and ref else None
+        if key is not None and key in templates:
+            return templates[key], True
+        out = model.ParseResult()
+        pod["kind"] = "Pod"  # LIST items carry no kind of their own
+        try:
+            k8s_parser.parse_object(pod, f"kubernetes/{ns}", "", out)
+        except Exception as exc:  # one odd pod must not fail the scan
+            out.errors.append(model.InputError(f"kubernetes/{ns}", repr(exc)))
+        if key is not None:
+            templates[key] = out
+        return out, key is not None
 
     def on_page(items: kube.Page) -> None:
         nonlocal seen
@@ -209,22 +238,27 @@ async def scan_kubernetes(
             kind, name = owners.workload_of(ns, pod)
             if not acc.mine(ns, name):
                 continue
-            out = model.ParseResult()
-            pod["kind"] = "Pod"  # LIST items carry no kind of their own
-            try:
-                k8s_parser.parse_object(pod, f"kubernetes/{ns}", "", out)
-            except Exception as exc:  # one odd pod must not fail the scan
-                errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {exc!r}"))
-                continue
+            out, shared = read_pod(pod, ns, meta)
             for e in out.errors:
                 errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
             node = owners.nodes.get(str((pod.get("spec") or {}).get("nodeName") or ""))
-            for w in out.workloads:
-                facts = w.facts
-                if node is not None and not facts.platform.arch:
-                    facts = dataclasses.replace(facts, platform=node)
-                wl = dataclasses.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
-                acc.add((ns, kind, name, w.container), evaluator.evaluate(wl, matrix, policy))
+            # a template's reading lives as long as the scan, so its id() is a stable key
+            memo_key = (id(out), node, kind, name) if shared else None
+            evaluated = results.get(memo_key) if memo_key is not None else None
+            if evaluated is None:
+                evaluated = []
+                for w in out.workloads:
+                    facts = w.facts
+                    if node is not None and not facts.platform.arch:
+                        facts = dataclasses.replace(facts, platform=node)
+                    wl = dataclasses.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
+                    evaluated.append(
+                        ((ns, kind, name, w.container), evaluator.evaluate(wl, matrix, policy))
+                    )
+                if memo_key is not None:
+                    results[memo_key] = evaluated
+            for key, result in evaluated:
+                acc.add(key, result)
 
     def on_restart() -> None:
         # 410 Gone: what this listing gathered is dropped and gathered again
@@ -287,11 +321,12 @@ async def scan(
     started = time.monotonic()
     acc = Accumulator(opts)
     errors: list[tuple[str, str, str]] = []
-    if opts.paths:
-        scan_files(opts.paths, matrix, policy, acc, errors)
-    if opts.kubernetes:
-        assert session is not None
-        await scan_kubernetes(session, opts, matrix, policy, acc, errors)
+    with batch.paused_gc():
+        if opts.paths:
+            scan_files(opts.paths, matrix, policy, acc, errors)
+        if opts.kubernetes:
+            assert session is not None
+            await scan_kubernetes(session, opts, matrix, policy, acc, errors)
     entries, dropped = limit_series(acc.entries, opts.max_series)
     return Snapshot(
         entries=entries,

@@ -11,14 +11,12 @@ Exit status of ``check``: 0 no finding at or above ``--fail-on``, 1 such finding
 from __future__ import annotations
 
 import argparse
-import contextlib
-import gc
 import importlib.metadata
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ddcompat.shared import evaluator, parsers, policy, report
+from ddcompat.shared import batch, evaluator, parsers, policy, report
 from ddcompat.shared import matrix as matrix_mod
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -55,26 +53,13 @@ def load_config(
     return m, pol
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic GC for a batch run: parsed documents are millions of acyclic
-    objects that each generational pass would walk again (about 2x slower on big fleets)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def run_check(
     paths: Sequence[str],
     m: matrix_mod.Matrix,
     pol: policy.Policy,
     excludes: Sequence[str] = (),
 ) -> report.Run:
-    with _no_gc():
+    with batch.paused_gc():
         parsed = parsers.collect(paths, excludes)
         results = [evaluator.evaluate(w, m, pol) for w in parsed.workloads]
     return report.Run(
@@ -91,7 +76,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     run = run_check(args.paths, m, pol, args.exclude)
     fmt = args.format or ("table" if sys.stdout.isatty() else "json")
     if fmt == "json":
-        with _no_gc():
+        with batch.paused_gc():
             text = report.render_json(run)
     elif fmt == "sarif":
         text = report.render_sarif(run, version())

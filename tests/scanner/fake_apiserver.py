@@ -144,6 +144,8 @@ def pod(
             {"manager": "kube-controller-manager", "fieldsV1": {"f:spec": {"f:containers": {}}}}
         ],
     }
+    if owner and owner[0] == "ReplicaSet":
+        meta["labels"] = {"pod-template-hash": owner[1].rsplit("-", 1)[-1]}
     if owner:
         meta["ownerReferences"] = [
             {

@@ -49,6 +49,20 @@ async def test_pods_resolve_to_workloads(apiserver: Start) -> None:
     assert server.stats.pages["pods"] == 7  # 258 pods at 40 per page
 
 
+async def test_template_pods_on_mixed_nodes_keep_the_worst(apiserver: Start) -> None:
+    objects = fleet(filler=0)
+    # the same ReplicaSet template on an amd64 node and on a 32-bit arm node
+    objects["pods"] += [
+        pod(300, owner=("ReplicaSet", "web-7f9c"), ddtrace="1.20.0", node="node-arm32"),
+        pod(301, owner=("ReplicaSet", "web-7f9c"), ddtrace="1.20.0", node="node-a"),
+    ]
+    endpoint, _ = await apiserver(objects)
+    snap = await run(endpoint)
+    entry = snap.entries[("shop", "Deployment", "web", "app")]
+    assert entry.pods == 4
+    assert dict(entry.statuses) == {"threat_detection": "unsupported"}
+
+
 async def test_node_platform_when_pod_has_no_selector(apiserver: Start) -> None:
     endpoint, _ = await apiserver()
     snap = await run(endpoint)

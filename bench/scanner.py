@@ -1,0 +1,260 @@
+"""Benchmark of one scanner pass over 100,000 pods, against the download-and-parse floor.
+
+One command: ``python bench/scanner.py [--pods 100000]``. A local server (the test
+suite's fake API server, in its own process on core 1) serves the pods 500 per page, with
+their ReplicaSets, Jobs and nodes; then, each in a fresh process on core 0:
+
+* the floor: download every page of the same lists and parse it (orjson, as the scanner),
+  once as is and once with the cyclic GC paused as the scanner pauses it; the ratio is
+  taken against the faster of the two
+* the scanner: one complete ``scan()`` (owner lookups, pods, evaluation, snapshot)
+
+It prints wall time, CPU seconds, peak RSS and the ratio to the floor measured in the
+same run. Targets (issue "Scanner"): <= 1.3x the floor, peak RSS <= 256 MiB, <= 60 s.
+Pods look like the API server's (managedFields, status, several containers), ~20 per
+Deployment, so most share a pod template as real ReplicaSets do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PATHS = ["/apis/apps/v1/replicasets", "/apis/batch/v1/jobs", "/api/v1/nodes", "/api/v1/pods"]
+
+
+def fleet(n: int) -> dict[str, list[dict[str, Any]]]:
+    from tests.scanner.fake_apiserver import node, owned, pod
+
+    versions = ["1.9.0", "1.20.14", "1.17.1", "2.6.1", "v1", "1.4.0"]
+    images = ["python:3.11-slim", "python:3.12-slim", "python:3.9", "python:3.10-bookworm"]
+    status = {
+        "phase": "Running",
+        "conditions": [
+            {"type": t, "status": "True", "lastTransitionTime": "2026-11-20T10:00:00Z"}
+            for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")
+        ],
+        "containerStatuses": [
+            {
+                "name": c,
+                "ready": True,
+                "restartCount": 0,
+                "image": "x",
+                "imageID": "sha256:" + "a" * 64,
+                "containerID": "containerd://" + "b" * 64,
+                "started": True,
+                "state": {"running": {"startedAt": "2026-11-20T10:00:00Z"}},
+            }
+            for c in ("app", "proxy")
+        ],
+        "hostIP": "10.0.0.1",
+        "podIP": "10.1.2.3",
+        "qosClass": "Burstable",
+        "startTime": "2026-11-20T10:00:00Z",
+    }
+    managed = [
+        {
+            "manager": m,
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": "2026-11-20T10:00:00Z",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {f"f:c{i}": {} for i in range(20)},
+            },
+        }
+        for m in ("kube-controller-manager", "kubelet")
+    ]
+    pods, rss = [], []
+    deployments = max(1, n // 20)
+    for d in range(deployments):
+        ns = f"team-{d % 200}"
+        rss.append(owned("ReplicaSet", f"svc-{d}-5d8f", ns, ("Deployment", f"svc-{d}")))
+    for i in range(n):
+        d = i % deployments
+        p = pod(
+            i,
+            namespace=f"team-{d % 200}",
+            owner=("ReplicaSet", f"svc-{d}-5d8f"),
+            ddtrace=versions[d % len(versions)],
+            image=images[d % len(images)],
+            node=f"node-{i % 300}",
+            env={
+                "DD_APPSEC_ENABLED": "true",
+                "DD_REMOTE_CONFIGURATION_ENABLED": "true",
+                "DD_APPSEC_SCA_ENABLED": "true",
+                "DD_SERVICE": f"svc-{d}",
+                "DD_ENV": "prod",
+            },
+        )
+        p["metadata"]["managedFields"] = copy.deepcopy(managed)
+        p["status"] = status
+        pods.append(p)
+    nodes = [node(f"node-{i}", arch="arm64" if i % 3 == 0 else "amd64") for i in range(300)]
+    return {"pods": pods, "replicasets": rss, "jobs": [], "nodes": nodes}
+
+
+def serve(port: int, n: int) -> None:
+    from aiohttp import web
+
+    from tests.scanner.fake_apiserver import FakeAPIServer
+
+    server = FakeAPIServer(fleet(n))
+    web.run_app(server.app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def peak_rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def floor(host: str, page_size: int) -> int:
+    import aiohttp
+    import orjson
+
+    items = 0
+    async with aiohttp.ClientSession() as s:
+        for path in PATHS:
+            cont = None
+            while True:
+                params = {"limit": str(page_size), **({"continue": cont} if cont else {})}
+                async with s.get(host + path, params=params) as r:
+                    page = orjson.loads(await r.read())
+                items += len(page["items"])
+                cont = page["metadata"].get("continue")
+                if not cont:
+                    break
+    return items
+
+
+async def scanner(host: str, page_size: int) -> int:
+    import aiohttp
+
+    from ddcompat.scanner import kube
+    from ddcompat.scanner import scan as scan_mod
+    from ddcompat.shared import matrix, policy
+
+    opts = scan_mod.Options(
+        kubernetes=True, endpoint=kube.Endpoint(host=host, ssl=False), page_size=page_size
+    )
+    async with aiohttp.ClientSession() as s:
+        snap = await scan_mod.scan(s, opts, matrix.builtin(), policy.DEFAULT)
+    assert not snap.errors, snap.errors[:3]
+    return sum(e.pods for e in snap.entries.values())
+
+
+def child(mode: str, host: str, page_size: int) -> None:
+    start, cpu0 = time.perf_counter(), time.process_time()
+    if mode == "floor-nogc":
+        import gc
+
+        gc.disable()
+    fn = floor if mode.startswith("floor") else scanner
+    count = asyncio.run(fn(host, page_size))
+    print(
+        json.dumps(
+            {
+                "wall": time.perf_counter() - start,
+                "cpu": time.process_time() - cpu0,
+                "count": count,
+                "rss": peak_rss_mib(),
+            }
+        )
+    )
+
+
+def measure(mode: str, host: str, page_size: int, repeat: int) -> dict[str, float]:
+    runs = []
+    for _ in range(repeat):
+        out = subprocess.run(
+            ["taskset", "-c", "0", sys.executable, __file__, "--child", mode, host, str(page_size)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        runs.append(json.loads(out.strip().splitlines()[-1]))
+    return min(runs, key=lambda r: r["wall"])
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pods", type=int, default=100_000)
+    ap.add_argument("--page-size", type=int, default=500)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--child", nargs=3)
+    ap.add_argument("--serve", nargs=2, type=int)
+    args = ap.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], int(args.child[2]))
+        return 0
+    if args.serve:
+        serve(*args.serve)
+        return 0
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    host = f"http://127.0.0.1:{port}"
+    srv = subprocess.Popen(
+        ["taskset", "-c", "1", sys.executable, __file__, "--serve", str(port), str(args.pods)]
+    )
+    try:
+        import urllib.request
+
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{host}/api/v1/nodes?limit=1", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.5)
+        fl_gc = measure("floor", host, args.page_size, args.repeat)
+        fl_nogc = measure("floor-nogc", host, args.page_size, args.repeat)
+        fl = min(fl_gc, fl_nogc, key=lambda r: r["wall"])
+        sc = measure("scanner", host, args.page_size, args.repeat)
+    finally:
+        srv.terminate()
+        srv.wait()
+    ratio = sc["wall"] / fl["wall"]  # against the faster floor
+    print(
+        f"\nscanner benchmark: {args.pods:,} pods, {args.page_size}/page, one core, "
+        f"best of {args.repeat}"
+    )
+    print(f"{'run':8} {'wall s':>7} {'cpu s':>6} {'peak RSS':>9} {'items':>9}")
+    for name, r in (("floor", fl_gc), ("floor*", fl_nogc)):
+        print(f"{name:8} {r['wall']:7.2f} {r['cpu']:6.2f} {r['rss']:7.1f}Mi {r['count']:9,}")
+    print(
+        f"{'scanner':8} {sc['wall']:7.2f} {sc['cpu']:6.2f} {sc['rss']:7.1f}Mi {sc['count']:9,} pods"
+    )
+    print("(floor* = the floor with the cyclic GC paused)")
+    checks = [
+        (f"scan / faster floor = {ratio:.2f} (target <= 1.3)", ratio <= 1.3),
+        (f"peak RSS {sc['rss']:.0f} MiB (target <= 256)", sc["rss"] <= 256),
+        (f"wall {sc['wall']:.1f} s (target <= 60)", sc["wall"] <= 60),
+        (f"every pod counted: {sc['count']:,} of {args.pods:,}", sc["count"] == args.pods),
+    ]
+    ok = True
+    for text, passed in checks:
+        ok &= passed
+        print(("PASS " if passed else "MISS ") + text)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
