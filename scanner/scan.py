@@ -69,11 +69,12 @@ class Accumulator:
     def __init__(self, opts: Options) -> None:
         self.opts = opts
         self.entries: dict[Key, Entry] = {}
+        self.extra_pods: dict[Key, int] = {}  # pods beyond the first with the same result
 
     def add(self, key: Key, result: model.WorkloadResult) -> None:
         old = self.entries.get(key)
         if old is not None and old.result is result:  # another pod of the same template
-            self.entries[key] = dataclasses.replace(old, pods=old.pods + 1)
+            self.extra_pods[key] = self.extra_pods.get(key, 0) + 1
             return
         statuses = {f: r.status for f, r in result.features.items()}
         if old is None:
@@ -90,6 +91,17 @@ class Accumulator:
         ):
             worst_result = result
         self.entries[key] = Entry(worst_result, tuple(sorted(merged.items())), old.pods + 1)
+
+    def finish(self) -> dict[Key, Entry]:
+        extra = self.extra_pods
+        return {
+            k: dataclasses.replace(e, pods=e.pods + extra[k]) if k in extra else e
+            for k, e in self.entries.items()
+        }
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.extra_pods.clear()
 
     def mine(self, namespace: str, workload: str) -> bool:
         o = self.opts
@@ -112,18 +124,17 @@ class Owners:
     jobs: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
     nodes: dict[str, model.Platform] = dataclasses.field(default_factory=dict)
 
-    def workload_of(self, namespace: str, pod: dict[str, Any]) -> tuple[str, str]:
-        meta = pod.get("metadata") or {}
-        for ref in meta.get("ownerReferences") or ():
-            if not isinstance(ref, dict) or not ref.get("controller"):
-                continue
-            kind, name = str(ref.get("kind")), str(ref.get("name"))
-            if kind == "ReplicaSet":
-                return self.replicasets.get((namespace, name), (kind, name))
-            if kind == "Job":
-                return self.jobs.get((namespace, name), (kind, name))
-            return kind, name
-        return "Pod", str(meta.get("name") or meta.get("generateName") or "-")
+    def workload_of(
+        self, namespace: str, ref: tuple[str, str] | None, meta: dict[str, Any]
+    ) -> tuple[str, str]:
+        """The workload a pod belongs to, from its controller reference."""
+        if ref is None:
+            return "Pod", str(meta.get("name") or meta.get("generateName") or "-")
+        if ref[0] == "ReplicaSet":
+            return self.replicasets.get((namespace, ref[1]), ref)
+        if ref[0] == "Job":
+            return self.jobs.get((namespace, ref[1]), ref)
+        return ref
 
 
 def _controller(item: dict[str, Any]) -> tuple[str, str] | None:
@@ -200,72 +211,69 @@ async def scan_kubernetes(
     """Pods of the cluster into ``acc``; returns the number of pods seen."""
     assert opts.endpoint is not None
     owners = await _owners(session, opts, errors)
-    before_pods: dict[Key, Entry] = {}
-    # Pods stamped from one template (same owner and pod-template-hash or
-    # controller-revision-hash) have the same spec: read one, reuse it for the rest.
-    templates: dict[tuple[str, str, str, str], model.ParseResult] = {}
-    results: dict[
-        tuple[int, model.Platform | None, str, str], list[tuple[Key, model.WorkloadResult]]
+    before_pods: dict[Key, Entry] = dict(acc.entries)  # other sources survive a restart
+    # Pods stamped from one template (same controller and pod-template-hash or
+    # controller-revision-hash) have the same spec: read and judge one per node platform,
+    # reuse the answer for the rest.
+    templates: dict[
+        tuple[str, tuple[str, str], str, model.Platform | None],
+        list[tuple[Key, model.WorkloadResult]],
     ] = {}
     seen = 0
 
-    def read_pod(
-        pod: dict[str, Any], ns: str, meta: dict[str, Any]
-    ) -> tuple[model.ParseResult, bool]:
-        """The pod's reading, and whether it is a shared template reading."""
-        labels = meta.get("labels") or {}
-        revision = labels.get("pod-template-hash") or labels.get("controller-revision-hash")
-        ref = _controller(pod)
-        key = (ns, ref[0], ref[1], str(revision)) if revision and ref else None
-        if key is not None and key in templates:
-            return templates[key], True
+    def judge(
+        pod: dict[str, Any],
+        ns: str,
+        meta: dict[str, Any],
+        ref: tuple[str, str] | None,
+        node: model.Platform | None,
+    ) -> list[tuple[Key, model.WorkloadResult]]:
+        kind, name = owners.workload_of(ns, ref, meta)
+        if not acc.mine(ns, name):
+            return []
         out = model.ParseResult()
         pod["kind"] = "Pod"  # LIST items carry no kind of their own
         try:
             k8s_parser.parse_object(pod, f"kubernetes/{ns}", "", out)
         except Exception as exc:  # one odd pod must not fail the scan
             out.errors.append(model.InputError(f"kubernetes/{ns}", repr(exc)))
-        if key is not None:
-            templates[key] = out
-        return out, key is not None
+        for e in out.errors:
+            errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
+        judged = []
+        for w in out.workloads:
+            facts = w.facts
+            if node is not None and not facts.platform.arch:
+                facts = dataclasses.replace(facts, platform=node)
+            wl = dataclasses.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
+            judged.append(((ns, kind, name, w.container), evaluator.evaluate(wl, matrix, policy)))
+        return judged
 
     def on_page(items: kube.Page) -> None:
         nonlocal seen
+        nodes = owners.nodes
         for pod in items:
             seen += 1
             meta = pod.get("metadata") or {}
-            ns = str(meta.get("namespace") or "default")
-            kind, name = owners.workload_of(ns, pod)
-            if not acc.mine(ns, name):
-                continue
-            out, shared = read_pod(pod, ns, meta)
-            for e in out.errors:
-                errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
-            node = owners.nodes.get(str((pod.get("spec") or {}).get("nodeName") or ""))
-            # a template's reading lives as long as the scan, so its id() is a stable key
-            memo_key = (id(out), node, kind, name) if shared else None
-            evaluated = results.get(memo_key) if memo_key is not None else None
-            if evaluated is None:
-                evaluated = []
-                for w in out.workloads:
-                    facts = w.facts
-                    if node is not None and not facts.platform.arch:
-                        facts = dataclasses.replace(facts, platform=node)
-                    wl = dataclasses.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
-                    evaluated.append(
-                        ((ns, kind, name, w.container), evaluator.evaluate(wl, matrix, policy))
-                    )
-                if memo_key is not None:
-                    results[memo_key] = evaluated
-            for key, result in evaluated:
+            ns = meta.get("namespace") or "default"
+            ref = _controller(pod)
+            labels = meta.get("labels") or {}
+            revision = labels.get("pod-template-hash") or labels.get("controller-revision-hash")
+            node = nodes.get((pod.get("spec") or {}).get("nodeName") or "")
+            if ref is not None and revision:
+                tkey = (ns, ref, revision, node)
+                judged = templates.get(tkey)
+                if judged is None:
+                    judged = templates[tkey] = judge(pod, ns, meta, ref, node)
+            else:
+                judged = judge(pod, ns, meta, ref, node)
+            for key, result in judged:
                 acc.add(key, result)
 
     def on_restart() -> None:
         # 410 Gone: what this listing gathered is dropped and gathered again
-        acc.entries.clear()
+        acc.clear()
         acc.entries.update(before_pods)
 
-    before_pods.update(acc.entries)  # entries from other sources survive a restart
     await kube.list_all(
         session,
         opts.endpoint,
@@ -327,7 +335,7 @@ async def scan(
         if opts.kubernetes:
             assert session is not None
             await scan_kubernetes(session, opts, matrix, policy, acc, errors)
-    entries, dropped = limit_series(acc.entries, opts.max_series)
+    entries, dropped = limit_series(acc.finish(), opts.max_series)
     return Snapshot(
         entries=entries,
         completed_at=time.time(),
