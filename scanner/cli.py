@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,11 @@ def register(sub: Any) -> None:
     run.add_argument("--interval", type=float, default=300.0, help="seconds between scans")
     run.add_argument("--jitter", type=float, default=0.1, help="fraction of the interval")
     run.add_argument("--page-size", type=int, default=500)
-    run.add_argument("--shard", type=int, default=0)
+    run.add_argument(
+        "--shard",
+        default="0",
+        help="this instance's shard, or 'auto': the StatefulSet ordinal in the hostname",
+    )
     run.add_argument("--total-shards", type=int, default=1)
     run.add_argument(
         "--max-series",
@@ -52,12 +57,29 @@ def register(sub: Any) -> None:
     run.set_defaults(handler=_run)
 
 
+def shard_from(value: str, hostname: str | None = None) -> int:
+    """``3`` -> 3; ``auto`` -> the ordinal ending a StatefulSet pod's hostname (``x-3``)."""
+    if value != "auto":
+        try:
+            return int(value)
+        except ValueError:
+            raise SystemExit(
+                f"ddcompat scanner run: --shard {value!r}: give a number or auto"
+            ) from None
+    host = hostname if hostname is not None else socket.gethostname()
+    head, _, ordinal = host.rpartition("-")
+    if not head or not ordinal.isdigit():
+        raise SystemExit(f"ddcompat scanner run: --shard auto: hostname {host!r} has no -<ordinal>")
+    return int(ordinal)
+
+
 def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if not args.kubernetes and not args.path:
         raise SystemExit("ddcompat scanner run: give --kubernetes and/or --path")
+    args.shard = shard_from(args.shard)
     if not 0 <= args.shard < args.total_shards:
         raise SystemExit("ddcompat scanner run: --shard must be in [0, --total-shards)")
     endpoint = None
