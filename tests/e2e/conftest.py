@@ -1,0 +1,238 @@
+"""A real control plane for end-to-end tests: etcd and kube-apiserver (built from the Go
+module proxy by build.sh) on loopback, with generated certificates, RBAC authorization
+and privileged pods allowed; torn down after the session.
+
+If the binaries cannot be built the tests fail with the build's message: they never skip.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from tests.tools import CACHE, ROOT, k8s_tool
+
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def clean_env() -> dict[str, str]:
+    """The environment without proxies: everything here talks to loopback."""
+    return {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+def build_binaries() -> tuple[Path, Path]:
+    started = time.monotonic()
+    out = subprocess.run(
+        ["bash", str(HERE / "build.sh")], capture_output=True, text=True, env=clean_env()
+    )
+    if out.returncode != 0:
+        pytest.fail(
+            "could not build kube-apiserver/etcd for the end-to-end tests "
+            f"(tests/e2e/build.sh exited {out.returncode}):\n{out.stderr[-3000:]}",
+            pytrace=False,
+        )
+    if out.stderr.strip():
+        sys.stderr.write(out.stderr)
+    sys.stderr.write(f"e2e binaries ready in {time.monotonic() - started:.0f}s\n")
+    return CACHE / "kube-apiserver", CACHE / "etcd"
+
+
+class Cluster:
+    def __init__(
+        self,
+        root: Path,
+        url: str,
+        ca: trustme.CA,
+        ca_file: Path,
+        kubeconfig: Path,
+        admin: tuple[Path, Path],
+    ) -> None:
+        self.root, self.url, self.ca, self.ca_file = root, url, ca, ca_file
+        self.kubeconfig, self.admin = kubeconfig, admin
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        ctx.load_cert_chain(*self.admin)
+        return ctx
+
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(k8s_tool("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            input=input,
+            check=check,
+            env=clean_env(),
+        )
+
+    def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(k8s_tool("helm")), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            env=clean_env(),
+        )
+
+    def api(self) -> Any:
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+
+
+def _pem(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    apiserver, etcd = build_binaries()
+    root = tmp_path_factory.mktemp("control-plane")
+    ca = trustme.CA(organization_name="ddcompat e2e")
+    ca_file = _pem(root / "ca.crt", ca.cert_pem.bytes())
+    serving = ca.issue_cert("127.0.0.1", "localhost", "kubernetes.default.svc")
+    cert = _pem(root / "apiserver.crt", b"".join(b.bytes() for b in serving.cert_chain_pems))
+    key = _pem(root / "apiserver.key", serving.private_key_pem.bytes())
+    admin_leaf = ca.issue_cert(
+        "admin.ddcompat.invalid", common_name="e2e-admin", organization_name="system:masters"
+    )
+    admin = (
+        _pem(root / "admin.crt", b"".join(b.bytes() for b in admin_leaf.cert_chain_pems)),
+        _pem(root / "admin.key", admin_leaf.private_key_pem.bytes()),
+    )
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    sa_priv = _pem(
+        root / "sa.key",
+        sa_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+    sa_pub = _pem(
+        root / "sa.pub",
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+    etcd_port, peer_port, api_port = free_port(), free_port(), free_port()
+    logs = root / "logs"
+    logs.mkdir()
+    env = clean_env()
+    procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(name: str, args: list[str]) -> None:
+        with open(logs / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+            procs.append(
+                (name, subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, env=env))
+            )
+
+    try:
+        start(
+            "etcd",
+            [
+                str(etcd),
+                "--name=e2e",
+                f"--data-dir={root / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--advertise-client-urls=http://127.0.0.1:{etcd_port}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer_port}",
+                f"--initial-cluster=e2e=http://127.0.0.1:{peer_port}",
+                "--log-level=warn",
+            ],
+        )
+        start(
+            "apiserver",
+            [
+                str(apiserver),
+                f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={api_port}",
+                f"--tls-cert-file={cert}",
+                f"--tls-private-key-file={key}",
+                f"--client-ca-file={ca_file}",
+                "--service-account-issuer=https://kubernetes.default.svc",
+                f"--service-account-key-file={sa_pub}",
+                f"--service-account-signing-key-file={sa_priv}",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                f"--cert-dir={root / 'certs'}",
+                # no controller-manager runs: nothing would create the default ServiceAccounts
+                "--disable-admission-plugins=ServiceAccount",
+                "--v=0",
+            ],
+        )
+        url = f"https://127.0.0.1:{api_port}"
+        kubeconfig = root / "kubeconfig"
+        kubeconfig.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: e2e, cluster: {{server: "{url}", certificate-authority: "{ca_file}"}}}}]
+users: [{{name: admin, user: {{client-certificate: "{admin[0]}", client-key: "{admin[1]}"}}}}]
+contexts: [{{name: e2e, context: {{cluster: e2e, user: admin}}}}]
+current-context: e2e
+""")
+        c = Cluster(root, url, ca, ca_file, kubeconfig, admin)
+        ctx = c.ssl_context()
+        deadline = time.monotonic() + 120
+        while True:
+            for name, p in procs:
+                if p.poll() is not None:
+                    log_tail = (logs / f"{name}.log").read_text()[-3000:]
+                    pytest.fail(f"{name} exited {p.returncode}:\n{log_tail}", pytrace=False)
+            try:
+                with urllib.request.urlopen(f"{url}/readyz", context=ctx, timeout=3) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    "kube-apiserver never became ready:\n"
+                    + (logs / "apiserver.log").read_text()[-3000:],
+                    pytrace=False,
+                )
+            time.sleep(0.5)
+        yield c
+    finally:
+        for _, p in reversed(procs):
+            p.terminate()
+        for _, p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+__all__ = ["ROOT", "Cluster", "b64", "clean_env", "free_port", "shutil"]

@@ -1,0 +1,202 @@
+"""The webhook behind a real kube-apiserver: enforce denies with the message, warn admits
+with warnings, audit admits, excluded namespaces and exempt pods pass, and with the
+webhook down failurePolicy Ignore admits while Fail rejects."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import Cluster, b64, clean_env, free_port
+
+MODES = ("enforce", "warn", "audit")
+
+
+def pod_yaml(
+    name: str, namespace: str, ddtrace: str, annotations: dict[str, str] | None = None
+) -> str:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {"ddcompat.io/ddtrace-version": ddtrace, **(annotations or {})},
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "web",
+                    "image": "python:3.11-slim",
+                    "env": [
+                        {"name": "DD_APPSEC_ENABLED", "value": "true"},
+                        {"name": "DD_REMOTE_CONFIGURATION_ENABLED", "value": "true"},
+                    ],
+                }
+            ]
+        },
+    }
+    return yaml.safe_dump(pod)
+
+
+def webhook_entry(
+    name: str, url: str, ca: bytes, selector: dict[str, Any], failure: str
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "admissionReviewVersions": ["v1"],
+        "sideEffects": "None",
+        "failurePolicy": failure,
+        "timeoutSeconds": 5,
+        "clientConfig": {"url": url, "caBundle": b64(ca)},
+        "rules": [
+            {
+                "apiGroups": [""],
+                "apiVersions": ["v1"],
+                "resources": ["pods"],
+                "operations": ["CREATE", "UPDATE"],
+            }
+        ],
+        "namespaceSelector": selector,
+    }
+
+
+@pytest.fixture(scope="module")
+def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    d = tmp_path_factory.mktemp("webhook")
+    leaf = cluster.ca.issue_cert("127.0.0.1")
+    cert, key = d / "tls.crt", d / "tls.key"
+    cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
+    key.write_bytes(leaf.private_key_pem.bytes())
+    port = free_port()
+    exe = Path(sys.executable).parent / "ddcompat"
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "webhook",
+            "serve",
+            f"--tls-cert={cert}",
+            f"--tls-key={key}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--shutdown-delay=0",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=clean_env(),
+    )
+    ctx = cluster.ssl_context()
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=2):
+                break
+        except OSError:
+            time.sleep(0.2)
+    ca = cluster.ca.cert_pem.bytes()
+    down = free_port()  # nothing listens here
+    excluded = {
+        "key": "kubernetes.io/metadata.name",
+        "operator": "NotIn",
+        "values": ["kube-system"],
+    }
+    hooks = [
+        webhook_entry(
+            f"{m}.ddcompat.io",
+            f"https://127.0.0.1:{port}/validate/{m}",
+            ca,
+            {
+                "matchExpressions": [
+                    excluded,
+                    {"key": "ddcompat.io/mode", "operator": "In", "values": [m]},
+                ]
+            },
+            "Fail",
+        )
+        for m in MODES
+    ]
+    for failure in ("Ignore", "Fail"):
+        hooks.append(
+            webhook_entry(
+                f"down-{failure.lower()}.ddcompat.io",
+                f"https://127.0.0.1:{down}/validate",
+                ca,
+                {"matchLabels": {"ddcompat.io/test": f"down-{failure.lower()}"}},
+                failure,
+            )
+        )
+    vwc = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "ddcompat-e2e"},
+        "webhooks": hooks,
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(vwc))
+    for m in MODES:
+        cluster.kubectl("create", "namespace", f"wh-{m}")
+        cluster.kubectl("label", "namespace", f"wh-{m}", f"ddcompat.io/mode={m}")
+    for failure in ("ignore", "fail"):
+        cluster.kubectl("create", "namespace", f"wh-down-{failure}")
+        cluster.kubectl(
+            "label", "namespace", f"wh-down-{failure}", f"ddcompat.io/test=down-{failure}"
+        )
+    time.sleep(1)  # the API server picks up webhook configurations asynchronously
+    yield port
+    cluster.kubectl("delete", "validatingwebhookconfiguration", "ddcompat-e2e", check=False)
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def apply(cluster: Cluster, text: str) -> subprocess.CompletedProcess[str]:
+    return cluster.kubectl("apply", "-f", "-", input=text, check=False)
+
+
+def test_enforce_denies_with_the_message(cluster: Cluster, webhook: int) -> None:
+    out = apply(cluster, pod_yaml("old", "wh-enforce", "1.9.0"))
+    assert out.returncode != 0
+    assert 'admission webhook "enforce.ddcompat.io" denied the request' in out.stderr
+    assert (
+        "container web: threat_protection: DDTRACE_TOO_OLD (required >=1.10.0, observed 1.9.0)"
+        in out.stderr
+    )
+    from kubernetes import client
+
+    api = client.CoreV1Api(cluster.api())
+    with pytest.raises(client.ApiException) as exc:
+        api.create_namespaced_pod(
+            "wh-enforce", yaml.safe_load(pod_yaml("old2", "wh-enforce", "1.9.0"))
+        )
+    assert exc.value.status == 403 and "DDTRACE_TOO_OLD" in str(exc.value.body)
+    assert apply(cluster, pod_yaml("new", "wh-enforce", "1.20.0")).returncode == 0
+    assert cluster.kubectl("get", "pod", "new", "-n", "wh-enforce").returncode == 0
+
+
+def test_warn_admits_with_warnings(cluster: Cluster, webhook: int) -> None:
+    out = apply(cluster, pod_yaml("old", "wh-warn", "1.9.0"))
+    assert out.returncode == 0, out.stderr
+    assert "Warning: ddcompat: container web: threat_protection: DDTRACE_TOO_OLD" in out.stderr
+
+
+def test_audit_admits_quietly(cluster: Cluster, webhook: int) -> None:
+    out = apply(cluster, pod_yaml("old", "wh-audit", "1.9.0"))
+    assert out.returncode == 0, out.stderr
+    assert "Warning" not in out.stderr
+
+
+def test_excluded_namespace_and_exempt_pods_pass(cluster: Cluster, webhook: int) -> None:
+    assert apply(cluster, pod_yaml("old", "kube-system", "1.9.0")).returncode == 0
+    exempt = pod_yaml("legacy", "wh-enforce", "1.0.0", {"ddcompat.io/exempt": "retiring, OPS-7"})
+    assert apply(cluster, exempt).returncode == 0
+
+
+def test_webhook_down(cluster: Cluster, webhook: int) -> None:
+    assert apply(cluster, pod_yaml("p", "wh-down-ignore", "1.9.0")).returncode == 0
+    out = apply(cluster, pod_yaml("p", "wh-down-fail", "1.20.0"))
+    assert out.returncode != 0 and "failed calling webhook" in out.stderr
