@@ -23,13 +23,13 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import common
 import yaml
 
 PYTHONS = ["2.7", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12"]
@@ -122,7 +122,7 @@ def child(mode: str, directory: Path) -> None:
         out = directory.parent / f"report-{directory.name}.json"
         status = cli.main(["check", str(directory), "--format", "json", "-o", str(out)])
         timings = (time.perf_counter() - start, time.process_time() - cpu0)
-        rss = peak_rss_mib()
+        rss = common.peak_rss_mib()
         assert status in (0, 1), status
         with open(out, "rb") as fh:
             report = json.loads(fh.read())
@@ -132,17 +132,8 @@ def child(mode: str, directory: Path) -> None:
         wall, cpu = timings
     if mode.startswith("floor"):
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-        rss = peak_rss_mib()
+        rss = common.peak_rss_mib()
     print(json.dumps({"wall": wall, "cpu": cpu, "workloads": workloads, "rss_mib": rss}))
-
-
-def peak_rss_mib() -> float:
-    """VmHWM of this process (ru_maxrss would carry the parent's peak over exec)."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(mode: str, directory: Path, repeat: int = 1) -> dict[str, float]:
@@ -180,7 +171,6 @@ def main() -> int:
         root = Path(tmp)
         generate(root, args.n)
         rows = []
-        ok = True
         (root / "empty").mkdir()
         startup = measure("ddcompat", root / "empty", args.repeat)["wall"]
         for fmt in ("yaml", "json", "list"):
@@ -207,10 +197,13 @@ def main() -> int:
         yaml_ratio = rows[0][3]
         json_wps = rows[2][4]
         list_tool = rows[2][2]
-        steady = list_tool["workloads"] / max(list_tool["wall"] - startup, 1e-9)
+        if list_tool["wall"] > startup:
+            steady = f"{list_tool['workloads'] / (list_tool['wall'] - startup):,.0f} workloads/s"
+        else:
+            steady = "n/a (the run is shorter than start-up)"
         print(
             f"start-up (imports, matrix validation) on an empty directory: {startup:.2f} s; "
-            f"JSON List without it: {steady:,.0f} workloads/s"
+            f"JSON List without it: {steady}"
         )
         checks = [
             (
@@ -219,10 +212,7 @@ def main() -> int:
             ),
             (f"JSON List: {json_wps:,.0f} workloads/s (target >= 20,000)", json_wps >= 20_000),
         ]
-        for text, passed in checks:
-            ok &= passed
-            print(("PASS " if passed else "MISS ") + text)
-        return 0 if ok else 1
+        return common.report(checks)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,14 @@ import asyncio
 import copy
 import json
 import os
-import resource
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import common
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -117,14 +118,6 @@ def serve(port: int, n: int) -> None:
     web.run_app(server.app, host="127.0.0.1", port=port, access_log=None, print=None)
 
 
-def peak_rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 async def floor(host: str, page_size: int) -> int:
     import aiohttp
     import orjson
@@ -174,7 +167,7 @@ def child(mode: str, host: str, page_size: int) -> None:
                 "wall": time.perf_counter() - start,
                 "cpu": time.process_time() - cpu0,
                 "count": count,
-                "rss": peak_rss_mib(),
+                "rss": common.peak_rss_mib(),
             }
         )
     )
@@ -248,11 +241,7 @@ def main() -> int:
         (f"wall {sc['wall']:.1f} s (target <= 60)", sc["wall"] <= 60),
         (f"every pod counted: {sc['count']:,} of {args.pods:,}", sc["count"] == args.pods),
     ]
-    ok = True
-    for text, passed in checks:
-        ok &= passed
-        print(("PASS " if passed else "MISS ") + text)
-    return 0 if ok else 1
+    return common.report(checks)
 
 
 if __name__ == "__main__":

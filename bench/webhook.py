@@ -36,6 +36,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import common
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bin"
 VEGETA_MODULE = "github.com/tsenart/vegeta/v12@v12.12.0"
@@ -404,11 +406,7 @@ def main() -> int:
                 growth <= 2,
             ),
         ]
-        ok = True
-        for text, passed in checks:
-            ok &= passed
-            print(("PASS " if passed else "MISS ") + text)
-        return 0 if ok else 1
+        return common.report(checks)
 
 
 if __name__ == "__main__":

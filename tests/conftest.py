@@ -2,12 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from ddcompat.shared import evaluator, model, policy
 from ddcompat.shared import matrix as matrix_mod
+
+
+@pytest_asyncio.fixture
+async def no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves asyncio tasks running behind it."""
+    before = set(asyncio.all_tasks())
+    yield
+
+    def pending() -> list[asyncio.Task[Any]]:
+        current = asyncio.current_task()
+        return [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
+
+    # closing connections take a few loop turns to wind down; a real leak stays
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 1.0
+    while pending() and loop.time() < deadline:
+        await asyncio.sleep(0.01)
+    assert not pending(), f"leaked tasks: {pending()}"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every async test runs under the leaked-task check."""
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.fixturenames.insert(0, "no_leaked_tasks")
 
 
 @pytest.fixture(scope="session")

@@ -67,21 +67,6 @@ async def apiserver() -> AsyncIterator[Start]:
         await r.cleanup()
 
 
-@pytest_asyncio.fixture(autouse=True)
-async def no_leaked_tasks() -> AsyncIterator[None]:
-    before = set(asyncio.all_tasks())
-    yield
-
-    def pending() -> list[asyncio.Task[Any]]:
-        current = asyncio.current_task()
-        return [t for t in asyncio.all_tasks() - before if not t.done() and t is not current]
-
-    deadline = asyncio.get_running_loop().time() + 1.0
-    while pending() and asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(0.01)
-    assert not pending(), f"leaked tasks: {pending()}"
-
-
 FAST = kube.Retry(attempts=3, base=0.001, cap=0.01)
 Service = Callable[..., Any]
 
