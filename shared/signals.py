@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 
@@ -312,7 +313,7 @@ def looks_python(c: ContainerInput, ann: Annotations) -> bool:
         return True
     if c.ddtrace_hint or c.python_hint or is_python_image(c.image):
         return True
-    return any(k.startswith(_APPSEC_PREFIXES) for k in c.env)
+    return any(map(str.startswith, c.env, itertools.repeat(_APPSEC_PREFIXES)))
 
 
 def build_facts(
