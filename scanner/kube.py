@@ -85,9 +85,10 @@ def load_endpoint(
         ctx.load_cert_chain(cfg.cert_file, cfg.key_file)
 
     def token() -> str | None:
-        # the client's hook re-reads rotated service-account tokens
-        value: str | None = cfg.get_api_key_with_prefix("authorization")
-        return value
+        # the client's own header logic (it re-reads rotated service-account tokens)
+        bearer: dict[str, Any] = cfg.auth_settings().get("BearerToken") or {}
+        value = bearer.get("value")
+        return str(value) if value else None
 
     return Endpoint(host=cfg.host.rstrip("/"), ssl=ctx, token=token)
 

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import ssl
 import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -19,7 +22,7 @@ from ddcompat.scanner import collector, kube
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
-from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import Cluster, clean_env, free_port
 from tests.tools import ROOT, k8s_tool
 
 NS = "scan-e2e"
@@ -217,3 +220,58 @@ def test_outside_its_rbac_is_refused(cluster: Cluster, token: str) -> None:
     )
     with urllib.request.urlopen(ok, context=ctx, timeout=10) as r:
         assert r.status == 200
+
+
+def test_scanner_service_with_a_kubeconfig(
+    cluster: Cluster, token: str, fleet: None, tmp_path: Path
+) -> None:
+    """`ddcompat scanner run --kubernetes --kubeconfig` as a process: the credentials come
+    from a kubeconfig with the ServiceAccount's token, and /metrics shows the gaps."""
+    kubeconfig = tmp_path / "scanner.kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: e2e, cluster: "
+        f'{{server: "{cluster.url}", certificate-authority: "{cluster.ca_file}"}}}}]\n'
+        f'users: [{{name: scanner, user: {{token: "{token}"}}}}]\n'
+        "contexts: [{name: e2e, context: {cluster: e2e, user: scanner}}]\ncurrent-context: e2e\n"
+    )
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "ddcompat"),
+            "scanner",
+            "run",
+            "--kubernetes",
+            f"--kubeconfig={kubeconfig}",
+            "--host=127.0.0.1",
+            f"--port={port}",
+            "--interval=3600",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=clean_env(),
+    )
+    text = ""
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    finally:
+        proc.terminate()
+        out = proc.communicate(timeout=20)[0].decode()
+    series = [
+        (s.name, s.labels, s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    ]
+    gap = {"namespace": NS, "feature": "threat_protection", "code": "DDTRACE_TOO_OLD"}
+    assert ("ddcompat_namespace_gaps", gap, 1.0) in series, out + text
+    assert ("ddcompat_snapshot_stale", {}, 0.0) in series
+    assert "scan complete" in out
