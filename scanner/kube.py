@@ -86,8 +86,8 @@ def load_endpoint(
 
     def token() -> str | None:
         # the client's own header logic (it re-reads rotated service-account tokens)
-        bearer: dict[str, Any] = cfg.auth_settings().get("BearerToken") or {}
-        value = bearer.get("value")
+        bearer = cfg.auth_settings().get("BearerToken")
+        value = bearer.get("value") if bearer else None
         return str(value) if value else None
 
     return Endpoint(host=cfg.host.rstrip("/"), ssl=ctx, token=token)
