@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import io
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
+import urllib.request
 import zipfile
 from pathlib import Path
+
+import trustme
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bin"
@@ -61,3 +67,44 @@ def k8s_tool(name: str) -> Path:
                 target.with_suffix(".part").chmod(0o755)
                 target.with_suffix(".part").replace(target)
     return exe
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def write_leaf(leaf: trustme.LeafCert, cert: Path, key: Path) -> tuple[Path, Path]:
+    """A trustme certificate as the PEM files a server is started with."""
+    cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
+    key.write_bytes(leaf.private_key_pem.bytes())
+    return cert, key
+
+
+def wait_ready(
+    url: str,
+    *,
+    context: ssl.SSLContext | None = None,
+    proc: subprocess.Popen[bytes] | None = None,
+    timeout: float = 30.0,
+) -> None:
+    """Poll ``url`` until it answers 200; fail early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise AssertionError(
+                f"{proc.args!r} exited {proc.returncode} before {url} was ready:\n{out}"
+            )
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} was not ready within {timeout:.0f}s")
+        time.sleep(0.1)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
-import socket
 import ssl
 import subprocess
 import sys
@@ -25,16 +23,9 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.tools import CACHE, ROOT, k8s_tool
+from tests.tools import CACHE, ROOT, free_port, k8s_tool, write_leaf
 
 HERE = Path(__file__).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def clean_env() -> dict[str, str]:
@@ -115,15 +106,18 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("control-plane")
     ca = trustme.CA(organization_name="ddcompat e2e")
     ca_file = _pem(root / "ca.crt", ca.cert_pem.bytes())
-    serving = ca.issue_cert("127.0.0.1", "localhost", "kubernetes.default.svc")
-    cert = _pem(root / "apiserver.crt", b"".join(b.bytes() for b in serving.cert_chain_pems))
-    key = _pem(root / "apiserver.key", serving.private_key_pem.bytes())
-    admin_leaf = ca.issue_cert(
-        "admin.ddcompat.invalid", common_name="e2e-admin", organization_name="system:masters"
+    cert, key = write_leaf(
+        ca.issue_cert("127.0.0.1", "localhost", "kubernetes.default.svc"),
+        root / "apiserver.crt",
+        root / "apiserver.key",
     )
-    admin = (
-        _pem(root / "admin.crt", b"".join(b.bytes() for b in admin_leaf.cert_chain_pems)),
-        _pem(root / "admin.key", admin_leaf.private_key_pem.bytes()),
+    # the admin client: a certificate in the system:masters group
+    admin = write_leaf(
+        ca.issue_cert(
+            "admin.ddcompat.invalid", common_name="e2e-admin", organization_name="system:masters"
+        ),
+        root / "admin.crt",
+        root / "admin.key",
     )
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     sa_priv = _pem(
@@ -235,4 +229,4 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-__all__ = ["ROOT", "Cluster", "b64", "clean_env", "free_port", "shutil"]
+__all__ = ["ROOT", "Cluster", "b64", "clean_env"]

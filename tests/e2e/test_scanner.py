@@ -8,7 +8,6 @@ import asyncio
 import ssl
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -22,8 +21,8 @@ from ddcompat.scanner import collector, kube
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
-from tests.e2e.conftest import Cluster, clean_env, free_port
-from tests.tools import ROOT, k8s_tool
+from tests.e2e.conftest import Cluster, clean_env
+from tests.tools import ROOT, free_port, k8s_tool, wait_ready
 
 NS = "scan-e2e"
 
@@ -254,13 +253,7 @@ def test_scanner_service_with_a_kubeconfig(
     text = ""
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(f"{base}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.1)
+        wait_ready(f"{base}/readyz", timeout=60)
         with urllib.request.urlopen(f"{base}/metrics", timeout=5) as r:
             text = r.read().decode()
     finally:

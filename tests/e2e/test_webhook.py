@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import Cluster, b64, clean_env, free_port
+from tests.e2e.conftest import Cluster, b64, clean_env
+from tests.tools import free_port, wait_ready, write_leaf
 
 MODES = ("enforce", "warn", "audit")
 
@@ -72,10 +72,7 @@ def webhook_entry(
 @pytest.fixture(scope="module")
 def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     d = tmp_path_factory.mktemp("webhook")
-    leaf = cluster.ca.issue_cert("127.0.0.1")
-    cert, key = d / "tls.crt", d / "tls.key"
-    cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
-    key.write_bytes(leaf.private_key_pem.bytes())
+    cert, key = write_leaf(cluster.ca.issue_cert("127.0.0.1"), d / "tls.crt", d / "tls.key")
     port = free_port()
     exe = Path(sys.executable).parent / "ddcompat"
     proc = subprocess.Popen(
@@ -93,13 +90,7 @@ def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
         stderr=subprocess.DEVNULL,
         env=clean_env(),
     )
-    ctx = cluster.ssl_context()
-    for _ in range(100):
-        try:
-            with urllib.request.urlopen(f"https://127.0.0.1:{port}/readyz", context=ctx, timeout=2):
-                break
-        except OSError:
-            time.sleep(0.2)
+    wait_ready(f"https://127.0.0.1:{port}/readyz", context=cluster.ssl_context(), proc=proc)
     ca = cluster.ca.cert_pem.bytes()
     down = free_port()  # nothing listens here
     excluded = {

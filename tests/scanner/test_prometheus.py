@@ -4,20 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from tests.scanner.conftest import Service
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.tools import free_port
 
 
 async def query(session: aiohttp.ClientSession, base: str, promql: str) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ import trustme
 from aiohttp import web
 
 from ddcompat.webhook import app as app_mod
+from tests.tools import write_leaf
 
 PYTHON_APP = {
     "name": "web",
@@ -77,10 +78,7 @@ def ca() -> trustme.CA:
 @pytest.fixture
 def cert_files(ca: trustme.CA, tmp_path: Path) -> tuple[Path, Path]:
     leaf = ca.issue_cert("127.0.0.1", "localhost")
-    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
-    cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
-    key.write_bytes(leaf.private_key_pem.bytes())
-    return cert, key
+    return write_leaf(leaf, tmp_path / "tls.crt", tmp_path / "tls.key")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -21,14 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.tools import free_port, wait_ready
 from tests.webhook.conftest import pod, review
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def request(
@@ -75,17 +68,7 @@ def server(
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if request(port, client_ssl, "GET", "/readyz")[0] == 200:
-                break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise AssertionError(f"server did not become ready: {proc.communicate()[0]!r}")
-        time.sleep(0.1)
+    wait_ready(f"https://127.0.0.1:{port}/readyz", context=client_ssl, proc=proc)
     yield proc, port
     if proc.poll() is None:
         proc.kill()
