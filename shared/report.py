@@ -7,6 +7,8 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Literal, TypedDict
 
+import orjson
+
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import model, versions
 
@@ -168,8 +170,8 @@ def to_json(run: Run) -> ReportJSON:
 
 
 def render_json(run: Run) -> str:
-    # Compact: the C encoder is several times faster than an indented dump on big fleets.
-    return json.dumps(to_json(run), separators=(",", ":")) + "\n"
+    # Compact, and through orjson: a fleet's report is rendered in a fraction of json's time.
+    return orjson.dumps(to_json(run)).decode() + "\n"
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

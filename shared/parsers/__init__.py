@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 from ddcompat.shared import model
@@ -69,7 +70,7 @@ def detect(doc: Mapping[str, Any]) -> str | None:
 
 def load_documents(text: str, suffix: str) -> list[Any]:
     if suffix == ".json":
-        data = json.loads(text)
+        data = orjson.loads(text)
         return data if isinstance(data, list) and all(isinstance(d, dict) for d in data) else [data]
     return list(yaml.load_all(text, Loader=Loader))
 
