@@ -212,6 +212,7 @@ async def scan_kubernetes(
     assert opts.endpoint is not None
     owners = await _owners(session, opts, errors)
     before_pods: dict[Key, Entry] = dict(acc.entries)  # other sources survive a restart
+    errors_before = len(errors)
     # Pods stamped from one template (same controller and pod-template-hash or
     # controller-revision-hash) have the same spec: read and judge one per node platform,
     # reuse the answer for the rest.
@@ -270,9 +271,13 @@ async def scan_kubernetes(
                 acc.add(key, result)
 
     def on_restart() -> None:
-        # 410 Gone: what this listing gathered is dropped and gathered again
+        # 410 Gone: what this listing gathered (entries, pod errors) is gathered again
+        nonlocal seen
         acc.clear()
         acc.entries.update(before_pods)
+        templates.clear()
+        del errors[errors_before:]
+        seen = 0
 
     await kube.list_all(
         session,

@@ -146,6 +146,16 @@ async def test_files_and_cluster_together(apiserver: Start) -> None:
     assert types == {"kubernetes", "docker", "ecs", "fargate", "lambda"}
 
 
+async def test_restart_reports_a_bad_pod_once(apiserver: Start) -> None:
+    objects = fleet()
+    objects["pods"].insert(0, pod(99, annotations={"ddcompat.io/features": "warp_drive"}))
+    endpoint, server = await apiserver(objects, faults=Faults(expire_at_page=4))
+    snap = await run(endpoint)
+    assert server.stats.expired == 1
+    assert [(s, r) for s, r, _ in snap.errors] == [("kubernetes", "bad_pod")]
+    assert snap.entries[("shop", "Deployment", "api", "app")].pods == 3
+
+
 async def test_bad_pod_is_reported_not_fatal(apiserver: Start) -> None:
     objects = fleet(filler=0)
     bad = pod(99, annotations={"ddcompat.io/features": "warp_drive"})
