@@ -140,6 +140,20 @@ def _bounded(items: list[str]) -> list[str]:
     return [*head, f"ddcompat: and {len(items) - len(head)} more findings"]
 
 
+def workload_of(meta: dict[str, Any]) -> tuple[str, str] | None:
+    """The workload a Pod belongs to, from its controller reference alone (no API calls):
+    a ReplicaSet named ``<deployment>-<pod-template-hash>`` is its Deployment's."""
+    for ref in meta.get("ownerReferences") or ():
+        if not isinstance(ref, dict) or not ref.get("controller"):
+            continue
+        kind, name = str(ref.get("kind")), str(ref.get("name"))
+        pod_hash = (meta.get("labels") or {}).get("pod-template-hash")
+        if kind == "ReplicaSet" and pod_hash and name.endswith(f"-{pod_hash}"):
+            return "Deployment", name[: -len(pod_hash) - 1]
+        return kind, name
+    return None
+
+
 def review(
     body: Any,
     *,
@@ -176,8 +190,12 @@ def review(
     pod.setdefault("apiVersion", "v1")
     parsed = model.ParseResult()
     k8s_parser.parse(pod, f"admission/{uid}", parsed)
+    owner = workload_of(meta)
     evaluated: list[model.WorkloadResult] = []
     for w in parsed.workloads:
+        if owner is not None:
+            # policy selectors (names, kinds) see the workload, as in `check` and the scanner
+            w = dataclasses.replace(w, kind=owner[0], name=owner[1])
         if deadline is not None and clock() > deadline:
             raise DeadlineExceeded(
                 f"evaluated {len(evaluated)} of {len(parsed.workloads)} containers"

@@ -106,6 +106,33 @@ def test_warnings_are_bounded() -> None:
     assert warnings[-1] == "ddcompat: and 21 more findings"
 
 
+def test_policy_sees_the_owning_workload() -> None:
+    p = pod("1.0.0")
+    p["metadata"]["labels"] = {"pod-template-hash": "7d9f8b6c5"}
+    p["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": "checkout-7d9f8b6c5",
+            "controller": True,
+        }
+    ]
+    pol = policy_mod.Policy.model_validate(
+        {
+            "exemptions": [
+                {"names": ["checkout"], "kinds": ["Deployment"], "reason": "batch retiring"}
+            ]
+        }
+    )
+    out = decide(review(p), pol=pol)
+    assert out.decision == "exempt"
+    assert decide(review(p)).decision == "denied"  # without the exemption
+    assert protocol.workload_of(
+        {"ownerReferences": [{"kind": "Job", "name": "j-1", "controller": True}]}
+    ) == ("Job", "j-1")
+    assert protocol.workload_of({}) is None
+
+
 def test_generate_name_and_request_namespace() -> None:
     p = pod("1.9.0")
     p["metadata"] = {"generateName": "api-7d9f-", "annotations": p["metadata"]["annotations"]}
