@@ -44,6 +44,8 @@ class Config:
     cert_poll_interval: float = 10.0
     shutdown_delay: float = 5.0
     shutdown_timeout: float = 30.0
+    # judged Pod contents kept for identical Pods (rollouts); 0 turns the cache off
+    cache_size: int = 2048
 
 
 @dataclasses.dataclass
@@ -55,6 +57,7 @@ class State:
     policy: policy_mod.Policy | None = None
     ready: bool = False
     draining: bool = False
+    cache: protocol.DecisionCache | None = None
 
 
 STATE = web.AppKey("state", State)
@@ -150,6 +153,7 @@ def _review_with_deadline(
             mode=mode,
             deadline=started + cfg.deadline,
             clock=time.perf_counter,
+            cache=state.cache,
         )
     except protocol.DeadlineExceeded as exc:
         why = f"evaluation exceeded the {cfg.deadline * 1000:.0f} ms deadline ({exc})"
@@ -217,7 +221,12 @@ def create_app(config: Config) -> web.Application:
         reloader = tls.CertReloader(config.cert, config.key, interval=config.cert_poll_interval)
     # No lingering on unread bodies (408/413 close the connection; nothing to drain).
     app = web.Application(client_max_size=config.max_body, handler_args={"lingering_time": 0})
-    app[STATE] = State(config=config, metrics=metrics_mod.Metrics.create(), reloader=reloader)
+    app[STATE] = State(
+        config=config,
+        metrics=metrics_mod.Metrics.create(),
+        reloader=reloader,
+        cache=protocol.DecisionCache(config.cache_size) if config.cache_size > 0 else None,
+    )
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_post("/validate", validate)
     app.router.add_post("/validate/{mode}", validate)

@@ -44,6 +44,12 @@ def register(sub: Any) -> None:
         default=d.shutdown_delay,
         help="seconds between failing readiness on SIGTERM and stopping",
     )
+    serve.add_argument(
+        "--cache-size",
+        type=int,
+        default=d.cache_size,
+        help="judged Pod contents kept for identical Pods (0: off)",
+    )
     serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(handler=_serve)
 
@@ -67,6 +73,7 @@ def _serve(args: argparse.Namespace) -> int:
             read_timeout=args.read_timeout,
             cert_poll_interval=args.cert_poll_seconds,
             shutdown_delay=args.shutdown_delay,
+            cache_size=args.cache_size,
         )
     )
     return 0

@@ -8,10 +8,14 @@ HTTP status the adapter should answer with (4xx, never 5xx).
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any, Literal, NotRequired, TypedDict
+
+import orjson
 
 from ddcompat.shared import evaluator, model
 from ddcompat.shared import matrix as matrix_mod
@@ -140,6 +144,49 @@ def _bounded(items: list[str]) -> list[str]:
     return [*head, f"ddcompat: and {len(items) - len(head)} more findings"]
 
 
+class DecisionCache:
+    """What judging a Pod's content gave, for the next Pod with the same content.
+
+    A rollout, a scale-up or a DaemonSet sends many Pods that differ only in name and
+    uid. The key is everything the judgement reads: namespace, workload (or the Pod's own
+    name when it has no controller), labels, annotations and the spec; the answer itself
+    (message, uid, mode, dryRun) is still made per request. Bounded, least recently used.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self.entries: collections.OrderedDict[bytes, Judged] = collections.OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(meta: dict[str, Any], owner: tuple[str, str] | None, spec: Any) -> bytes | None:
+        who = owner or ("Pod", meta.get("name") or meta.get("generateName"))
+        try:
+            content = orjson.dumps(
+                [meta.get("namespace"), who, meta.get("labels"), meta.get("annotations"), spec],
+                option=orjson.OPT_SORT_KEYS,
+            )
+        except TypeError:  # content orjson cannot encode: judge it without the cache
+            return None
+        # a 128-bit digest keeps the cache small (a spec is kilobytes)
+        return hashlib.blake2b(content, digest_size=16).digest()
+
+    def get(self, key: bytes) -> Judged | None:
+        found = self.entries.get(key)
+        if found is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.entries.move_to_end(key)
+        return found
+
+    def put(self, key: bytes, judged: Judged) -> None:
+        self.entries[key] = judged
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
 def workload_of(meta: dict[str, Any]) -> tuple[str, str] | None:
     """The workload a Pod belongs to, from its controller reference alone (no API calls):
     a ReplicaSet named ``<deployment>-<pod-template-hash>`` is its Deployment's."""
@@ -162,6 +209,7 @@ def review(
     mode: Mode,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    cache: DecisionCache | None = None,
 ) -> Outcome:
     """Decide one AdmissionReview. Raises AdmissionError for malformed requests, and
     DeadlineExceeded when ``clock()`` passes ``deadline`` between steps (each step, one
@@ -188,9 +236,31 @@ def review(
     pod["metadata"] = meta
     pod.setdefault("kind", "Pod")
     pod.setdefault("apiVersion", "v1")
-    parsed = model.ParseResult()
-    k8s_parser.parse(pod, f"admission/{uid}", parsed)
     owner = workload_of(meta)
+    key = cache.key(meta, owner, pod.get("spec")) if cache is not None else None
+    judged = cache.get(key) if cache is not None and key is not None else None
+    if judged is None:
+        judged = _judge(pod, owner, matrix, policy, deadline, clock)
+        if cache is not None and key is not None:
+            cache.put(key, judged)
+    results, errors = judged
+    dry_run = bool(request.get("dryRun"))
+    return _decide(uid, operation, mode, results, errors, dry_run, meta)
+
+
+Judged = tuple[tuple[model.WorkloadResult, ...], tuple[model.InputError, ...]]
+
+
+def _judge(
+    pod: dict[str, Any],
+    owner: tuple[str, str] | None,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+    deadline: float | None,
+    clock: Callable[[], float],
+) -> Judged:
+    parsed = model.ParseResult()
+    k8s_parser.parse(pod, "admission", parsed)
     evaluated: list[model.WorkloadResult] = []
     for w in parsed.workloads:
         if owner is not None:
@@ -203,10 +273,7 @@ def review(
         evaluated.append(evaluator.evaluate(w, matrix, policy))
     if deadline is not None and clock() > deadline:
         raise DeadlineExceeded("evaluation finished after the deadline")
-    results = tuple(evaluated)
-    errors = tuple(parsed.errors)
-    dry_run = bool(request.get("dryRun"))
-    return _decide(uid, operation, mode, results, errors, dry_run, meta)
+    return tuple(evaluated), tuple(parsed.errors)
 
 
 def _decide(

@@ -200,3 +200,55 @@ def test_fuzz_review_is_a_response_or_a_typed_error(body: Any) -> None:
     resp = out.body["response"]
     assert resp["uid"] == body["request"]["uid"]
     assert isinstance(resp["allowed"], bool)
+
+
+def _rs_pod(name: str, ddtrace: str) -> dict[str, Any]:
+    p = pod(ddtrace, name=name)
+    p["metadata"]["labels"] = {"pod-template-hash": "5d8f"}
+    p["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-5d8f", "controller": True}
+    ]
+    return p
+
+
+def test_decision_cache_reuses_judgements_of_identical_pods() -> None:
+    cache = protocol.DecisionCache(size=4)
+
+    def run(body: Any, mode: protocol.Mode = "enforce") -> protocol.Outcome:
+        return protocol.review(body, matrix=SEED, policy=policy_mod.DEFAULT, mode=mode, cache=cache)
+
+    first = run(review(_rs_pod("api-5d8f-aaaaa", "1.9.0"), uid="u1"))
+    second = run(review(_rs_pod("api-5d8f-bbbbb", "1.9.0"), uid="u2"))
+    assert (cache.misses, cache.hits) == (1, 1)
+    # the answer is still made per request: its uid and its pod's name
+    assert second.body["response"]["uid"] == "u2"
+    assert "pod shop/api-5d8f-bbbbb" in second.body["response"]["status"]["message"]
+    assert first.results == second.results
+    # mode and dryRun are per request too
+    assert run(review(_rs_pod("api-5d8f-ccccc", "1.9.0")), mode="warn").decision == "warned"
+    assert run(review(_rs_pod("api-5d8f-ddddd", "1.9.0"), dry_run=True)).decision == "dry_run"
+    assert cache.hits == 3
+    # different content is judged again
+    assert run(review(_rs_pod("api-5d8f-eeeee", "1.20.0"))).decision == "allowed"
+    assert cache.misses == 2
+    # bare pods are keyed by their own names
+    run(review(pod("1.9.0", name="one")))
+    run(review(pod("1.9.0", name="two")))
+    assert cache.misses == 4
+    assert len(cache.entries) == 4
+    run(review(pod("1.9.0", name="three")))
+    assert len(cache.entries) == 4  # bounded, least recently used out
+
+
+def test_decision_cache_matches_uncached_answers() -> None:
+    cache = protocol.DecisionCache()
+    bodies = [
+        review(_rs_pod(f"api-5d8f-{i}", v), uid=f"u{i}")
+        for i, v in enumerate(["1.9.0", "1.20.0"] * 3)
+    ]
+    for body in bodies:
+        plain = protocol.review(body, matrix=SEED, policy=policy_mod.DEFAULT, mode="enforce")
+        cached = protocol.review(
+            body, matrix=SEED, policy=policy_mod.DEFAULT, mode="enforce", cache=cache
+        )
+        assert plain.body == cached.body and plain.decision == cached.decision
