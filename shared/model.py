@@ -51,10 +51,6 @@ EFFECT_STATUS: dict[str, Status] = {
     "unsupported": "unsupported",
 }
 
-# Facets of the facts that a check may need; when one is missing the check is
-# skipped and the report lists the facet under ``not_checked``.
-Facet = Literal["ddtrace", "python", "platform", "frameworks", "deployment"]
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Platform:

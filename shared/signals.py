@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from ddcompat.shared import model
 
@@ -245,10 +245,9 @@ class Annotations:
     """The ``ddcompat.io/`` values of one carrier (annotations, labels, tags), indexed
     once: general keys, and per-container keys ``ddcompat.io/<container>.<key>``."""
 
-    __slots__ = ("general", "specific", "values", "where")
+    __slots__ = ("general", "specific", "where")
 
     def __init__(self, values: Mapping[str, str], where: str) -> None:
-        self.values = values
         self.where = where  # how to name the carrier in errors: "metadata.annotations", "Tags"
         self.general: dict[str, str] = {}
         self.specific: dict[tuple[str, str], str] = {}
@@ -282,14 +281,6 @@ class Annotations:
 
     def has_general(self) -> bool:
         return any(k != KEY_EXEMPT for k in self.general)
-
-
-def merge(*maps: Mapping[str, str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for m in maps:
-        if m:
-            out.update({str(k): "" if v is None else str(v) for k, v in m.items()})
-    return out
 
 
 @dataclasses.dataclass(slots=True)
@@ -370,12 +361,3 @@ def label_pairs(labels: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]
     if not labels:
         return ()
     return tuple(sorted((str(k), str(v)) for k, v in labels.items()))
-
-
-def env_list_to_map(items: Iterable[object], name_key: str, value_key: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items:
-        if isinstance(item, Mapping) and name_key in item:
-            value = item.get(value_key)
-            out[str(item[name_key])] = "" if value is None else str(value)
-    return out

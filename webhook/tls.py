@@ -33,7 +33,6 @@ class CertReloader:
         self.context.load_cert_chain(self.cert, self.key)
         self.digest = _digest(self.cert, self.key)
         self.reloads = 0
-        self.failures = 0
 
     def check(self) -> bool:
         """Reload if the files changed; True when a new pair was loaded.
@@ -44,7 +43,6 @@ class CertReloader:
         try:
             digest = _digest(self.cert, self.key)
         except OSError as exc:
-            self.failures += 1
             log.warning("cannot read TLS files: %s", exc)
             return False
         if digest == self.digest:
@@ -52,7 +50,6 @@ class CertReloader:
         try:
             self.context.load_cert_chain(self.cert, self.key)
         except (ssl.SSLError, OSError) as exc:
-            self.failures += 1
             log.warning("new TLS pair not loaded yet (%s); keeping the previous one", exc)
             return False
         self.digest = digest
