@@ -137,13 +137,6 @@ class Owners:
         return ref
 
 
-def _controller(item: dict[str, Any]) -> tuple[str, str] | None:
-    for ref in (item.get("metadata") or {}).get("ownerReferences") or ():
-        if isinstance(ref, dict) and ref.get("controller"):
-            return str(ref.get("kind")), str(ref.get("name"))
-    return None
-
-
 async def _owners(
     session: aiohttp.ClientSession, opts: Options, errors: list[tuple[str, str, str]]
 ) -> Owners:
@@ -154,7 +147,7 @@ async def _owners(
         def on_page(items: kube.Page) -> None:
             for it in items:
                 meta = it.get("metadata") or {}
-                ctl = _controller(it)
+                ctl = k8s_parser.controller_of(meta)
                 if ctl and ctl[0] == wanted:
                     target[(str(meta.get("namespace")), str(meta.get("name")))] = ctl
 
@@ -256,7 +249,7 @@ async def scan_kubernetes(
             seen += 1
             meta = pod.get("metadata") or {}
             ns = meta.get("namespace") or "default"
-            ref = _controller(pod)
+            ref = k8s_parser.controller_of(meta)
             labels = meta.get("labels") or {}
             revision = labels.get("pod-template-hash") or labels.get("controller-revision-hash")
             node = nodes.get((pod.get("spec") or {}).get("nodeName") or "")

@@ -190,15 +190,14 @@ class DecisionCache:
 def workload_of(meta: dict[str, Any]) -> tuple[str, str] | None:
     """The workload a Pod belongs to, from its controller reference alone (no API calls):
     a ReplicaSet named ``<deployment>-<pod-template-hash>`` is its Deployment's."""
-    for ref in meta.get("ownerReferences") or ():
-        if not isinstance(ref, dict) or not ref.get("controller"):
-            continue
-        kind, name = str(ref.get("kind")), str(ref.get("name"))
-        pod_hash = (meta.get("labels") or {}).get("pod-template-hash")
-        if kind == "ReplicaSet" and pod_hash and name.endswith(f"-{pod_hash}"):
-            return "Deployment", name[: -len(pod_hash) - 1]
-        return kind, name
-    return None
+    ref = k8s_parser.controller_of(meta)
+    if ref is None:
+        return None
+    kind, name = ref
+    pod_hash = (meta.get("labels") or {}).get("pod-template-hash")
+    if kind == "ReplicaSet" and pod_hash and name.endswith(f"-{pod_hash}"):
+        return "Deployment", name[: -len(pod_hash) - 1]
+    return ref
 
 
 def review(

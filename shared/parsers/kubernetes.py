@@ -30,6 +30,14 @@ OS_KEYS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 ARCH_KEYS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
 
 
+def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of an object's controller owner reference, if it has one."""
+    for ref in meta.get("ownerReferences") or ():
+        if isinstance(ref, dict) and ref.get("controller"):
+            return str(ref.get("kind")), str(ref.get("name"))
+    return None
+
+
 def matches(doc: Mapping[str, Any]) -> bool:
     return isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str)
 
