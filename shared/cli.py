@@ -11,7 +11,6 @@ Exit status of ``check``: 0 no finding at or above ``--fail-on``, 1 such finding
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,10 +23,28 @@ ENTRY_POINT_GROUP = "ddcompat.commands"
 
 
 def version() -> str:
+    # importlib.metadata is imported here, not at the top: reading package metadata costs
+    # start-up time that `check` and `matrix` only pay when they print the version.
+    import importlib.metadata
+
     try:
         return importlib.metadata.version("ddcompat")
     except importlib.metadata.PackageNotFoundError:
         return "0+unknown"
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.exit(message=f"ddcompat {version()}\n")
 
 
 class UsageError(Exception):
@@ -125,7 +142,7 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         prog="ddcompat",
         description="Check ddtrace/Python compatibility of Application Security features.",
     )
-    parser.add_argument("--version", action="version", version=f"ddcompat {version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="check deployment descriptors (files or directories)")
@@ -172,6 +189,8 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     show.set_defaults(handler=_cmd_matrix_show)
 
     if plugins:
+        import importlib.metadata
+
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             register = ep.load()
             register(sub)

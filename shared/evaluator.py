@@ -400,9 +400,15 @@ def evaluate(
             exempt_features = frozenset(exemption.features)
         elif exempt is None:
             exempt = exemption.reason
-    features, not_checked = _apply_policy(workload.facts, required, exempt_features, matrix, policy)
+    features, not_checked, worst = _apply_policy(
+        workload.facts, required, exempt_features, matrix, policy
+    )
     return model.WorkloadResult(
-        workload=workload, features=features, not_checked=not_checked, exempt=exempt
+        workload=workload,
+        features=features,
+        not_checked=not_checked,
+        exempt=exempt,
+        max_severity=worst,
     )
 
 
@@ -412,13 +418,14 @@ def _apply_policy(
     exempt_features: frozenset[str],
     matrix: matrix_mod.Matrix,
     policy: policy_mod.Policy,
-) -> tuple[dict[str, model.FeatureResult], tuple[str, ...]]:
-    """Per-feature results under a policy; memoised, so equal facts share one result."""
+) -> tuple[dict[str, model.FeatureResult], tuple[str, ...], model.Severity | None]:
+    """Per-feature results under a policy (and the worst severity among them); memoised,
+    so equal facts share one result."""
     key = ("policy", facts, required, exempt_features)
     memo = matrix.memo
     hit = memo.get(key)
     if hit is not None and hit[0] is policy:
-        return hit[1], hit[2]
+        return hit[1], hit[2], hit[3]
     per_feature, not_checked = facts_findings(facts, facts.features | required, matrix)
     results: dict[str, model.FeatureResult] = {}
     for feature, findings in per_feature.items():
@@ -438,5 +445,6 @@ def _apply_policy(
     nc = tuple(sorted(not_checked))
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
-    memo[key] = (policy, results, nc)
-    return results, nc
+    worst = model.max_severity(results)
+    memo[key] = (policy, results, nc, worst)
+    return results, nc, worst

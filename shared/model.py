@@ -129,21 +129,24 @@ class FeatureResult:
     required_by_policy: bool = False
 
 
+def max_severity(features: dict[str, FeatureResult]) -> Severity | None:
+    """The most severe reason over all features, or None."""
+    best: Severity | None = None
+    for fr in features.values():
+        for r in fr.reasons:
+            if best is None or SEVERITY_RANK[r.severity] > SEVERITY_RANK[best]:
+                best = r.severity
+    return best
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class WorkloadResult:
     workload: Workload
     features: dict[str, FeatureResult]
     not_checked: tuple[str, ...]
     exempt: str | None
-
-    @property
-    def max_severity(self) -> Severity | None:
-        best: Severity | None = None
-        for fr in self.features.values():
-            for r in fr.reasons:
-                if best is None or SEVERITY_RANK[r.severity] > SEVERITY_RANK[best]:
-                    best = r.severity
-        return best
+    # max_severity(features); the evaluator computes it once for results it shares.
+    max_severity: Severity | None
 
     @property
     def compliant(self) -> bool:

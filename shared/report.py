@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import xml.etree.ElementTree as ET
 from typing import Literal, TypedDict
@@ -89,6 +90,7 @@ class Run:
         return any(r.fails_at(level) for r in self.results)
 
 
+@functools.lru_cache(maxsize=1024)
 def display_ddtrace(raw: str | None) -> str | None:
     if raw is None:
         return None
@@ -97,6 +99,11 @@ def display_ddtrace(raw: str | None) -> str | None:
     except versions.VersionSyntaxError:
         return raw
     return str(iv.exact) if iv.exact is not None else raw.strip()
+
+
+@functools.lru_cache(maxsize=256)
+def _platform_text(platform: model.Platform) -> str | None:
+    return str(platform) or None
 
 
 def features_json(features: dict[str, model.FeatureResult]) -> dict[str, FeatureJSON]:
@@ -141,7 +148,7 @@ def workload_json(
         "container": w.container,
         "ddtrace_version": display_ddtrace(f.ddtrace),
         "python_version": f.python,
-        "platform": str(f.platform) or None,
+        "platform": _platform_text(f.platform),
         "exempt": r.exempt,
         "features": feats,
         "not_checked": list(r.not_checked),

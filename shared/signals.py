@@ -71,27 +71,59 @@ def falsy(value: str | None) -> bool:
     return value is not None and value.strip().lower() in _FALSE
 
 
+# The variables features_from_env reads, in the order its memo key lists their values.
+_FEATURE_ENV = (
+    "DD_REMOTE_CONFIGURATION_ENABLED",
+    "DD_APPSEC_ENABLED",
+    "DD_APPSEC_HTTP_BLOCKED_TEMPLATE_HTML",
+    "DD_APPSEC_HTTP_BLOCKED_TEMPLATE_JSON",
+    "DD_APPSEC_SCA_ENABLED",
+    "DD_IAST_ENABLED",
+    "DD_API_SECURITY_ENABLED",
+    "_DD_API_SECURITY_ENABLED",
+    "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
+    "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE",
+)
+
+
 def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | None]:
     """Features enabled by ``DD_*`` variables, and the Remote Configuration switch."""
+    # Containers of a fleet repeat a few combinations: judge each combination once.
+    return _features_from_values(tuple(map(env.get, _FEATURE_ENV)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _features_from_values(
+    values: tuple[str | None, ...],
+) -> tuple[frozenset[str], bool | None]:
+    (
+        rc_raw,
+        appsec,
+        blocked_html,
+        blocked_json,
+        sca,
+        iast,
+        api_security,
+        api_security_private,
+        tracking,
+        instrumentation,
+    ) = values
     found: set[str] = set()
-    rc_raw = env.get("DD_REMOTE_CONFIGURATION_ENABLED")
     remote_config = True if truthy(rc_raw) else (False if falsy(rc_raw) else None)
-    if truthy(env.get("DD_APPSEC_ENABLED")):
+    if truthy(appsec):
         found.add("threat_detection")
         if remote_config:
             found.add("threat_protection")
-    if env.get("DD_APPSEC_HTTP_BLOCKED_TEMPLATE_HTML") or env.get(
-        "DD_APPSEC_HTTP_BLOCKED_TEMPLATE_JSON"
-    ):
+    if blocked_html or blocked_json:
         found.add("custom_blocking_response")
-    if truthy(env.get("DD_APPSEC_SCA_ENABLED")):
+    if truthy(sca):
         found.add("sca")
-    if truthy(env.get("DD_IAST_ENABLED")):
+    if truthy(iast):
         found.add("code_security")
-    if truthy(env.get("DD_API_SECURITY_ENABLED")) or truthy(env.get("_DD_API_SECURITY_ENABLED")):
+    if truthy(api_security) or truthy(api_security_private):
         found.add("api_security")
-    tracking = (env.get("DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING") or "").strip().lower()
-    instrumentation = (env.get("DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE") or "").strip().lower()
+    tracking = (tracking or "").strip().lower()
+    instrumentation = (instrumentation or "").strip().lower()
     if tracking in ("safe", "extended") or instrumentation in ("identification", "anonymization"):
         found.add("user_activity_tracking")
     return frozenset(found), remote_config

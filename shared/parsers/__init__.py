@@ -182,14 +182,20 @@ def parse_file(
             out.errors.append(model.InputError(source, f"not UTF-8 text: {exc.reason}"))
         return out
     try:
-        text = path.read_bytes().decode("utf-8-sig")
+        data = path.read_bytes()
     except OSError as exc:
         return model.ParseResult(
             errors=[model.InputError(source, f"cannot read: {exc.strerror or exc}")]
         )
+    suffix = path.suffix.lower() if path.suffix.lower() in DATA_SUFFIXES else ".yaml"
+    if suffix == ".json":
+        fast = kubernetes.parse_json(data, source)
+        if fast is not None:
+            return fast
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return model.ParseResult(errors=[model.InputError(source, "not UTF-8 text")])
-    suffix = path.suffix.lower() if path.suffix.lower() in DATA_SUFFIXES else ".yaml"
     return parse_text(text, source, suffix=suffix, path=path, explicit=explicit)
 
 

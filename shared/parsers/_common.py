@@ -134,16 +134,14 @@ def emit(group: Group, out: model.ParseResult) -> None:
     default container (``kubectl.kubernetes.io/default-container`` or the first one).
     """
     ann = group.annotations
-    pythonish = [c for c in group.containers if signals.looks_python(c, ann)]
-    if not pythonish and group.containers and (ann.has_general() or group.lib_injection):
-        chosen = next(
-            (c for c in group.containers if c.name == group.default_container),
-            group.containers[0],
-        )
-        pythonish = [chosen]
+    containers = group.containers
+    pythonish = [signals.looks_python(c, ann) for c in containers]
+    if containers and not any(pythonish) and (ann.has_general() or group.lib_injection):
+        chosen = next((i for i, c in enumerate(containers) if c.name == group.default_container), 0)
+        pythonish[chosen] = True
     out.skipped_containers += group.skipped
-    for c in group.containers:
-        if c not in pythonish:
+    for c, wanted in zip(containers, pythonish, strict=True):
+        if not wanted:
             out.skipped_containers += 1
             continue
         try:
