@@ -169,25 +169,29 @@ def parse_text(
 
 
 def parse_file(
-    path: Path, source: str | None = None, *, explicit: bool = True
+    path: str | Path, source: str | None = None, *, explicit: bool = True
 ) -> model.ParseResult:
     source = source or str(path)
-    if dockerfile.is_dockerfile(path):
+    name = os.path.basename(path)
+    if dockerfile.is_dockerfile_name(name):
         out = model.ParseResult()
         try:
-            dockerfile.parse(path, source, out)
+            dockerfile.parse(Path(path), source, out)
         except OSError as exc:
             out.errors.append(model.InputError(source, f"cannot read: {exc.strerror or exc}"))
         except UnicodeDecodeError as exc:
             out.errors.append(model.InputError(source, f"not UTF-8 text: {exc.reason}"))
         return out
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         return model.ParseResult(
             errors=[model.InputError(source, f"cannot read: {exc.strerror or exc}")]
         )
-    suffix = path.suffix.lower() if path.suffix.lower() in DATA_SUFFIXES else ".yaml"
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix not in DATA_SUFFIXES:
+        suffix = ".yaml"
     if suffix == ".json":
         fast = kubernetes.parse_json(data, source)
         if fast is not None:
@@ -196,27 +200,30 @@ def parse_file(
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return model.ParseResult(errors=[model.InputError(source, "not UTF-8 text")])
-    return parse_text(text, source, suffix=suffix, path=path, explicit=explicit)
+    return parse_text(text, source, suffix=suffix, path=Path(path), explicit=explicit)
 
 
-def _candidate(path: Path) -> bool:
-    return path.suffix.lower() in DATA_SUFFIXES or dockerfile.is_dockerfile(path)
+def _candidate(name: str) -> bool:
+    return name.lower().endswith(DATA_SUFFIXES) or dockerfile.is_dockerfile_name(name)
 
 
-def walk(root: Path, excludes: Iterable[str] = ()) -> Iterator[Path]:
+def walk(root: str | Path, excludes: Iterable[str] = ()) -> Iterator[str]:
+    """Candidate files under ``root``, in a stable order (paths as strings: a fleet can
+    hold tens of thousands of files, and Path objects cost more than reading some)."""
     patterns = tuple(excludes)
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         for fname in sorted(filenames):
-            p = Path(dirpath, fname)
+            if not _candidate(fname):
+                continue
+            p = os.path.join(dirpath, fname)
             if patterns:
                 rel = os.path.relpath(p, root)
                 if any(
                     fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(fname, pat) for pat in patterns
                 ):
                     continue
-            if _candidate(p):
-                yield p
+            yield p
 
 
 def collect(paths: Iterable[str | Path], excludes: Iterable[str] = ()) -> model.ParseResult:
@@ -226,7 +233,7 @@ def collect(paths: Iterable[str | Path], excludes: Iterable[str] = ()) -> model.
         p = Path(raw)
         if p.is_dir():
             for f in walk(p, excludes):
-                out.extend(parse_file(f, str(f), explicit=False))
+                out.extend(parse_file(f, f, explicit=False))
         elif p.exists():
             out.extend(parse_file(p, str(raw), explicit=True))
         else:

@@ -15,7 +15,10 @@ NAME_PATTERNS = ("Dockerfile", "Containerfile")
 
 
 def is_dockerfile(path: Path) -> bool:
-    n = path.name
+    return is_dockerfile_name(path.name)
+
+
+def is_dockerfile_name(n: str) -> bool:
     return (
         n in NAME_PATTERNS
         or n.startswith(("Dockerfile.", "Containerfile."))
