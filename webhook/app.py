@@ -15,7 +15,6 @@ import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 from aiohttp import web
@@ -73,24 +72,20 @@ def _error(status: int, message: str) -> web.Response:
     return resp
 
 
-async def _read_json(request: web.Request, state: State) -> Any:
+async def _read_body(request: web.Request, state: State) -> bytes:
     if request.content_type != "application/json":
         raise protocol.AdmissionError(
             415, f"content type must be application/json, got {request.content_type!r}"
         )
     try:
         async with asyncio.timeout(state.config.read_timeout):
-            raw = await request.read()
+            return await request.read()
     except TimeoutError:
         raise protocol.AdmissionError(408, "timed out reading the request body") from None
     except web.HTTPRequestEntityTooLarge:
         raise protocol.AdmissionError(
             413, f"request body larger than {state.config.max_body} bytes"
         ) from None
-    try:
-        return orjson.loads(raw)
-    except (orjson.JSONDecodeError, RecursionError) as exc:
-        raise protocol.AdmissionError(400, f"the body is not valid JSON: {exc}") from None
 
 
 def _record(state: State, outcome: protocol.Outcome, started: float) -> None:
@@ -128,8 +123,8 @@ async def validate(request: web.Request) -> web.Response:
     try:
         if not state.ready or state.matrix is None or state.policy is None:
             raise protocol.AdmissionError(503, "not ready")
-        body = await _read_json(request, state)
-        outcome = _review_with_deadline(state, body, mode, started)
+        raw = await _read_body(request, state)
+        outcome = _review_with_deadline(state, raw, mode, started)
     except protocol.AdmissionError as exc:
         state.metrics.requests.labels("unknown", "error", mode).inc()
         log.warning("bad admission request from %s: %s", request.remote, exc)
@@ -139,15 +134,15 @@ async def validate(request: web.Request) -> web.Response:
 
 
 def _review_with_deadline(
-    state: State, body: Any, mode: protocol.Mode, started: float
+    state: State, raw: bytes, mode: protocol.Mode, started: float
 ) -> protocol.Outcome:
     """Evaluate inline (it takes microseconds per container); between containers the
     review checks the deadline and, past it, the answer follows the failure mode."""
     assert state.matrix is not None and state.policy is not None
     cfg = state.config
     try:
-        return protocol.review(
-            body,
+        return protocol.review_json(
+            raw,
             matrix=state.matrix,
             policy=state.policy,
             mode=mode,
@@ -158,7 +153,9 @@ def _review_with_deadline(
     except protocol.DeadlineExceeded as exc:
         why = f"evaluation exceeded the {cfg.deadline * 1000:.0f} ms deadline ({exc})"
         log.warning("%s", why)
-        return protocol.failure_response(body, allow=cfg.failure_allow, why=why, mode=mode)
+        return protocol.failure_response(
+            protocol.decode_body(raw), allow=cfg.failure_allow, why=why, mode=mode
+        )
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal, NotRequired, TypedDict
 
+import msgspec
 import orjson
 
 from ddcompat.shared import evaluator, model
@@ -88,6 +89,14 @@ class Outcome:
     mode: Mode
     results: tuple[model.WorkloadResult, ...] = ()
     errors: tuple[model.InputError, ...] = ()
+
+
+def decode_body(raw: bytes) -> Any:
+    """The JSON of a request body; AdmissionError (400) when it is not JSON."""
+    try:
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, RecursionError) as exc:
+        raise AdmissionError(400, f"the body is not valid JSON: {exc}") from None
 
 
 def parse_request(body: Any) -> AdmissionRequest:
@@ -190,14 +199,21 @@ class DecisionCache:
 def workload_of(meta: dict[str, Any]) -> tuple[str, str] | None:
     """The workload a Pod belongs to, from its controller reference alone (no API calls):
     a ReplicaSet named ``<deployment>-<pod-template-hash>`` is its Deployment's."""
-    ref = k8s_parser.controller_of(meta)
+    return _workload(k8s_parser.controller_of(meta), meta.get("labels"))
+
+
+def _workload(ref: tuple[str, str] | None, labels: Any) -> tuple[str, str] | None:
     if ref is None:
         return None
     kind, name = ref
-    pod_hash = (meta.get("labels") or {}).get("pod-template-hash")
+    pod_hash = (labels or {}).get("pod-template-hash")
     if kind == "ReplicaSet" and pod_hash and name.endswith(f"-{pod_hash}"):
         return "Deployment", name[: -len(pod_hash) - 1]
     return ref
+
+
+def _pod_name(namespace: Any, name: Any) -> str:
+    return f"{namespace or '-'}/{name or '-'}"
 
 
 def review(
@@ -244,10 +260,123 @@ def review(
             cache.put(key, judged)
     results, errors = judged
     dry_run = bool(request.get("dryRun"))
-    return _decide(uid, operation, mode, results, errors, dry_run, meta)
+    pod_name = _pod_name(meta.get("namespace"), meta.get("name") or meta.get("generateName"))
+    return _decide(uid, operation, mode, results, errors, dry_run, pod_name)
 
 
 Judged = tuple[tuple[model.WorkloadResult, ...], tuple[model.InputError, ...]]
+
+
+# --- The typed path: msgspec decodes only what a judgement reads --------------------
+#
+# A Pod review is ~15-20 KB of which a judgement reads a few hundred bytes (metadata,
+# container names, images, env); managedFields, probes, volumes and oldObject are skipped
+# in C. Anything outside the plain shape goes through review() on the full JSON, which
+# names the problem; both give the same answer (tested).
+
+
+class WireGroupVersionKind(msgspec.Struct):
+    group: str = ""
+    version: str = ""
+    kind: str = ""
+
+
+class WireRequest(msgspec.Struct):
+    uid: str
+    kind: WireGroupVersionKind
+    operation: str
+    namespace: str | None = None
+    name: str | None = None
+    object: k8s_parser.WireObject | None = None
+    dryRun: bool | None = None
+
+
+class WireReview(msgspec.Struct):
+    apiVersion: str
+    kind: str
+    request: WireRequest
+
+
+_REVIEW_DECODER = msgspec.json.Decoder(WireReview)
+_KEY_ENCODER = msgspec.json.Encoder(order="deterministic")
+
+
+def review_json(
+    raw: bytes,
+    *,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+    mode: Mode,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    cache: DecisionCache | None = None,
+) -> Outcome:
+    """:func:`review` of a raw request body (AdmissionError 400 when it is not JSON)."""
+    outcome = _review_typed(raw, matrix, policy, mode, deadline, clock, cache)
+    if outcome is not None:
+        return outcome
+    return review(
+        decode_body(raw),
+        matrix=matrix,
+        policy=policy,
+        mode=mode,
+        deadline=deadline,
+        clock=clock,
+        cache=cache,
+    )
+
+
+def _review_typed(
+    raw: bytes,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+    mode: Mode,
+    deadline: float | None,
+    clock: Callable[[], float],
+    cache: DecisionCache | None,
+) -> Outcome | None:
+    """The answer through the typed path, or None when review() must give it."""
+    try:
+        wire = _REVIEW_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    request = wire.request
+    if wire.apiVersion != API_VERSION or wire.kind != "AdmissionReview" or not request.uid:
+        return None
+    uid, operation, obj = request.uid, request.operation, request.object
+    kind = request.kind
+    if kind.kind != "Pod" or kind.group != "" or operation not in ("CREATE", "UPDATE"):
+        return Outcome(_review(uid, True), "skipped", operation, mode)
+    if obj is None:
+        return Outcome(_review(uid, True), "skipped", operation, mode)
+    if obj.kind is None or obj.apiVersion is None:
+        return None  # (review() fills them in, telling a null from a missing key)
+    meta = obj.metadata
+    if meta is None:
+        return None
+    if not meta.namespace and request.namespace:
+        meta.namespace = request.namespace
+    if not meta.name and not meta.generateName:
+        meta.name = request.name or "(unnamed)"
+    owner = _workload(k8s_parser.wire_controller(meta), meta.labels)
+    key = None
+    if cache is not None:
+        who = owner or ("Pod", meta.name or meta.generateName)
+        content = _KEY_ENCODER.encode(
+            [meta.namespace, who, meta.labels, meta.annotations, obj.spec]
+        )
+        key = hashlib.blake2b(content, digest_size=16).digest()
+    judged = cache.get(key) if cache is not None and key is not None else None
+    if judged is None:
+        parsed = k8s_parser.parse_wire(obj, "admission")
+        if parsed is None:
+            return None
+        judged = _evaluate(parsed, owner, matrix, policy, deadline, clock)
+        if cache is not None and key is not None:
+            cache.put(key, judged)
+    results, errors = judged
+    pod_name = _pod_name(meta.namespace, meta.name or meta.generateName)
+    return _decide(uid, operation, mode, results, errors, bool(request.dryRun), pod_name)
 
 
 def _judge(
@@ -260,6 +389,17 @@ def _judge(
 ) -> Judged:
     parsed = model.ParseResult()
     k8s_parser.parse(pod, "admission", parsed)
+    return _evaluate(parsed, owner, matrix, policy, deadline, clock)
+
+
+def _evaluate(
+    parsed: model.ParseResult,
+    owner: tuple[str, str] | None,
+    matrix: matrix_mod.Matrix,
+    policy: policy_mod.Policy,
+    deadline: float | None,
+    clock: Callable[[], float],
+) -> Judged:
     evaluated: list[model.WorkloadResult] = []
     for w in parsed.workloads:
         if owner is not None:
@@ -282,7 +422,7 @@ def _decide(
     results: tuple[model.WorkloadResult, ...],
     errors: tuple[model.InputError, ...],
     dry_run: bool,
-    meta: dict[str, Any],
+    pod_name: str,
 ) -> Outcome:
     failing: list[str] = []
     warnings: list[str] = []
@@ -298,7 +438,6 @@ def _decide(
                     warnings.append(_finding_text(r, feature, reason))
     for e in errors:
         failing.append(f"{e.field or 'pod'}: {e.message}")
-    pod_name = f"{meta.get('namespace', '-')}/{meta.get('name') or meta.get('generateName') or '-'}"
 
     def outcome(body: AdmissionReview, decision: Decision) -> Outcome:
         return Outcome(

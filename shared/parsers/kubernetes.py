@@ -257,7 +257,15 @@ class WireEnvVar(msgspec.Struct):
 class WireContainer(msgspec.Struct):
     name: str
     image: str | None = None
-    env: list[WireEnvVar] | None = None
+    # Kept as raw JSON and decoded only when it can matter (see wire_env): sidecars carry
+    # long environments that no judgement reads.
+    env: msgspec.Raw = msgspec.Raw(b"null")
+
+
+class WireOwnerReference(msgspec.Struct):
+    kind: str | None = None
+    name: str | None = None
+    controller: bool | None = None
 
 
 class WireMeta(msgspec.Struct):
@@ -266,6 +274,7 @@ class WireMeta(msgspec.Struct):
     namespace: str | None = None
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
+    ownerReferences: list[WireOwnerReference] | None = None
 
 
 class WireTemplate(msgspec.Struct):
@@ -298,7 +307,48 @@ class _Irregular(Exception):
 
 
 _OBJECT_DECODER = msgspec.json.Decoder(WireObject)
+_ENV_DECODER = msgspec.json.Decoder(list[WireEnvVar] | None)
 _EMPTY: dict[str, str] = {}
+
+
+def _wire_env(raw: bytes) -> dict[str, str]:
+    """The literal variables of a container's ``env`` (raw JSON); the mapping is built
+    only when a variable there can matter. Raises _Irregular for odd entries."""
+    try:
+        entries = _ENV_DECODER.decode(raw)
+    except msgspec.DecodeError:
+        raise _Irregular from None
+    # Every variable the signals read has one of these in its name (features_from_env,
+    # PYTHON_VERSION); a backslash could spell one with an escape.
+    if entries and (b"DD_" in raw or b"PYTHON_VERSION" in raw or b"\\" in raw):
+        return {e.name: e.value for e in entries if e.value is not msgspec.UNSET}
+    return {}
+
+
+# name, image, env as raw JSON -> what the signals read of that container. Pods of a
+# fleet repeat their sidecars and most of their app containers: each is read once.
+_CONTAINERS: dict[tuple[str, str | None, bytes], signals.ContainerInput] = {}
+_CONTAINERS_LIMIT = 1024
+
+
+def wire_container(c: WireContainer) -> signals.ContainerInput:
+    env = bytes(c.env)
+    key = (c.name, c.image, env)
+    found = _CONTAINERS.get(key)
+    if found is None:
+        found = signals.ContainerInput(name=c.name, image=c.image, env=_wire_env(env))
+        if len(_CONTAINERS) >= _CONTAINERS_LIMIT:
+            _CONTAINERS.clear()
+        _CONTAINERS[key] = found
+    return found
+
+
+def wire_controller(meta: WireMeta) -> tuple[str, str] | None:
+    """:func:`controller_of` for a typed object."""
+    for ref in meta.ownerReferences or ():
+        if ref.controller:
+            return str(ref.kind), str(ref.name)
+    return None
 
 
 def decode_object(data: bytes) -> WireObject | None:
@@ -316,8 +366,11 @@ def parse_json(data: bytes, source: str) -> model.ParseResult | None:
     """The workloads of a JSON manifest through the typed path, or None to use the checked
     one (not a Kubernetes object, or not in the plain shape)."""
     obj = decode_object(data)
-    if obj is None:
-        return None
+    return None if obj is None else parse_wire(obj, source)
+
+
+def parse_wire(obj: WireObject, source: str) -> model.ParseResult | None:
+    """The workloads of a typed object, or None when the checked path must read it."""
     out = model.ParseResult()
     try:
         wire_object(obj, source, out)
@@ -381,14 +434,7 @@ def wire_object(obj: WireObject, source: str, out: model.ParseResult) -> None:
         tag = signals.ddtrace_from_init_image(ic.image)
         if tag and not lib:
             lib = tag
-    containers = [
-        signals.ContainerInput(
-            name=c.name,
-            image=c.image,
-            env={e.name: e.value for e in c.env if e.value is not msgspec.UNSET} if c.env else {},
-        )
-        for c in spec.containers
-    ]
+    containers = [wire_container(c) for c in spec.containers]
     selector = spec.nodeSelector
     if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
         # No affinity and no OS selector (the common case): Linux, maybe one architecture.
