@@ -6,7 +6,9 @@ One command: ``python bench/webhook.py``. It
 2. makes a CA and a serving certificate (trustme) and ~20 KB Pod AdmissionReviews (five
    containers, init container, managedFields), compliant and not;
 3. for each server, pinned to core 0 with the load generator on core 1:
-   ``ddcompat webhook serve`` and a bare aiohttp app returning a fixed allowed review:
+   ``ddcompat webhook serve`` (Pods of 4,096 Deployments, each judged afresh; and a
+   rollout: Pods of 2 Deployments, answered from the decision cache) and a bare aiohttp
+   app returning a fixed allowed review:
    - saturation: as many requests as 64 keep-alive connections get through in 10 s;
    - fixed rate 2,500 reviews/s for 10 s: p50/p99/p99.9 latency;
    - peak RSS of the server process;
@@ -110,12 +112,16 @@ def container(name: str, image: str, env: dict[str, str]) -> dict[str, Any]:
     }
 
 
-def admission_review(ddtrace: str, python: str, service: str = "checkout") -> dict[str, Any]:
+def admission_review(
+    ddtrace: str, python: str, workload: str = "checkout", pod: str = "x2k9p"
+) -> dict[str, Any]:
+    """A Pod of the Deployment ``workload`` (named by its ReplicaSet: ``pod`` is the
+    random suffix), as the API server sends it when the ReplicaSet creates the Pod."""
     appsec = {
         "DD_APPSEC_ENABLED": "true",
         "DD_REMOTE_CONFIGURATION_ENABLED": "true",
         "DD_APPSEC_SCA_ENABLED": "true",
-        "DD_SERVICE": service,
+        "DD_SERVICE": workload,
     }
     managed: dict[str, Any] = {
         f"f:{k}": {".": {}, **{f"f:{j}": {} for j in range(8)}}
@@ -125,9 +131,10 @@ def admission_review(ddtrace: str, python: str, service: str = "checkout") -> di
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "generateName": "checkout-7d9f8b6c5-",
+            "name": f"{workload}-7d9f8b6c5-{pod}",
+            "generateName": f"{workload}-7d9f8b6c5-",
             "namespace": "shop",
-            "labels": {"app": "checkout", "pod-template-hash": "7d9f8b6c5", "tier": "frontend"},
+            "labels": {"app": workload, "pod-template-hash": "7d9f8b6c5", "tier": "frontend"},
             "annotations": {
                 "ddcompat.io/ddtrace-version": ddtrace,
                 "ddcompat.io/frameworks": "django==4.2.16",
@@ -137,7 +144,7 @@ def admission_review(ddtrace: str, python: str, service: str = "checkout") -> di
                 {
                     "apiVersion": "apps/v1",
                     "kind": "ReplicaSet",
-                    "name": "checkout-7d9f8b6c5",
+                    "name": f"{workload}-7d9f8b6c5",
                     "uid": str(uuid.uuid4()),
                     "controller": True,
                     "blockOwnerDeletion": True,
@@ -169,7 +176,7 @@ def admission_review(ddtrace: str, python: str, service: str = "checkout") -> di
                 {"name": "kube-api-access", "projected": {"sources": []}},
             ],
             "nodeSelector": {"kubernetes.io/arch": "amd64"},
-            "serviceAccountName": "checkout",
+            "serviceAccountName": workload,
             "tolerations": [
                 {
                     "key": "node.kubernetes.io/not-ready",
@@ -299,7 +306,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--rate", type=int, default=2500)
     ap.add_argument("--soak-requests", type=int, default=1_000_000)
-    ap.add_argument("--distinct", type=int, default=4096, help="distinct Pod contents")
+    ap.add_argument("--distinct", type=int, default=4096, help="Pods (bodies) per run")
     args = ap.parse_args()
     import trustme
 
@@ -312,13 +319,18 @@ def main() -> int:
         cert.write_bytes(b"".join(b.bytes() for b in leaf.cert_chain_pems))
         key.write_bytes(leaf.private_key_pem.bytes())
         ca.cert_pem.write_to_path(str(ca_pem))
-        # "rollout": two pod contents repeated, as a rollout sends identical Pods (the
-        # webhook's decision cache answers them); "distinct": every Pod's content differs
-        # (DD_SERVICE), more kinds than the cache holds, so each one is judged afresh.
+        # "rollout": Pods of two Deployments as their ReplicaSets create them (names and
+        # uids differ, what a judgement reads does not: the decision cache answers);
+        # "distinct": every Pod belongs to another Deployment, more of them than the cache
+        # holds, so each one is judged afresh (the worst case; the targets are judged here).
+        versions = (("1.20.14", "3.11"), ("1.9.0", "3.12"))
         sets = {
-            "rollout": [admission_review("1.20.14", "3.11"), admission_review("1.9.0", "3.12")],
+            "rollout": [
+                admission_review(*versions[i % 2], ("checkout", "cart")[i % 2], f"p{i:05d}")
+                for i in range(args.distinct)
+            ],
             "distinct": [
-                admission_review(("1.20.14", "1.9.0")[i % 2], ("3.11", "3.12")[i % 2], f"svc-{i}")
+                admission_review(*versions[i % 2], f"svc-{i}", f"p{i:05d}")
                 for i in range(args.distinct)
             ],
         }
@@ -391,8 +403,9 @@ def main() -> int:
         print(
             f"\nwebhook benchmark: ~{size / 1024:.0f} KB Pod AdmissionReviews over TLS keep-alive, "
             f"server on core 0, vegeta on core 1\n"
-            f"(ddcompat: {args.distinct:,} distinct Pod contents; rollout: 2 repeated, answered "
-            f"by the decision cache; the targets are judged on the distinct run)"
+            f"(ddcompat: {args.distinct:,} Pods of as many Deployments, each judged afresh; "
+            f"rollout: {args.distinct:,} Pods of 2 Deployments, answered by the decision cache; "
+            f"the targets are judged on the ddcompat run)"
         )
         print(
             f"{'server':9} {'sat req/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'p99.9 ms':>9} "

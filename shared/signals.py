@@ -71,6 +71,7 @@ def falsy(value: str | None) -> bool:
     return value is not None and value.strip().lower() in _FALSE
 
 
+_APPSEC_PREFIXES = ("DD_APPSEC", "DD_IAST")
 # The variables features_from_env reads, in the order its memo key lists their values.
 _FEATURE_ENV = (
     "DD_REMOTE_CONFIGURATION_ENABLED",
@@ -84,6 +85,15 @@ _FEATURE_ENV = (
     "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
     "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE",
 )
+
+
+_READ_ENV = frozenset({*_FEATURE_ENV, "PYTHON_VERSION"})
+
+
+def reads_env(name: str) -> bool:
+    """Whether a container variable of this name can change what the signals say
+    (build_facts, looks_python); the others can be dropped when reading a container."""
+    return name in _READ_ENV or name.startswith(_APPSEC_PREFIXES)
 
 
 def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | None]:
@@ -326,9 +336,6 @@ class ContainerInput:
     ddtrace_hint: str | None = None
     python_hint: str | None = None
     frameworks_hint: tuple[tuple[str, str], ...] | None = None
-
-
-_APPSEC_PREFIXES = ("DD_APPSEC", "DD_IAST")
 
 
 def looks_python(c: ContainerInput, ann: Annotations) -> bool:

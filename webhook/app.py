@@ -78,6 +78,9 @@ async def _read_body(request: web.Request, state: State) -> bytes:
             415, f"content type must be application/json, got {request.content_type!r}"
         )
     try:
+        if request.content.is_eof():
+            # the whole body is in already (the usual case): no timer to arm and cancel
+            return await request.read()
         async with asyncio.timeout(state.config.read_timeout):
             return await request.read()
     except TimeoutError:
@@ -90,17 +93,12 @@ async def _read_body(request: web.Request, state: State) -> bytes:
 
 def _record(state: State, outcome: protocol.Outcome, started: float) -> None:
     m = state.metrics
-    m.requests.labels(outcome.operation, outcome.decision, outcome.mode).inc()
+    m.request(outcome.operation, outcome.decision, outcome.mode).inc()
     m.duration.observe(time.perf_counter() - started)
     if outcome.decision == "dry_run":
         return
-    for r in outcome.results:
-        if r.exempt is not None:
-            continue
-        for feature, fr in r.features.items():
-            for reason in fr.reasons:
-                if reason.severity != "info":
-                    m.findings.labels(feature, reason.code).inc()
+    for feature, code in outcome.findings:
+        m.finding(feature, code).inc()
     if outcome.decision in ("denied", "audited"):
         resp = outcome.body["response"]
         log.info(
@@ -126,7 +124,7 @@ async def validate(request: web.Request) -> web.Response:
         raw = await _read_body(request, state)
         outcome = _review_with_deadline(state, raw, mode, started)
     except protocol.AdmissionError as exc:
-        state.metrics.requests.labels("unknown", "error", mode).inc()
+        state.metrics.request("unknown", "error", mode).inc()
         log.warning("bad admission request from %s: %s", request.remote, exc)
         return _error(exc.status, str(exc))
     _record(state, outcome, started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import prometheus_client as prom
 
@@ -16,6 +17,23 @@ class Metrics:
     duration: prom.Histogram
     findings: prom.Counter
     tls_reloads: prom.Counter
+    # labelled children by label values: labels() validates and locks on every call,
+    # and every review records two or more of them
+    _children: dict[tuple[str, ...], Any] = dataclasses.field(default_factory=dict)
+
+    def request(self, operation: str, decision: str, mode: str) -> prom.Counter:
+        key = ("r", operation, decision, mode)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(operation, decision, mode)
+        return child
+
+    def finding(self, feature: str, code: str) -> prom.Counter:
+        key = ("f", feature, code)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.findings.labels(feature, code)
+        return child
 
     @classmethod
     def create(cls) -> Metrics:

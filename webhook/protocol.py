@@ -12,7 +12,7 @@ import collections
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Literal, NotRequired, TypedDict
 
 import msgspec
@@ -89,6 +89,51 @@ class Outcome:
     mode: Mode
     results: tuple[model.WorkloadResult, ...] = ()
     errors: tuple[model.InputError, ...] = ()
+    # (feature, code) of each warning- or error-severity finding of non-exempt containers
+    findings: tuple[tuple[str, str], ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Judgement:
+    """What judging one Pod's content gave, with the texts its answers are made of (the
+    decision cache keeps these; the answer itself is made per request)."""
+
+    results: tuple[model.WorkloadResult, ...]
+    errors: tuple[model.InputError, ...]
+    failing: tuple[str, ...]
+    warnings: tuple[str, ...]
+    all_exempt: bool
+    findings: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def of(
+        cls, results: tuple[model.WorkloadResult, ...], errors: tuple[model.InputError, ...]
+    ) -> Judgement:
+        failing: list[str] = []
+        warnings: list[str] = []
+        findings: list[tuple[str, str]] = []
+        for r in results:
+            if r.exempt is not None:
+                continue
+            for feature, fr in r.features.items():
+                for reason in fr.reasons:
+                    if reason.severity == "error":
+                        failing.append(_finding_text(r, feature, reason))
+                    elif reason.severity == "warning":
+                        warnings.append(_finding_text(r, feature, reason))
+                    else:
+                        continue
+                    findings.append((feature, reason.code))
+        failing.extend(f"{e.field or 'pod'}: {e.message}" for e in errors)
+        exempt = sum(1 for r in results if r.exempt is not None)
+        return cls(
+            results,
+            errors,
+            tuple(failing),
+            tuple(warnings),
+            bool(results) and exempt == len(results),
+            tuple(findings),
+        )
 
 
 def decode_body(raw: bytes) -> Any:
@@ -164,7 +209,7 @@ class DecisionCache:
 
     def __init__(self, size: int = 2048) -> None:
         self.size = size
-        self.entries: collections.OrderedDict[bytes, Judged] = collections.OrderedDict()
+        self.entries: collections.OrderedDict[Hashable, Judgement] = collections.OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -181,7 +226,7 @@ class DecisionCache:
         # a 128-bit digest keeps the cache small (a spec is kilobytes)
         return hashlib.blake2b(content, digest_size=16).digest()
 
-    def get(self, key: bytes) -> Judged | None:
+    def get(self, key: Hashable) -> Judgement | None:
         found = self.entries.get(key)
         if found is None:
             self.misses += 1
@@ -190,7 +235,7 @@ class DecisionCache:
         self.entries.move_to_end(key)
         return found
 
-    def put(self, key: bytes, judged: Judged) -> None:
+    def put(self, key: Hashable, judged: Judgement) -> None:
         self.entries[key] = judged
         if len(self.entries) > self.size:
             self.entries.popitem(last=False)
@@ -258,13 +303,9 @@ def review(
         judged = _judge(pod, owner, matrix, policy, deadline, clock)
         if cache is not None and key is not None:
             cache.put(key, judged)
-    results, errors = judged
     dry_run = bool(request.get("dryRun"))
     pod_name = _pod_name(meta.get("namespace"), meta.get("name") or meta.get("generateName"))
-    return _decide(uid, operation, mode, results, errors, dry_run, pod_name)
-
-
-Judged = tuple[tuple[model.WorkloadResult, ...], tuple[model.InputError, ...]]
+    return _decide(uid, operation, mode, judged, dry_run, pod_name)
 
 
 # --- The typed path: msgspec decodes only what a judgement reads --------------------
@@ -299,6 +340,26 @@ class WireReview(msgspec.Struct):
 
 _REVIEW_DECODER = msgspec.json.Decoder(WireReview)
 _KEY_ENCODER = msgspec.json.Encoder(order="deterministic")
+
+
+def _content_key(
+    meta: k8s_parser.WireMeta,
+    owner: tuple[str, str] | None,
+    spec: k8s_parser.WireSpec,
+    containers: list[tuple[k8s_parser.ContainerKey, Any]],
+) -> Hashable:
+    """Everything the judgement of a typed Pod reads, as a hashable value: Pods that
+    differ only in what no judgement reads (names, uids, DD_SERVICE, probes) share it."""
+    return (
+        meta.namespace,
+        owner or ("Pod", meta.name or meta.generateName),
+        tuple(meta.labels.items()) if meta.labels else (),
+        tuple(meta.annotations.items()) if meta.annotations else (),
+        tuple(spec.nodeSelector.items()) if spec.nodeSelector else (),
+        _KEY_ENCODER.encode(spec.affinity) if spec.affinity else b"",
+        tuple(c.image for c in spec.initContainers) if spec.initContainers else (),
+        tuple(key for key, _ in containers),
+    )
 
 
 def review_json(
@@ -359,24 +420,24 @@ def _review_typed(
     if not meta.name and not meta.generateName:
         meta.name = request.name or "(unnamed)"
     owner = _workload(k8s_parser.wire_controller(meta), meta.labels)
-    key = None
-    if cache is not None:
-        who = owner or ("Pod", meta.name or meta.generateName)
-        content = _KEY_ENCODER.encode(
-            [meta.namespace, who, meta.labels, meta.annotations, obj.spec]
-        )
-        key = hashlib.blake2b(content, digest_size=16).digest()
-    judged = cache.get(key) if cache is not None and key is not None else None
+    spec = obj.spec
+    if obj.kind != "Pod" or spec is None or spec.containers is None:
+        return None
+    try:
+        containers = [k8s_parser.wire_container(c) for c in spec.containers]
+    except k8s_parser.Irregular:
+        return None
+    key = _content_key(meta, owner, spec, containers) if cache is not None else None
+    judged = cache.get(key) if cache is not None else None
     if judged is None:
-        parsed = k8s_parser.parse_wire(obj, "admission")
+        parsed = k8s_parser.parse_wire(obj, "admission", [c for _, c in containers])
         if parsed is None:
             return None
         judged = _evaluate(parsed, owner, matrix, policy, deadline, clock)
-        if cache is not None and key is not None:
+        if cache is not None:
             cache.put(key, judged)
-    results, errors = judged
     pod_name = _pod_name(meta.namespace, meta.name or meta.generateName)
-    return _decide(uid, operation, mode, results, errors, bool(request.dryRun), pod_name)
+    return _decide(uid, operation, mode, judged, bool(request.dryRun), pod_name)
 
 
 def _judge(
@@ -386,7 +447,7 @@ def _judge(
     policy: policy_mod.Policy,
     deadline: float | None,
     clock: Callable[[], float],
-) -> Judged:
+) -> Judgement:
     parsed = model.ParseResult()
     k8s_parser.parse(pod, "admission", parsed)
     return _evaluate(parsed, owner, matrix, policy, deadline, clock)
@@ -399,12 +460,21 @@ def _evaluate(
     policy: policy_mod.Policy,
     deadline: float | None,
     clock: Callable[[], float],
-) -> Judged:
+) -> Judgement:
     evaluated: list[model.WorkloadResult] = []
     for w in parsed.workloads:
         if owner is not None:
             # policy selectors (names, kinds) see the workload, as in `check` and the scanner
-            w = dataclasses.replace(w, kind=owner[0], name=owner[1])
+            w = model.Workload(
+                source=w.source,
+                kind=owner[0],
+                namespace=w.namespace,
+                name=owner[1],
+                container=w.container,
+                facts=w.facts,
+                labels=w.labels,
+                exempt=w.exempt,
+            )
         if deadline is not None and clock() > deadline:
             raise DeadlineExceeded(
                 f"evaluated {len(evaluated)} of {len(parsed.workloads)} containers"
@@ -412,32 +482,13 @@ def _evaluate(
         evaluated.append(evaluator.evaluate(w, matrix, policy))
     if deadline is not None and clock() > deadline:
         raise DeadlineExceeded("evaluation finished after the deadline")
-    return tuple(evaluated), tuple(parsed.errors)
+    return Judgement.of(tuple(evaluated), tuple(parsed.errors))
 
 
 def _decide(
-    uid: str,
-    operation: str,
-    mode: Mode,
-    results: tuple[model.WorkloadResult, ...],
-    errors: tuple[model.InputError, ...],
-    dry_run: bool,
-    pod_name: str,
+    uid: str, operation: str, mode: Mode, judged: Judgement, dry_run: bool, pod_name: str
 ) -> Outcome:
-    failing: list[str] = []
-    warnings: list[str] = []
-    exempt = [r for r in results if r.exempt is not None]
-    for r in results:
-        if r.exempt is not None:
-            continue
-        for feature, fr in r.features.items():
-            for reason in fr.reasons:
-                if reason.severity == "error":
-                    failing.append(_finding_text(r, feature, reason))
-                elif reason.severity == "warning":
-                    warnings.append(_finding_text(r, feature, reason))
-    for e in errors:
-        failing.append(f"{e.field or 'pod'}: {e.message}")
+    failing, warnings = judged.failing, judged.warnings
 
     def outcome(body: AdmissionReview, decision: Decision) -> Outcome:
         return Outcome(
@@ -445,12 +496,13 @@ def _decide(
             "dry_run" if dry_run and decision == "denied" else decision,
             operation,
             mode,
-            results,
-            errors,
+            judged.results,
+            judged.errors,
+            judged.findings,
         )
 
     if not failing:
-        if exempt and len(exempt) == len(results):
+        if judged.all_exempt:
             return outcome(_review(uid, True), "exempt")
         if warnings and mode != "audit":
             return outcome(

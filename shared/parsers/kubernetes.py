@@ -302,7 +302,7 @@ class WireObject(msgspec.Struct):
     items: list[WireObject] | None = None  # List
 
 
-class _Irregular(Exception):
+class Irregular(Exception):
     """The document is not in the plain shape; read it through the checked path."""
 
 
@@ -312,34 +312,45 @@ _EMPTY: dict[str, str] = {}
 
 
 def _wire_env(raw: bytes) -> dict[str, str]:
-    """The literal variables of a container's ``env`` (raw JSON); the mapping is built
-    only when a variable there can matter. Raises _Irregular for odd entries."""
+    """The variables of a container's ``env`` (raw JSON) that signals read. Raises
+    Irregular for entries the checked path would report or convert."""
     try:
         entries = _ENV_DECODER.decode(raw)
     except msgspec.DecodeError:
-        raise _Irregular from None
-    # Every variable the signals read has one of these in its name (features_from_env,
-    # PYTHON_VERSION); a backslash could spell one with an escape.
+        raise Irregular from None
+    # Every variable the signals read has "DD_" or "PYTHON_VERSION" in its name; a
+    # backslash could spell one with an escape. Most sidecars have none: no loop for them.
     if entries and (b"DD_" in raw or b"PYTHON_VERSION" in raw or b"\\" in raw):
-        return {e.name: e.value for e in entries if e.value is not msgspec.UNSET}
+        return {
+            e.name: e.value
+            for e in entries
+            if e.value is not msgspec.UNSET and signals.reads_env(e.name)
+        }
     return {}
 
 
-# name, image, env as raw JSON -> what the signals read of that container. Pods of a
-# fleet repeat their sidecars and most of their app containers: each is read once.
-_CONTAINERS: dict[tuple[str, str | None, bytes], signals.ContainerInput] = {}
+# What identifies a container's signals: name, image and the variables signals read.
+ContainerKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
+
+# name, image, env as raw JSON -> the container's key and signals. Pods of a fleet
+# repeat their sidecars and most of their app containers: each is read once.
+_CONTAINERS: dict[tuple[str, str | None, bytes], tuple[ContainerKey, signals.ContainerInput]] = {}
 _CONTAINERS_LIMIT = 1024
 
 
-def wire_container(c: WireContainer) -> signals.ContainerInput:
-    env = bytes(c.env)
-    key = (c.name, c.image, env)
-    found = _CONTAINERS.get(key)
+def wire_container(c: WireContainer) -> tuple[ContainerKey, signals.ContainerInput]:
+    """The key and signals of a typed container; raises Irregular (see _wire_env)."""
+    raw = bytes(c.env)
+    found = _CONTAINERS.get((c.name, c.image, raw))
     if found is None:
-        found = signals.ContainerInput(name=c.name, image=c.image, env=_wire_env(env))
+        env = _wire_env(raw)
+        found = (
+            (c.name, c.image, tuple(env.items())),
+            signals.ContainerInput(name=c.name, image=c.image, env=env),
+        )
         if len(_CONTAINERS) >= _CONTAINERS_LIMIT:
             _CONTAINERS.clear()
-        _CONTAINERS[key] = found
+        _CONTAINERS[(c.name, c.image, raw)] = found
     return found
 
 
@@ -369,12 +380,17 @@ def parse_json(data: bytes, source: str) -> model.ParseResult | None:
     return None if obj is None else parse_wire(obj, source)
 
 
-def parse_wire(obj: WireObject, source: str) -> model.ParseResult | None:
-    """The workloads of a typed object, or None when the checked path must read it."""
+def parse_wire(
+    obj: WireObject,
+    source: str,
+    containers: list[signals.ContainerInput] | None = None,
+) -> model.ParseResult | None:
+    """The workloads of a typed object, or None when the checked path must read it.
+    ``containers``: what wire_container gave for the containers of a Pod, if known."""
     out = model.ParseResult()
     try:
-        wire_object(obj, source, out)
-    except _Irregular:
+        wire_object(obj, source, out, containers)
+    except Irregular:
         return None
     return out
 
@@ -385,8 +401,13 @@ def _merged(outer: dict[str, str] | None, inner: dict[str, str] | None) -> dict[
     return {**outer, **inner} if outer else inner
 
 
-def wire_object(obj: WireObject, source: str, out: model.ParseResult) -> None:
-    """The typed twin of :func:`parse_object`; raises _Irregular where that one would
+def wire_object(
+    obj: WireObject,
+    source: str,
+    out: model.ParseResult,
+    containers: list[signals.ContainerInput] | None = None,
+) -> None:
+    """The typed twin of :func:`parse_object`; raises Irregular where that one would
     report an error (or convert a value), so that it is the one to do it."""
     kind = obj.kind
     if kind is None:
@@ -402,10 +423,10 @@ def wire_object(obj: WireObject, source: str, out: model.ParseResult) -> None:
     path = TEMPLATE_PATHS[kind]
     meta = obj.metadata
     if meta is None:
-        raise _Irregular
+        raise Irregular
     name = meta.name or meta.generateName
     if name is None:
-        raise _Irregular
+        raise Irregular
     if path is None:
         pod_meta: WireMeta | None = meta
         spec = obj.spec
@@ -418,10 +439,10 @@ def wire_object(obj: WireObject, source: str, out: model.ParseResult) -> None:
         else:
             tpl = obj.spec.template if obj.spec is not None else None
         if tpl is None:
-            raise _Irregular
+            raise Irregular
         pod_meta, spec = tpl.metadata, tpl.spec
     if spec is None or spec.containers is None:
-        raise _Irregular
+        raise Irregular
     if pod_meta is None or pod_meta is meta:
         annotations = meta.annotations or _EMPTY
         labels = meta.labels or _EMPTY
@@ -434,7 +455,8 @@ def wire_object(obj: WireObject, source: str, out: model.ParseResult) -> None:
         tag = signals.ddtrace_from_init_image(ic.image)
         if tag and not lib:
             lib = tag
-    containers = [wire_container(c) for c in spec.containers]
+    if containers is None or path is not None:
+        containers = [wire_container(c)[1] for c in spec.containers]
     selector = spec.nodeSelector
     if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
         # No affinity and no OS selector (the common case): Linux, maybe one architecture.
@@ -449,7 +471,7 @@ def wire_object(obj: WireObject, source: str, out: model.ParseResult) -> None:
         try:
             platform = platform_of(raw_spec, "spec")
         except DocumentError:
-            raise _Irregular from None
+            raise Irregular from None
     _common.emit(
         _common.Group(
             source=source,
