@@ -44,7 +44,7 @@ class Config:
     shutdown_delay: float = 5.0
     shutdown_timeout: float = 30.0
     # judged Pod contents kept for identical Pods (rollouts); 0 turns the cache off
-    cache_size: int = 2048
+    cache_size: int = 512
 
 
 @dataclasses.dataclass

@@ -202,12 +202,14 @@ class DecisionCache:
     """What judging a Pod's content gave, for the next Pod with the same content.
 
     A rollout, a scale-up or a DaemonSet sends many Pods that differ only in name and
-    uid. The key is everything the judgement reads: namespace, workload (or the Pod's own
-    name when it has no controller), labels, annotations and the spec; the answer itself
-    (message, uid, mode, dryRun) is still made per request. Bounded, least recently used.
+    uid. The key holds everything the judgement reads: namespace, workload (or the Pod's
+    own name when it has no controller), labels, annotations and what the spec says to the
+    signals (typed path: :func:`_content_key`; a Pod read in full: :meth:`key`, a digest of
+    its whole spec). The answer itself (message, uid, mode, dryRun) is still made per
+    request. Bounded, least recently used.
     """
 
-    def __init__(self, size: int = 2048) -> None:
+    def __init__(self, size: int = 512) -> None:
         self.size = size
         self.entries: collections.OrderedDict[Hashable, Judgement] = collections.OrderedDict()
         self.hits = 0

@@ -335,7 +335,7 @@ ContainerKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
 # name, image, env as raw JSON -> the container's key and signals. Pods of a fleet
 # repeat their sidecars and most of their app containers: each is read once.
 _CONTAINERS: dict[tuple[str, str | None, bytes], tuple[ContainerKey, signals.ContainerInput]] = {}
-_CONTAINERS_LIMIT = 1024
+_CONTAINERS_LIMIT = 512
 
 
 def wire_container(c: WireContainer) -> tuple[ContainerKey, signals.ContainerInput]:

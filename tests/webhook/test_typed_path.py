@@ -1,0 +1,139 @@
+"""The typed review path (what the server runs) answers exactly as review() on the JSON.
+
+``protocol.review_json`` decodes only what a judgement reads; a review outside the plain
+shape goes through ``protocol.review`` on the full JSON. Either way the Outcome (body,
+decision, results, errors, findings) must be the one review() gives.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.webhook import protocol
+from tests.strategies import manifest_strategy
+from tests.webhook.conftest import PYTHON_APP, pod, review
+
+SEED = matrix_mod.load()
+POLICY = policy_mod.DEFAULT
+
+
+def checked(body: Any, mode: protocol.Mode = "enforce") -> protocol.Outcome:
+    return protocol.review(orjson.loads(json.dumps(body)), matrix=SEED, policy=POLICY, mode=mode)
+
+
+def typed(
+    body: Any, mode: protocol.Mode = "enforce", cache: protocol.DecisionCache | None = None
+) -> protocol.Outcome:
+    raw = json.dumps(body).encode()
+    return protocol.review_json(raw, matrix=SEED, policy=POLICY, mode=mode, cache=cache)
+
+
+@pytest.fixture
+def no_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail if review_json hands the request to review() (the path for odd reviews)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> protocol.Outcome:
+        raise AssertionError("the typed path gave up on a plain review")
+
+    monkeypatch.setattr(protocol, "review", refuse)
+
+
+def _rs_pod(name: str, env: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    p = pod("1.9.0", name=name, containers=[dict(PYTHON_APP, env=env or PYTHON_APP["env"])])
+    p["metadata"]["labels"] = {"pod-template-hash": "5d8f", "app": "api"}
+    p["metadata"]["ownerReferences"] = [
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-5d8f", "controller": True}
+    ]
+    return p
+
+
+@pytest.mark.parametrize("mode", protocol.MODES)
+def test_plain_reviews_take_the_typed_path(mode: protocol.Mode, no_fallback: None) -> None:
+    body = review(_rs_pod("api-5d8f-x1"), uid="u-1")
+    out = typed(body, mode)
+    assert out.body["response"]["uid"] == "u-1"
+    assert out.decision == {"enforce": "denied", "warn": "warned", "audit": "audited"}[mode]
+    assert {r.workload.name for r in out.results} == {"api"}  # the Deployment, as in review()
+
+
+def test_odd_reviews_are_read_in_full_and_named() -> None:
+    body = review(pod("1.20.0", annotations={"ddcompat.io/features": 7}))  # type: ignore[dict-item]
+    out = typed(body)
+    assert out == checked(body)
+    assert out.decision == "denied"
+    assert "metadata.annotations[ddcompat.io/features]" in out.body["response"]["status"]["message"]
+    with pytest.raises(protocol.AdmissionError) as err:
+        protocol.review_json(b"{not json", matrix=SEED, policy=POLICY, mode="enforce")
+    assert err.value.status == 400
+
+
+def test_cache_shares_pods_that_differ_only_in_what_no_judgement_reads(
+    no_fallback: None,
+) -> None:
+    cache = protocol.DecisionCache()
+    base_env = list(PYTHON_APP["env"])
+    first = typed(
+        review(_rs_pod("api-5d8f-a", [*base_env, {"name": "DD_SERVICE", "value": "a"}])),
+        cache=cache,
+    )
+    second = typed(
+        review(_rs_pod("api-5d8f-b", [*base_env, {"name": "DD_SERVICE", "value": "b"}])),
+        cache=cache,
+    )
+    assert (cache.misses, cache.hits) == (1, 1)
+    assert first.results == second.results
+    assert "pod shop/api-5d8f-b" in second.body["response"]["status"]["message"]
+    # a variable the signals read, or a label a policy selector could read: judged again
+    rc_off = [{"name": "DD_APPSEC_ENABLED", "value": "true"}]
+    assert typed(review(_rs_pod("api-5d8f-c", rc_off)), cache=cache).decision == "allowed"
+    relabelled = _rs_pod("api-5d8f-d")
+    relabelled["metadata"]["labels"]["team"] = "payments"
+    typed(review(relabelled), cache=cache)
+    assert cache.misses == 3
+
+
+reviews = st.builds(
+    lambda obj, op, ns, name, dry, uid: {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": uid,
+            "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "operation": op,
+            **({"namespace": ns} if ns is not None else {}),
+            **({"name": name} if name is not None else {}),
+            "object": obj,
+            "dryRun": dry,
+        },
+    },
+    st.one_of(
+        manifest_strategy(odd=False, pods_only=True), manifest_strategy(odd=True, pods_only=True)
+    ),
+    st.sampled_from(["CREATE", "UPDATE", "DELETE"]),
+    st.one_of(st.none(), st.just("prod")),
+    st.one_of(st.none(), st.just("named")),
+    st.booleans(),
+    st.sampled_from(["u-1", "u-2"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(reviews, st.sampled_from(protocol.MODES))
+def test_generated_reviews_answer_alike(body: dict[str, Any], mode: protocol.Mode) -> None:
+    expected = checked(body, mode)
+    cache = protocol.DecisionCache()
+    assert typed(body, mode) == expected
+    assert typed(body, mode, cache) == expected
+    # a second Pod with the same content: answered from the cache, still alike
+    again = copy.deepcopy(body)
+    again["request"]["uid"] = "u-again"
+    assert typed(again, mode, cache) == checked(again, mode)
