@@ -113,9 +113,9 @@ def container(name: str, image: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def admission_review(
-    ddtrace: str, python: str, workload: str = "checkout", pod: str = "x2k9p"
+    ddtrace: str, python: str, workload: str = "checkout", suffix: str = "x2k9p"
 ) -> dict[str, Any]:
-    """A Pod of the Deployment ``workload`` (named by its ReplicaSet: ``pod`` is the
+    """A Pod of the Deployment ``workload`` (named by its ReplicaSet: ``suffix`` is the
     random suffix), as the API server sends it when the ReplicaSet creates the Pod."""
     appsec = {
         "DD_APPSEC_ENABLED": "true",
@@ -131,7 +131,7 @@ def admission_review(
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {
-            "name": f"{workload}-7d9f8b6c5-{pod}",
+            "name": f"{workload}-7d9f8b6c5-{suffix}",
             "generateName": f"{workload}-7d9f8b6c5-",
             "namespace": "shop",
             "labels": {"app": workload, "pod-template-hash": "7d9f8b6c5", "tier": "frontend"},

@@ -125,7 +125,7 @@ def manifest_strategy(
         }
     )
     if pods_only:
-        return pod
+        return pod  # type: ignore[return-value]
     objects = st.one_of(pod, workload, cronjob)
     items = st.lists(objects, max_size=3)
     return st.one_of(

@@ -80,7 +80,7 @@ def test_cache_shares_pods_that_differ_only_in_what_no_judgement_reads(
     no_fallback: None,
 ) -> None:
     cache = protocol.DecisionCache()
-    base_env = list(PYTHON_APP["env"])
+    base_env: list[dict[str, str]] = list(PYTHON_APP["env"])  # type: ignore[arg-type]
     first = typed(
         review(_rs_pod("api-5d8f-a", [*base_env, {"name": "DD_SERVICE", "value": "a"}])),
         cache=cache,
