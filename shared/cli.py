@@ -44,7 +44,8 @@ class _VersionAction(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
-        parser.exit(message=f"ddcompat {version()}\n")
+        sys.stdout.write(f"ddcompat {version()}\n")
+        parser.exit()
 
 
 class UsageError(Exception):

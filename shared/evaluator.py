@@ -8,11 +8,15 @@ applied afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import model, versions
 from ddcompat.shared import policy as policy_mod
 
 Findings = tuple[model.Finding, ...]
+_T = TypeVar("_T")
 _Key = tuple[model.Facts, frozenset[str]]
 _MEMO_LIMIT = 65536
 
@@ -140,7 +144,7 @@ def _runtime_findings(
 
 def _framework_findings(
     feature: str, fws: tuple[tuple[str, str], ...], m: matrix_mod.Matrix
-) -> list[model.Finding]:
+) -> Findings:
     out: list[model.Finding] = []
     by_name = {row.framework: row for row in m.frameworks}
     for name, ver in fws:
@@ -174,7 +178,7 @@ def _framework_findings(
         for cav in m.caveats:
             if cav.framework == name and feature in cav.features:
                 out.append(model.Finding(cav.code, "none", cav.message, observed=observed))
-    return out
+    return tuple(out)
 
 
 def _framework_coverage(ver: str, allowed: tuple[versions.Interval, ...]) -> versions.Coverage:
@@ -189,7 +193,7 @@ def _framework_coverage(ver: str, allowed: tuple[versions.Interval, ...]) -> ver
 
 def _auth_findings(
     feature: str, fws: tuple[tuple[str, str], ...], m: matrix_mod.Matrix
-) -> list[model.Finding]:
+) -> Findings:
     rows = [r for r in m.auth_frameworks if feature in r.features]
     present = dict(fws)
     best: versions.Coverage = versions.Coverage.NONE
@@ -206,10 +210,10 @@ def _auth_findings(
         ):
             best = cov
     if best is versions.Coverage.ALL:
-        return []
+        return ()
     required = "; ".join(f"{r.framework} {', '.join(r.versions)}" for r in rows)
     shown = ", ".join(observed) or ", ".join(n for n, _ in fws) or "none"
-    return [
+    return (
         model.Finding(
             "AUTH_FRAMEWORK_UNSUPPORTED",
             "unsupported" if best is versions.Coverage.NONE else "unknown",
@@ -217,8 +221,8 @@ def _auth_findings(
             f"(found {shown})",
             required=required,
             observed=shown,
-        )
-    ]
+        ),
+    )
 
 
 def facts_findings(
@@ -237,131 +241,70 @@ def facts_findings(
     return result
 
 
+def _memo(
+    m: matrix_mod.Matrix, key: tuple[object, ...], make: Callable[..., _T], *args: object
+) -> _T:
+    found: _T | None = m.memo.get(key)
+    if found is None:
+        found = m.memo[key] = make(*args)
+    return found
+
+
 def _facts_findings(
     facts: model.Facts, features: frozenset[str], m: matrix_mod.Matrix
 ) -> tuple[dict[str, Findings], frozenset[str]]:
+    # Each part depends on a few facts only; fleets repeat each part far more often than
+    # whole facts, so the parts are memoised on their own (in the matrix's memo).
     not_checked: set[str] = set()
-    common: list[model.Finding] = []
-    ddt: versions.Interval | None = None
-    if facts.ddtrace is None:
+    ddtrace = facts.ddtrace
+    if ddtrace is None:
         not_checked.add("ddtrace")
-    else:
-        try:
-            ddt = versions.parse_range(facts.ddtrace)
-        except versions.VersionSyntaxError as exc:
-            common.append(
-                model.Finding("DDTRACE_UNKNOWN", "unknown", str(exc), observed=facts.ddtrace)
-            )
-    if ddt is not None:
-        for rb in m.release_branches:
-            if (
-                rb.level == "maintenance"
-                and versions.coverage(ddt, versions.parse_range(rb.ddtrace))
-                is versions.Coverage.ALL
-            ):
-                common.append(
-                    model.Finding(
-                        "MAINTENANCE_BRANCH",
-                        "none",
-                        f"ddtrace {ddt} is on a maintenance release branch ({rb.ddtrace})",
-                        required=", ".join(
-                            r.ddtrace
-                            for r in m.release_branches
-                            if r.level == "general_availability"
-                        )
-                        or None,
-                        observed=str(ddt),
-                    )
-                )
-    rt_key = ("runtime", facts.ddtrace, facts.python, facts.platform)
-    cached = m.memo.get(rt_key)
-    if cached is None:
-        cached = m.memo[rt_key] = _runtime_findings(facts, ddt, m)
-    runtime, rt_not_checked = cached
+    common, ddt = _memo(m, ("common", ddtrace), _common_findings, ddtrace, m)
+    runtime, rt_not_checked = _memo(
+        m, ("runtime", ddtrace, facts.python, facts.platform), _runtime_findings, facts, ddt, m
+    )
     not_checked |= rt_not_checked
-
     result: dict[str, Findings] = {}
     for feature in sorted(features):
-        found: list[model.Finding] = []
         row = m.feature_by_id.get(feature)
         if row is None:
-            found.append(
+            result[feature] = (
                 model.Finding(
                     "MATRIX_NOT_COVERED", "unknown", f"feature {feature} is not in the matrix"
-                )
+                ),
             )
-            result[feature] = tuple(found)
             continue
-        if row.preview:
-            found.append(
-                model.Finding(
-                    "PREVIEW_FEATURE", "preview", f"{row.title} is in preview (no GA version)"
-                )
-            )
-        elif facts.ddtrace is None:
-            found.append(
-                model.Finding(
-                    "DDTRACE_UNKNOWN",
-                    "unknown",
-                    "ddtrace version not found (set ddcompat.io/ddtrace-version, "
-                    "pin ddtrace in the image, or use library injection with a version)",
-                    required=f">={row.min_ddtrace}",
-                )
-            )
-        elif ddt is not None and row.min_ddtrace is not None:
-            cov = versions.coverage(ddt, versions.at_least(row.min_ddtrace))
-            if cov is versions.Coverage.NONE:
-                found.append(
-                    model.Finding(
-                        "DDTRACE_TOO_OLD",
-                        "unsupported",
-                        f"{row.title} needs ddtrace {row.min_ddtrace} or newer",
-                        required=f">={row.min_ddtrace}",
-                        observed=str(ddt),
-                    )
-                )
-            elif cov is versions.Coverage.SOME:
-                found.append(
-                    model.Finding(
-                        "DDTRACE_UNKNOWN",
-                        "unknown",
-                        f"ddtrace range {ddt} includes versions older than {row.min_ddtrace}, "
-                        f"which {row.title} needs; pin the version",
-                        required=f">={row.min_ddtrace}",
-                        observed=str(ddt),
-                    )
-                )
-        found.extend(common)
-        dep = m.deployment_support.get((facts.deployment_type, feature))
-        if dep is None:
+        head, deployment_checked = _memo(
+            m,
+            ("feature", feature, ddtrace, facts.deployment_type),
+            _feature_findings,
+            *(row, ddtrace, ddt, common, facts.deployment_type, m),
+        )
+        if not deployment_checked:
             not_checked.add("deployment")
-        elif not dep.supported:
-            found.append(
-                model.Finding(
-                    "DEPLOYMENT_UNSUPPORTED",
-                    "unsupported",
-                    f"{row.title} is not supported on {facts.deployment_type}",
-                    required=", ".join(
-                        d.deployment_type
-                        for d in m.deployments
-                        if d.feature == feature and d.supported
-                    ),
-                    observed=facts.deployment_type,
-                )
-            )
-        found.extend(runtime)
+        found = head + runtime
+        frameworks = facts.frameworks
         if feature in m.framework_checked_features:
-            if facts.frameworks is None:
+            if frameworks is None:
                 not_checked.add("frameworks")
             else:
-                found.extend(_framework_findings(feature, facts.frameworks, m))
+                found += _memo(
+                    m,
+                    ("frameworks", feature, frameworks),
+                    _framework_findings,
+                    feature,
+                    frameworks,
+                    m,
+                )
         if feature in m.auth_checked_features:
-            if facts.frameworks is None:
+            if frameworks is None:
                 not_checked.add("frameworks")
             else:
-                found.extend(_auth_findings(feature, facts.frameworks, m))
+                found += _memo(
+                    m, ("auth", feature, frameworks), _auth_findings, feature, frameworks, m
+                )
         if row.requires_remote_config and facts.remote_config is False:
-            found.append(
+            found += (
                 model.Finding(
                     "REMOTE_CONFIG_DISABLED",
                     "unsupported",
@@ -369,10 +312,108 @@ def _facts_findings(
                     "(DD_REMOTE_CONFIGURATION_ENABLED)",
                     required="DD_REMOTE_CONFIGURATION_ENABLED=true",
                     observed="DD_REMOTE_CONFIGURATION_ENABLED=false",
+                ),
+            )
+        result[feature] = found
+    return result, frozenset(not_checked)
+
+
+def _common_findings(
+    ddtrace: str | None, m: matrix_mod.Matrix
+) -> tuple[Findings, versions.Interval | None]:
+    """Findings about the ddtrace version itself, and its interval (None if unknown)."""
+    if ddtrace is None:
+        return (), None
+    try:
+        ddt = versions.parse_range(ddtrace)
+    except versions.VersionSyntaxError as exc:
+        return (model.Finding("DDTRACE_UNKNOWN", "unknown", str(exc), observed=ddtrace),), None
+    common: list[model.Finding] = []
+    for rb in m.release_branches:
+        if (
+            rb.level == "maintenance"
+            and versions.coverage(ddt, versions.parse_range(rb.ddtrace)) is versions.Coverage.ALL
+        ):
+            common.append(
+                model.Finding(
+                    "MAINTENANCE_BRANCH",
+                    "none",
+                    f"ddtrace {ddt} is on a maintenance release branch ({rb.ddtrace})",
+                    required=", ".join(
+                        r.ddtrace for r in m.release_branches if r.level == "general_availability"
+                    )
+                    or None,
+                    observed=str(ddt),
                 )
             )
-        result[feature] = tuple(found)
-    return result, frozenset(not_checked)
+    return tuple(common), ddt
+
+
+def _feature_findings(
+    row: matrix_mod.FeatureRow,
+    ddtrace: str | None,
+    ddt: versions.Interval | None,
+    common: Findings,
+    deployment_type: model.DeploymentType,
+    m: matrix_mod.Matrix,
+) -> tuple[Findings, bool]:
+    """A feature's findings from the ddtrace version and the deployment type (followed
+    by the version's common findings), and whether the deployment type was checked."""
+    found: list[model.Finding] = []
+    if row.preview:
+        found.append(
+            model.Finding(
+                "PREVIEW_FEATURE", "preview", f"{row.title} is in preview (no GA version)"
+            )
+        )
+    elif ddtrace is None:
+        found.append(
+            model.Finding(
+                "DDTRACE_UNKNOWN",
+                "unknown",
+                "ddtrace version not found (set ddcompat.io/ddtrace-version, "
+                "pin ddtrace in the image, or use library injection with a version)",
+                required=f">={row.min_ddtrace}",
+            )
+        )
+    elif ddt is not None and row.min_ddtrace is not None:
+        cov = versions.coverage(ddt, versions.at_least(row.min_ddtrace))
+        if cov is versions.Coverage.NONE:
+            found.append(
+                model.Finding(
+                    "DDTRACE_TOO_OLD",
+                    "unsupported",
+                    f"{row.title} needs ddtrace {row.min_ddtrace} or newer",
+                    required=f">={row.min_ddtrace}",
+                    observed=str(ddt),
+                )
+            )
+        elif cov is versions.Coverage.SOME:
+            found.append(
+                model.Finding(
+                    "DDTRACE_UNKNOWN",
+                    "unknown",
+                    f"ddtrace range {ddt} includes versions older than {row.min_ddtrace}, "
+                    f"which {row.title} needs; pin the version",
+                    required=f">={row.min_ddtrace}",
+                    observed=str(ddt),
+                )
+            )
+    found.extend(common)
+    dep = m.deployment_support.get((deployment_type, row.id))
+    if dep is not None and not dep.supported:
+        found.append(
+            model.Finding(
+                "DEPLOYMENT_UNSUPPORTED",
+                "unsupported",
+                f"{row.title} is not supported on {deployment_type}",
+                required=", ".join(
+                    d.deployment_type for d in m.deployments if d.feature == row.id and d.supported
+                ),
+                observed=deployment_type,
+            )
+        )
+    return tuple(found), dep is not None
 
 
 def _status(findings: Findings) -> model.Status:

@@ -87,13 +87,10 @@ _FEATURE_ENV = (
 )
 
 
-_READ_ENV = frozenset({*_FEATURE_ENV, "PYTHON_VERSION"})
-
-
-def reads_env(name: str) -> bool:
-    """Whether a container variable of this name can change what the signals say
-    (build_facts, looks_python); the others can be dropped when reading a container."""
-    return name in _READ_ENV or name.startswith(_APPSEC_PREFIXES)
+# The container variables that can change what the signals say (build_facts,
+# looks_python): these names and names with these prefixes. Readers may drop the others.
+READ_ENV = frozenset({*_FEATURE_ENV, "PYTHON_VERSION"})
+READ_ENV_PREFIXES = _APPSEC_PREFIXES
 
 
 def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | None]:

@@ -318,13 +318,13 @@ def review(
 # names the problem; both give the same answer (tested).
 
 
-class WireGroupVersionKind(msgspec.Struct):
+class WireGroupVersionKind(msgspec.Struct, gc=False):
     group: str = ""
     version: str = ""
     kind: str = ""
 
 
-class WireRequest(msgspec.Struct):
+class WireRequest(msgspec.Struct, gc=False):
     uid: str
     kind: WireGroupVersionKind
     operation: str
@@ -334,7 +334,7 @@ class WireRequest(msgspec.Struct):
     dryRun: bool | None = None
 
 
-class WireReview(msgspec.Struct):
+class WireReview(msgspec.Struct, gc=False):
     apiVersion: str
     kind: str
     request: WireRequest

@@ -248,13 +248,13 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
 # above, which names the bad field. Both paths give the same workloads (tested).
 
 
-class WireEnvVar(msgspec.Struct):
+class WireEnvVar(msgspec.Struct, gc=False):
     name: str
     # valueFrom entries (secrets, config maps) carry no value: unknown here, so unset.
     value: str | msgspec.UnsetType = msgspec.UNSET
 
 
-class WireContainer(msgspec.Struct):
+class WireContainer(msgspec.Struct, gc=False):
     name: str
     image: str | None = None
     # Kept as raw JSON and decoded only when it can matter (see wire_env): sidecars carry
@@ -262,13 +262,13 @@ class WireContainer(msgspec.Struct):
     env: msgspec.Raw = msgspec.Raw(b"null")
 
 
-class WireOwnerReference(msgspec.Struct):
+class WireOwnerReference(msgspec.Struct, gc=False):
     kind: str | None = None
     name: str | None = None
     controller: bool | None = None
 
 
-class WireMeta(msgspec.Struct):
+class WireMeta(msgspec.Struct, gc=False):
     name: str | None = None
     generateName: str | None = None
     namespace: str | None = None
@@ -277,12 +277,12 @@ class WireMeta(msgspec.Struct):
     ownerReferences: list[WireOwnerReference] | None = None
 
 
-class WireTemplate(msgspec.Struct):
+class WireTemplate(msgspec.Struct, gc=False):
     metadata: WireMeta | None = None
     spec: WireSpec | None = None
 
 
-class WireSpec(msgspec.Struct):
+class WireSpec(msgspec.Struct, gc=False):
     """Pod, workload and job specs in one: each kind fills the fields it has."""
 
     containers: list[WireContainer] | None = None
@@ -293,7 +293,7 @@ class WireSpec(msgspec.Struct):
     jobTemplate: WireTemplate | None = None
 
 
-class WireObject(msgspec.Struct):
+class WireObject(msgspec.Struct, gc=False):
     kind: str | None = None
     apiVersion: str | None = None
     metadata: WireMeta | None = None
@@ -321,10 +321,11 @@ def _wire_env(raw: bytes) -> dict[str, str]:
     # Every variable the signals read has "DD_" or "PYTHON_VERSION" in its name; a
     # backslash could spell one with an escape. Most sidecars have none: no loop for them.
     if entries and (b"DD_" in raw or b"PYTHON_VERSION" in raw or b"\\" in raw):
+        read, prefixes = signals.READ_ENV, signals.READ_ENV_PREFIXES
         return {
             e.name: e.value
             for e in entries
-            if e.value is not msgspec.UNSET and signals.reads_env(e.name)
+            if e.value is not msgspec.UNSET and (e.name in read or e.name.startswith(prefixes))
         }
     return {}
 
@@ -332,8 +333,8 @@ def _wire_env(raw: bytes) -> dict[str, str]:
 # What identifies a container's signals: name, image and the variables signals read.
 ContainerKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
 
-# name, image, env as raw JSON -> the container's key and signals. Pods of a fleet
-# repeat their sidecars and most of their app containers: each is read once.
+# name, image, env as raw JSON -> the container's key and signals. The Pods an admission
+# webhook sees repeat their sidecars and most of their app containers: each is read once.
 _CONTAINERS: dict[tuple[str, str | None, bytes], tuple[ContainerKey, signals.ContainerInput]] = {}
 _CONTAINERS_LIMIT = 512
 
@@ -456,7 +457,10 @@ def wire_object(
         if tag and not lib:
             lib = tag
     if containers is None or path is not None:
-        containers = [wire_container(c)[1] for c in spec.containers]
+        containers = [
+            signals.ContainerInput(name=c.name, image=c.image, env=_wire_env(bytes(c.env)))
+            for c in spec.containers
+        ]
     selector = spec.nodeSelector
     if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
         # No affinity and no OS selector (the common case): Linux, maybe one architecture.
