@@ -18,7 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import msgspec
 import orjson
 
-from ddcompat.shared import evaluator, model
+from ddcompat.shared import evaluator, model, signals
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.parsers import kubernetes as k8s_parser
@@ -348,7 +348,7 @@ def _content_key(
     meta: k8s_parser.WireMeta,
     owner: tuple[str, str] | None,
     spec: k8s_parser.WireSpec,
-    containers: list[tuple[k8s_parser.ContainerKey, Any]],
+    containers: list[tuple[k8s_parser.ContainerKey, signals.ContainerInput]],
 ) -> Hashable:
     """Everything the judgement of a typed Pod reads, as a hashable value: Pods that
     differ only in what no judgement reads (names, uids, DD_SERVICE, probes) share it."""
@@ -432,7 +432,7 @@ def _review_typed(
     key = _content_key(meta, owner, spec, containers) if cache is not None else None
     judged = cache.get(key) if cache is not None else None
     if judged is None:
-        parsed = k8s_parser.parse_wire(obj, "admission", [c for _, c in containers])
+        parsed = k8s_parser.parse_wire(obj, "admission", containers)
         if parsed is None:
             return None
         judged = _evaluate(parsed, owner, matrix, policy, deadline, clock)

@@ -344,11 +344,7 @@ def wire_container(c: WireContainer) -> tuple[ContainerKey, signals.ContainerInp
     raw = bytes(c.env)
     found = _CONTAINERS.get((c.name, c.image, raw))
     if found is None:
-        env = _wire_env(raw)
-        found = (
-            (c.name, c.image, tuple(env.items())),
-            signals.ContainerInput(name=c.name, image=c.image, env=env),
-        )
+        found = _read_container(c)
         if len(_CONTAINERS) >= _CONTAINERS_LIMIT:
             _CONTAINERS.clear()
         _CONTAINERS[(c.name, c.image, raw)] = found
@@ -384,7 +380,7 @@ def parse_json(data: bytes, source: str) -> model.ParseResult | None:
 def parse_wire(
     obj: WireObject,
     source: str,
-    containers: list[signals.ContainerInput] | None = None,
+    containers: list[tuple[ContainerKey, signals.ContainerInput]] | None = None,
 ) -> model.ParseResult | None:
     """The workloads of a typed object, or None when the checked path must read it.
     ``containers``: what wire_container gave for the containers of a Pod, if known."""
@@ -406,7 +402,7 @@ def wire_object(
     obj: WireObject,
     source: str,
     out: model.ParseResult,
-    containers: list[signals.ContainerInput] | None = None,
+    containers: list[tuple[ContainerKey, signals.ContainerInput]] | None = None,
 ) -> None:
     """The typed twin of :func:`parse_object`; raises Irregular where that one would
     report an error (or convert a value), so that it is the one to do it."""
@@ -457,10 +453,7 @@ def wire_object(
         if tag and not lib:
             lib = tag
     if containers is None or path is not None:
-        containers = [
-            signals.ContainerInput(name=c.name, image=c.image, env=_wire_env(bytes(c.env)))
-            for c in spec.containers
-        ]
+        containers = [_read_container(c) for c in spec.containers]
     selector = spec.nodeSelector
     if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
         # No affinity and no OS selector (the common case): Linux, maybe one architecture.
@@ -476,20 +469,75 @@ def wire_object(
             platform = platform_of(raw_spec, "spec")
         except DocumentError:
             raise Irregular from None
+    default = annotations.get("kubectl.kubernetes.io/default-container")
+    key = (
+        tuple(annotations.items()),
+        tuple(k for k, _ in containers),
+        platform,
+        lib,
+        len(init),
+        default,
+    )
+    signals_of = _TEMPLATES.get(key)
+    if signals_of is None:
+        signals_of = _template_signals(annotations, containers, platform, lib, len(init), default)
+        if len(_TEMPLATES) >= _TEMPLATES_LIMIT:
+            _TEMPLATES.clear()
+        _TEMPLATES[key] = signals_of
+    found, errors, skipped = signals_of
+    namespace = meta.namespace
+    label_pairs = signals.label_pairs(labels)
+    append = out.workloads.append
+    for container, facts, exempt in found:
+        append(model.Workload(source, kind, namespace, name, container, facts, label_pairs, exempt))
+    for message, field in errors:
+        out.errors.append(model.InputError(source, message, field))
+    out.skipped_containers += skipped
+
+
+def _read_container(c: WireContainer) -> tuple[ContainerKey, signals.ContainerInput]:
+    env = _wire_env(bytes(c.env))
+    return (c.name, c.image, tuple(env.items())), signals.ContainerInput(c.name, c.image, env)
+
+
+# What a pod template's content says, whatever the workload's name, namespace or labels:
+# (container, facts, exemption) of each container judged, input errors (message, field),
+# skipped containers. Fleets deploy the same template many times (one chart, many
+# releases; a Deployment and its Pods): its signals are read once.
+TemplateSignals = tuple[
+    tuple[tuple[str, model.Facts, str | None], ...], tuple[tuple[str, str | None], ...], int
+]
+_TEMPLATES: dict[tuple[Any, ...], TemplateSignals] = {}
+_TEMPLATES_LIMIT = 4096
+
+
+def _template_signals(
+    annotations: dict[str, str],
+    containers: list[tuple[ContainerKey, signals.ContainerInput]],
+    platform: model.Platform,
+    lib: str | None,
+    skipped: int,
+    default: str | None,
+) -> TemplateSignals:
+    sub = model.ParseResult()
     _common.emit(
         _common.Group(
-            source=source,
+            source="",
             deployment_type="kubernetes",
-            kind=kind,
-            namespace=meta.namespace,
-            name=name,
+            kind="",
+            namespace=None,
+            name="",
             annotations=signals.Annotations(annotations, "metadata.annotations"),
-            containers=containers,
+            containers=[c for _, c in containers],
             platform=platform,
-            labels=signals.label_pairs(labels),
             lib_injection=lib,
-            skipped=len(init),
-            default_container=annotations.get("kubectl.kubernetes.io/default-container"),
+            skipped=skipped,
+            default_container=default,
         ),
-        out,
+        sub,
+    )
+    return (
+        tuple((w.container, w.facts, w.exempt) for w in sub.workloads),
+        tuple((e.message, e.field) for e in sub.errors),
+        sub.skipped_containers,
     )
