@@ -19,6 +19,9 @@ install: $(STAMP)
 	# new modules need the link tree refreshed
 	$(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict >/dev/null 2>&1 \
 	  || $(BIN)/pip install --no-deps -e . --config-settings editable_mode=strict
+	# byte-compile as a wheel install does (editable installs don't, and with
+	# PYTHONDONTWRITEBYTECODE set every start would compile the sources again)
+	$(BIN)/python -m compileall -q "$$($(BIN)/python -c 'import ddcompat.shared as s, os; print(os.path.dirname(os.path.dirname(s.__file__)))')" >/dev/null
 
 example: install
 	@$(BIN)/ddcompat check examples/ --policy examples/policy.yaml --format table; \

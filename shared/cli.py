@@ -91,26 +91,38 @@ def run_check(
 
 def _cmd_check(args: argparse.Namespace) -> int:
     m, pol = load_config(args.matrix, args.policy)
-    run = run_check(args.paths, m, pol, args.exclude)
-    fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-    if fmt == "json":
-        with batch.paused_gc():
-            text = report.render_json(run)
-    elif fmt == "sarif":
-        text = report.render_sarif(run, version())
-    elif fmt == "junit":
-        text = report.render_junit(run, args.fail_on)
-    else:
-        text = report.render_table(run)
-    if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
-    else:
-        sys.stdout.write(text)
+    # One pause for the whole command: a collection between reading and rendering would
+    # walk every object of the report for nothing (the process ends right after).
+    with batch.paused_gc():
+        run = run_check(args.paths, m, pol, args.exclude)
+        fmt = args.format or ("table" if sys.stdout.isatty() else "json")
+        if fmt == "json":
+            data = report.render_json_bytes(run)
+        elif fmt == "sarif":
+            data = report.render_sarif(run, version()).encode()
+        elif fmt == "junit":
+            data = report.render_junit(run, args.fail_on).encode()
+        else:
+            data = report.render_table(run).encode()
+        if args.output:
+            Path(args.output).write_bytes(data)
+        else:
+            _write_stdout(data)
     for err in run.errors:
         print(f"ddcompat: error: {err}", file=sys.stderr)
     if run.errors:
         return EXIT_USAGE
     return EXIT_FINDINGS if run.fails(args.fail_on) else EXIT_OK
+
+
+def _write_stdout(data: bytes) -> None:
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (tests, embedding)
+        sys.stdout.write(data.decode())
+        return
+    sys.stdout.flush()
+    out.write(data)
+    out.flush()
 
 
 def _cmd_matrix_show(args: argparse.Namespace) -> int:

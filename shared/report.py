@@ -176,9 +176,9 @@ def to_json(run: Run) -> ReportJSON:
     }
 
 
-def render_json(run: Run) -> str:
+def render_json_bytes(run: Run) -> bytes:
     # Compact, and through orjson: a fleet's report is rendered in a fraction of json's time.
-    return orjson.dumps(to_json(run)).decode() + "\n"
+    return orjson.dumps(to_json(run), option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

@@ -18,7 +18,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import msgspec
 import orjson
 
-from ddcompat.shared import evaluator, model, signals
+from ddcompat.shared import evaluator, model
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.parsers import kubernetes as k8s_parser
@@ -348,7 +348,7 @@ def _content_key(
     meta: k8s_parser.WireMeta,
     owner: tuple[str, str] | None,
     spec: k8s_parser.WireSpec,
-    containers: list[tuple[k8s_parser.ContainerKey, signals.ContainerInput]],
+    containers: list[k8s_parser.ContainerKey],
 ) -> Hashable:
     """Everything the judgement of a typed Pod reads, as a hashable value: Pods that
     differ only in what no judgement reads (names, uids, DD_SERVICE, probes) share it."""
@@ -360,7 +360,7 @@ def _content_key(
         tuple(spec.nodeSelector.items()) if spec.nodeSelector else (),
         _KEY_ENCODER.encode(spec.affinity) if spec.affinity else b"",
         tuple(c.image for c in spec.initContainers) if spec.initContainers else (),
-        tuple(key for key, _ in containers),
+        tuple(containers),
     )
 
 

@@ -311,7 +311,7 @@ _ENV_DECODER = msgspec.json.Decoder(list[WireEnvVar] | None)
 _EMPTY: dict[str, str] = {}
 
 
-def _wire_env(raw: bytes) -> dict[str, str]:
+def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
     """The variables of a container's ``env`` (raw JSON) that signals read. Raises
     Irregular for entries the checked path would report or convert."""
     try:
@@ -322,29 +322,35 @@ def _wire_env(raw: bytes) -> dict[str, str]:
     # backslash could spell one with an escape. Most sidecars have none: no loop for them.
     if entries and (b"DD_" in raw or b"PYTHON_VERSION" in raw or b"\\" in raw):
         read, prefixes = signals.READ_ENV, signals.READ_ENV_PREFIXES
-        return {
-            e.name: e.value
+        return tuple(
+            (e.name, e.value)
             for e in entries
             if e.value is not msgspec.UNSET and (e.name in read or e.name.startswith(prefixes))
-        }
-    return {}
+        )
+    return ()
 
 
-# What identifies a container's signals: name, image and the variables signals read.
+# What a container says to the signals: name, image and the variables signals read (a
+# later duplicate of a name wins, as in the checked path).
 ContainerKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
 
-# name, image, env as raw JSON -> the container's key and signals. The Pods an admission
-# webhook sees repeat their sidecars and most of their app containers: each is read once.
-_CONTAINERS: dict[tuple[str, str | None, bytes], tuple[ContainerKey, signals.ContainerInput]] = {}
+
+def container_key(c: WireContainer) -> ContainerKey:
+    return c.name, c.image, _env_items(bytes(c.env))
+
+
+# name, image, env as raw JSON -> the container's key. The Pods an admission webhook
+# sees repeat their sidecars and most of their app containers: each is read once.
+_CONTAINERS: dict[tuple[str, str | None, bytes], ContainerKey] = {}
 _CONTAINERS_LIMIT = 512
 
 
-def wire_container(c: WireContainer) -> tuple[ContainerKey, signals.ContainerInput]:
-    """The key and signals of a typed container; raises Irregular (see _wire_env)."""
+def wire_container(c: WireContainer) -> ContainerKey:
+    """:func:`container_key`, remembered by raw content; raises Irregular."""
     raw = bytes(c.env)
     found = _CONTAINERS.get((c.name, c.image, raw))
     if found is None:
-        found = _read_container(c)
+        found = (c.name, c.image, _env_items(raw))
         if len(_CONTAINERS) >= _CONTAINERS_LIMIT:
             _CONTAINERS.clear()
         _CONTAINERS[(c.name, c.image, raw)] = found
@@ -380,10 +386,10 @@ def parse_json(data: bytes, source: str) -> model.ParseResult | None:
 def parse_wire(
     obj: WireObject,
     source: str,
-    containers: list[tuple[ContainerKey, signals.ContainerInput]] | None = None,
+    containers: list[ContainerKey] | None = None,
 ) -> model.ParseResult | None:
     """The workloads of a typed object, or None when the checked path must read it.
-    ``containers``: what wire_container gave for the containers of a Pod, if known."""
+    ``containers``: the keys of a Pod's containers, if known (wire_container)."""
     out = model.ParseResult()
     try:
         wire_object(obj, source, out, containers)
@@ -402,7 +408,7 @@ def wire_object(
     obj: WireObject,
     source: str,
     out: model.ParseResult,
-    containers: list[tuple[ContainerKey, signals.ContainerInput]] | None = None,
+    containers: list[ContainerKey] | None = None,
 ) -> None:
     """The typed twin of :func:`parse_object`; raises Irregular where that one would
     report an error (or convert a value), so that it is the one to do it."""
@@ -453,7 +459,7 @@ def wire_object(
         if tag and not lib:
             lib = tag
     if containers is None or path is not None:
-        containers = [_read_container(c) for c in spec.containers]
+        containers = [container_key(c) for c in spec.containers]
     selector = spec.nodeSelector
     if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
         # No affinity and no OS selector (the common case): Linux, maybe one architecture.
@@ -472,7 +478,7 @@ def wire_object(
     default = annotations.get("kubectl.kubernetes.io/default-container")
     key = (
         tuple(annotations.items()),
-        tuple(k for k, _ in containers),
+        tuple(containers),
         platform,
         lib,
         len(init),
@@ -495,11 +501,6 @@ def wire_object(
     out.skipped_containers += skipped
 
 
-def _read_container(c: WireContainer) -> tuple[ContainerKey, signals.ContainerInput]:
-    env = _wire_env(bytes(c.env))
-    return (c.name, c.image, tuple(env.items())), signals.ContainerInput(c.name, c.image, env)
-
-
 # What a pod template's content says, whatever the workload's name, namespace or labels:
 # (container, facts, exemption) of each container judged, input errors (message, field),
 # skipped containers. Fleets deploy the same template many times (one chart, many
@@ -513,7 +514,7 @@ _TEMPLATES_LIMIT = 4096
 
 def _template_signals(
     annotations: dict[str, str],
-    containers: list[tuple[ContainerKey, signals.ContainerInput]],
+    containers: list[ContainerKey],
     platform: model.Platform,
     lib: str | None,
     skipped: int,
@@ -528,7 +529,9 @@ def _template_signals(
             namespace=None,
             name="",
             annotations=signals.Annotations(annotations, "metadata.annotations"),
-            containers=[c for _, c in containers],
+            containers=[
+                signals.ContainerInput(name, image, dict(env)) for name, image, env in containers
+            ],
             platform=platform,
             lib_injection=lib,
             skipped=skipped,
