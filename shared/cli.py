@@ -11,6 +11,7 @@ Exit status of ``check``: 0 no finding at or above ``--fail-on``, 1 such finding
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -134,7 +135,7 @@ def _cmd_matrix_show(args: argparse.Namespace) -> int:
             "name": m.name,
             "version": m.version,
             **{
-                section: [row.model_dump(mode="json") for row in getattr(m, section)]
+                section: [dataclasses.asdict(row) for row in getattr(m, section)]
                 for section in matrix_mod.SECTIONS
             },
         }

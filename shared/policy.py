@@ -1,4 +1,5 @@
-"""Severity policy, required features and exemptions (YAML, validated with pydantic).
+"""Severity policy, required features and exemptions (YAML, validated with pydantic in
+:mod:`ddcompat.shared.policy_schema` into the plain classes here).
 
 What a check finds (a reason code) is the matrix's business; how much it matters is
 the policy's. Example::
@@ -18,12 +19,10 @@ the policy's. Example::
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from pathlib import Path
-from typing import Annotated
-
-import pydantic
-import yaml
+from typing import Any
 
 from ddcompat.shared import model
 
@@ -49,13 +48,13 @@ class PolicyError(ValueError):
     pass
 
 
-class _Selector(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Selector:
     namespaces: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     deployment_types: tuple[model.DeploymentType, ...] = ()
-    match_labels: dict[str, str] = {}
+    match_labels: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def selects(self, w: model.Workload) -> bool:
         if self.namespaces and not any(
@@ -75,21 +74,23 @@ class _Selector(pydantic.BaseModel):
         return True
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
 class Requirement(_Selector):
-    features: tuple[model.FeatureId, ...] = pydantic.Field(min_length=1)
+    features: tuple[model.FeatureId, ...] = ()
     # Only workloads that use at least one of these features (empty: all workloads).
     when_using: tuple[model.FeatureId, ...] = ()
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
 class Exemption(_Selector):
-    reason: Annotated[str, pydantic.StringConstraints(min_length=1)]
+    reason: str = ""
     # Only these features are exempt; empty: the whole workload.
     features: tuple[model.FeatureId, ...] = ()
 
 
-class Policy(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-    severities: dict[model.Code, model.Severity | None] = {}
+@dataclasses.dataclass(frozen=True, slots=True)
+class Policy:
+    severities: dict[model.Code, model.Severity | None] = dataclasses.field(default_factory=dict)
     require: tuple[Requirement, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
 
@@ -118,20 +119,18 @@ class Policy(pydantic.BaseModel):
 DEFAULT = Policy()
 
 
+def from_data(data: Any, source: str = "policy") -> Policy:
+    """A policy from parsed YAML/JSON, validated; PolicyError names ``source`` and field."""
+    from ddcompat.shared import policy_schema
+
+    return policy_schema.validate(data, source)
+
+
 def load(path: Path | str) -> Policy:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{path}: cannot read policy file: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise PolicyError(f"{path}: not valid YAML: {exc}") from None
-    try:
-        return Policy.model_validate(data or {})
-    except pydantic.ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"{path}: {loc}: {err['msg']}")
-        raise PolicyError("\n".join(lines)) from None
+    from ddcompat.shared import policy_schema
+
+    return policy_schema.validate(policy_schema.parse_yaml(text, str(path)), str(path))

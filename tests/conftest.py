@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 import pytest_asyncio
+
+# The validated-matrix cache of this test run (and of the processes it starts) lives
+# apart from the user's; tests of the cache itself point it elsewhere.
+os.environ["DDCOMPAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="ddcompat-test-cache-")
 
 from ddcompat.shared import evaluator, model, policy
 from ddcompat.shared import matrix as matrix_mod

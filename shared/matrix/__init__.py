@@ -5,145 +5,127 @@ Each YAML file holds one or more sections (``features``, ``deployments``,
 ``notes``) and optionally ``meta``. A user matrix (``--matrix FILE``) has the same
 shape; its rows are added to the built-in ones, and its ``meta`` (if any) names the
 result.
+
+Files are validated by the pydantic models of :mod:`ddcompat.shared.matrix.schema`
+into the plain rows below. What validated once is remembered by content (a digest of
+the files, of the schema and of these rows) in a cache directory, so that a start-up
+with the same files needs neither pydantic nor YAML; any change is validated again, and
+a file that fails is never remembered. ``DDCOMPAT_CACHE_DIR`` sets the directory (empty:
+no cache; default ``$XDG_CACHE_HOME/ddcompat`` or ``~/.cache/ddcompat``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import hashlib
 import importlib.resources
+import marshal
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, Literal
-
-import packaging.version
-import pydantic
-import yaml
+from typing import Any, Literal
 
 from ddcompat.shared import model, versions
-
-NonEmpty = Annotated[str, pydantic.StringConstraints(min_length=1, strip_whitespace=True)]
 
 
 class MatrixError(ValueError):
     """A matrix file that cannot be used; the message names file, row and field."""
 
 
-class _Row(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-    source: NonEmpty
+# Plain rows: the schema module's models validate into these (same field names).
 
 
-def _check_range(value: str) -> str:
-    try:
-        versions.parse_range(value)
-    except versions.VersionSyntaxError as exc:
-        raise ValueError(str(exc)) from None
-    return value
-
-
-def _check_version(value: str) -> str:
-    try:
-        packaging.version.Version(value)
-    except packaging.version.InvalidVersion:
-        raise ValueError(f"not a version: {value!r}") from None
-    return value
-
-
-RangeStr = Annotated[str, pydantic.AfterValidator(_check_range)]
-VersionStr = Annotated[str, pydantic.AfterValidator(_check_version)]
-
-
-class FeatureRow(_Row):
+@dataclasses.dataclass(frozen=True, slots=True)
+class FeatureRow:
+    source: str
     id: model.FeatureId
-    title: NonEmpty
-    min_ddtrace: VersionStr | None = None
+    title: str
+    min_ddtrace: str | None = None
     preview: bool = False
     requires_remote_config: bool = False
 
-    @pydantic.model_validator(mode="after")
-    def _min_or_preview(self) -> FeatureRow:
-        if (self.min_ddtrace is None) == (not self.preview):
-            raise ValueError("give exactly one of min_ddtrace or preview: true")
-        return self
 
-
-class DeploymentRow(_Row):
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeploymentRow:
+    source: str
     deployment_type: model.DeploymentType
     feature: model.FeatureId
     supported: bool
 
 
-class ReleaseBranchRow(_Row):
-    ddtrace: RangeStr
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReleaseBranchRow:
+    source: str
+    ddtrace: str
     level: Literal["maintenance", "general_availability", "end_of_life"]
 
 
-class RuntimeRow(_Row):
+@dataclasses.dataclass(frozen=True, slots=True)
+class RuntimeRow:
+    source: str
     os: Literal["linux", "darwin", "windows"]
-    arch: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
+    arch: tuple[str, ...]
+    python: tuple[str, ...]
+    ddtrace: str
     cpu: str | None = None
     runtime: Literal["cpython"] = "cpython"
-    python: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
-    ddtrace: RangeStr
-
-    @pydantic.field_validator("python")
-    @classmethod
-    def _python_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            versions.expand_python_versions(list(value))
-        except versions.VersionSyntaxError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
-class FrameworkRow(_Row):
-    framework: Annotated[str, pydantic.StringConstraints(to_lower=True, min_length=1)]
-    min_version: VersionStr
+@dataclasses.dataclass(frozen=True, slots=True)
+class FrameworkRow:
+    source: str
+    framework: str
+    min_version: str
     features: dict[model.FeatureId, bool]
     caveats: tuple[model.Code, ...] = ()
 
 
-class AuthFrameworkRow(_Row):
-    framework: Annotated[str, pydantic.StringConstraints(to_lower=True, min_length=1)]
-    versions: tuple[RangeStr, ...] = pydantic.Field(min_length=1)
+@dataclasses.dataclass(frozen=True, slots=True)
+class AuthFrameworkRow:
+    source: str
+    framework: str
+    versions: tuple[str, ...]
     features: tuple[model.FeatureId, ...] = ("user_activity_tracking",)
 
 
-class CaveatRow(_Row):
+@dataclasses.dataclass(frozen=True, slots=True)
+class CaveatRow:
+    source: str
     code: model.Code
-    framework: Annotated[str, pydantic.StringConstraints(to_lower=True)] | None = None
     features: tuple[model.FeatureId, ...]
-    message: NonEmpty
+    message: str
+    framework: str | None = None
 
 
-class NoteRow(_Row):
-    text: NonEmpty
+@dataclasses.dataclass(frozen=True, slots=True)
+class NoteRow:
+    source: str
+    text: str
 
 
-class Meta(pydantic.BaseModel):
-    model_config = pydantic.ConfigDict(extra="forbid")
-    name: NonEmpty
-    version: NonEmpty
-    sources: dict[str, str] = {}
+@dataclasses.dataclass(frozen=True, slots=True)
+class Meta:
+    name: str
+    version: str
+    sources: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-class MatrixFile(pydantic.BaseModel):
-    """The shape of one matrix file; every section optional."""
-
-    model_config = pydantic.ConfigDict(extra="forbid")
-    meta: Meta | None = None
-    features: list[FeatureRow] = []
-    deployments: list[DeploymentRow] = []
-    release_branches: list[ReleaseBranchRow] = []
-    runtimes: list[RuntimeRow] = []
-    frameworks: list[FrameworkRow] = []
-    auth_frameworks: list[AuthFrameworkRow] = []
-    caveats: list[CaveatRow] = []
-    notes: list[NoteRow] = []
-
-
-SECTIONS = tuple(k for k in MatrixFile.model_fields if k != "meta")
+ROW_TYPES: dict[str, type[Any]] = {
+    "features": FeatureRow,
+    "deployments": DeploymentRow,
+    "release_branches": ReleaseBranchRow,
+    "runtimes": RuntimeRow,
+    "frameworks": FrameworkRow,
+    "auth_frameworks": AuthFrameworkRow,
+    "caveats": CaveatRow,
+    "notes": NoteRow,
+}
+SECTIONS = tuple(ROW_TYPES)
+# One validated file as plain data: meta, and the rows of each section as field dicts.
+FileData = tuple[dict[str, Any] | None, dict[str, list[dict[str, Any]]]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,41 +174,11 @@ class Matrix:
         )
 
 
-def _format_loc(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
-    """``("runtimes", 2, "python")`` -> ``runtimes[2] (os='linux').python``."""
-    out = ""
-    for n, part in enumerate(loc):
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-        if n == 1 and isinstance(loc[0], str) and isinstance(part, int):
-            # Name the row by a natural key so people find it in the file.
-            rows = data.get(loc[0])
-            row = rows[part] if isinstance(rows, list) and part < len(rows) else None
-            if isinstance(row, dict):
-                for key in ("id", "framework", "os", "deployment_type", "code", "ddtrace"):
-                    if key in row:
-                        out += f" ({key}={row[key]!r})"
-                        break
-    return out
+def parse_matrix_file(path: Path | str, text: str) -> FileData:
+    """One matrix file validated (pydantic); raises MatrixError naming file, row, field."""
+    from ddcompat.shared.matrix import schema
 
-
-def parse_matrix_file(path: Path | str, text: str) -> MatrixFile:
-    try:
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        raise MatrixError(f"{path}: not valid YAML: {exc}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise MatrixError(
-            f"{path}: a matrix file is a mapping of sections, got {type(data).__name__}"
-        )
-    try:
-        return MatrixFile.model_validate(data)
-    except pydantic.ValidationError as exc:
-        problems = [
-            f"{path}: {_format_loc(data, tuple(err['loc']))}: {err['msg']}" for err in exc.errors()
-        ]
-        raise MatrixError("\n".join(problems)) from None
+    return schema.to_plain(schema.parse_matrix_file(path, text))
 
 
 def _builtin_files() -> list[tuple[str, str]]:
@@ -238,16 +190,16 @@ def _builtin_files() -> list[tuple[str, str]]:
     return out
 
 
-def build(files: Iterable[tuple[str, MatrixFile]]) -> Matrix:
+def build(files: Iterable[tuple[str, FileData]]) -> Matrix:
     sections: dict[str, list[Any]] = {name: [] for name in SECTIONS}
     meta: Meta | None = None
     names: list[str] = []
-    for name, mf in files:
+    for name, (meta_data, rows) in files:
         names.append(name)
-        if mf.meta is not None:
-            meta = mf.meta
-        for section in SECTIONS:
-            sections[section].extend(getattr(mf, section))
+        if meta_data is not None:
+            meta = Meta(**meta_data)
+        for section, cls in ROW_TYPES.items():
+            sections[section].extend(cls(**row) for row in rows.get(section, ()))
     if meta is None:
         raise MatrixError("no matrix file gives meta.name and meta.version")
     seen: dict[str, str] = {}
@@ -272,18 +224,82 @@ def build(files: Iterable[tuple[str, MatrixFile]]) -> Matrix:
 
 def load(extra: Iterable[Path] = (), *, builtin: bool = True) -> Matrix:
     """The built-in matrix plus user files. Raises :class:`MatrixError` on any problem."""
-    parsed: list[tuple[str, MatrixFile]] = []
-    if builtin:
-        parsed.extend((name, parse_matrix_file(name, text)) for name, text in _builtin_files())
+    texts: list[tuple[str, str]] = _builtin_files() if builtin else []
     for path in extra:
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise MatrixError(f"{path}: cannot read matrix file: {exc.strerror or exc}") from None
-        parsed.append((str(path), parse_matrix_file(path, text)))
-    return build(parsed)
+        texts.append((str(path), text))
+    cache = _cache_file(texts)
+    validated = _read_cache(cache) if cache is not None else None
+    if validated is None:
+        validated = [(name, parse_matrix_file(name, text)) for name, text in texts]
+        matrix = build(validated)  # (its own checks pass before anything is remembered)
+        if cache is not None:
+            _write_cache(cache, validated)
+        return matrix
+    try:
+        return build(validated)
+    except (TypeError, ValueError):  # a cache from something else: validate instead
+        return build([(name, parse_matrix_file(name, text)) for name, text in texts])
 
 
 @functools.lru_cache(maxsize=1)
 def builtin() -> Matrix:
     return load()
+
+
+# --- the cache of validated files ---------------------------------------------------
+
+_CACHE_FORMAT = b"ddcompat-matrix-cache-1"
+
+
+def cache_dir() -> Path | None:
+    configured = os.environ.get("DDCOMPAT_CACHE_DIR")
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base, "ddcompat")
+
+
+def _cache_file(texts: list[tuple[str, str]]) -> Path | None:
+    directory = cache_dir()
+    if directory is None:
+        return None
+    digest = hashlib.sha256(_CACHE_FORMAT)
+    here = Path(__file__).parent
+    try:
+        # the rules the content was validated by, and the rows it becomes
+        for code in ("schema.py", "__init__.py"):
+            digest.update((here / code).read_bytes())
+    except OSError:
+        return None
+    for name, text in texts:
+        digest.update(b"\0" + name.encode() + b"\0" + text.encode())
+    return directory / f"matrix-{digest.hexdigest()[:40]}.marshal"
+
+
+def _read_cache(path: Path) -> list[tuple[str, FileData]] | None:
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(data, list):
+        return None
+    return data
+
+
+def _write_cache(path: Path, validated: list[tuple[str, FileData]]) -> None:
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".matrix-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(marshal.dumps(validated))
+        os.replace(tmp, path)  # readers see the whole file or none
+    except (OSError, ValueError):
+        # a read-only file system (containers): validate at each start instead
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)

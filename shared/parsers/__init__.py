@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from ddcompat.shared import model
 from ddcompat.shared.parsers import aws_lambda, cloudformation, compose, dockerfile, ecs, kubernetes
@@ -31,27 +30,9 @@ SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"}
 )
 
-_BaseLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-
-class Loader(_BaseLoader):  # type: ignore[misc]
-    """Safe YAML plus CloudFormation short-form tags (``!Ref x`` -> ``{"Ref": x}``)."""
-
-
-def _cfn_tag(loader: Any, suffix: str, node: yaml.Node) -> Any:
-    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-        if suffix == "GetAtt" and isinstance(value, str):
-            value = value.split(".", 1)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-Loader.add_multi_constructor("!", _cfn_tag)
+class YAMLProblem(ValueError):
+    """Text that is not valid YAML (the message is the YAML library's)."""
 
 
 def detect(doc: Mapping[str, Any]) -> str | None:
@@ -72,7 +53,13 @@ def load_documents(text: str, suffix: str) -> list[Any]:
     if suffix == ".json":
         data = orjson.loads(text)
         return data if isinstance(data, list) and all(isinstance(d, dict) for d in data) else [data]
-    return list(yaml.load_all(text, Loader=Loader))
+    # YAML is imported when first needed: a fleet exported as JSON never needs it.
+    from ddcompat.shared.parsers import _yaml
+
+    try:
+        return _yaml.load_all(text)
+    except _yaml.YAMLError as exc:
+        raise YAMLProblem(str(exc)) from None
 
 
 def _yaml_message(exc: Exception, text: str) -> str:
@@ -109,7 +96,7 @@ def parse_text(
     except json.JSONDecodeError as exc:
         out.errors.append(model.InputError(source, f"not valid JSON: {exc}"))
         return out
-    except yaml.YAMLError as exc:
+    except YAMLProblem as exc:
         out.errors.append(model.InputError(source, f"not valid YAML: {_yaml_message(exc, text)}"))
         return out
     except RecursionError:

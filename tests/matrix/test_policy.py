@@ -11,9 +11,7 @@ from tests.conftest import Evaluate, codes
 
 
 def test_severity_override_and_drop(evaluate: Evaluate) -> None:
-    pol = policy.Policy.model_validate(
-        {"severities": {"PREVIEW_FEATURE": "error", "MAINTENANCE_BRANCH": None}}
-    )
+    pol = policy.from_data({"severities": {"PREVIEW_FEATURE": "error", "MAINTENANCE_BRANCH": None}})
     r = evaluate(pol, features=("code_security",))
     assert r.features["code_security"].reasons[0].severity == "error"
     assert not r.compliant
@@ -22,7 +20,7 @@ def test_severity_override_and_drop(evaluate: Evaluate) -> None:
 
 
 def test_required_feature_in_namespace_when_using(evaluate: Evaluate) -> None:
-    pol = policy.Policy.model_validate(
+    pol = policy.from_data(
         {
             "require": [
                 {
@@ -43,7 +41,7 @@ def test_required_feature_in_namespace_when_using(evaluate: Evaluate) -> None:
 
 
 def test_required_by_label_selector(evaluate: Evaluate) -> None:
-    pol = policy.Policy.model_validate(
+    pol = policy.from_data(
         {"require": [{"features": ["sca"], "match_labels": {"tier": "frontend"}}]}
     )
     r = evaluate(pol, labels=(("tier", "frontend"),), deployment_type="lambda")
@@ -52,7 +50,7 @@ def test_required_by_label_selector(evaluate: Evaluate) -> None:
 
 
 def test_exemption_by_policy_and_feature(evaluate: Evaluate) -> None:
-    pol = policy.Policy.model_validate(
+    pol = policy.from_data(
         {
             "exemptions": [
                 {"namespaces": ["legacy"], "reason": "retiring"},

@@ -3,6 +3,8 @@ is exercised, edges included. The expectations below are transcribed from the se
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from ddcompat.shared import matrix as matrix_mod
@@ -268,5 +270,5 @@ def test_remote_config_off_blocks_protection(evaluate: Evaluate) -> None:
 
 
 def test_every_caveat_row_has_a_source(seed_matrix: matrix_mod.Matrix) -> None:
-    rows = [*seed_matrix.caveats, *seed_matrix.notes, *seed_matrix.auth_frameworks]
+    rows: list[Any] = [*seed_matrix.caveats, *seed_matrix.notes, *seed_matrix.auth_frameworks]
     assert rows and all(r.source for r in rows)

@@ -87,7 +87,7 @@ def test_bad_annotation_is_denied_naming_it() -> None:
 
 
 def test_policy_required_feature_in_namespace() -> None:
-    pol = policy_mod.Policy.model_validate(
+    pol = policy_mod.from_data(
         {"require": [{"features": ["custom_blocking_response"], "namespaces": ["shop"]}]}
     )
     out = decide(review(pod("1.17.0")), pol=pol)
@@ -117,7 +117,7 @@ def test_policy_sees_the_owning_workload() -> None:
             "controller": True,
         }
     ]
-    pol = policy_mod.Policy.model_validate(
+    pol = policy_mod.from_data(
         {
             "exemptions": [
                 {"names": ["checkout"], "kinds": ["Deployment"], "reason": "batch retiring"}

@@ -1,0 +1,192 @@
+"""The matrix files' schema (pydantic): validation only.
+
+Imported when a matrix file's content has not been validated before (see
+``matrix.load``); what it validates becomes the plain rows of ``ddcompat.shared.matrix``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import packaging.version
+import pydantic
+import yaml
+
+from ddcompat.shared import matrix as runtime
+from ddcompat.shared import model, versions
+
+MatrixError = runtime.MatrixError
+
+NonEmpty = Annotated[str, pydantic.StringConstraints(min_length=1, strip_whitespace=True)]
+
+
+class _Row(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    source: NonEmpty
+
+
+def _check_range(value: str) -> str:
+    try:
+        versions.parse_range(value)
+    except versions.VersionSyntaxError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _check_version(value: str) -> str:
+    try:
+        packaging.version.Version(value)
+    except packaging.version.InvalidVersion:
+        raise ValueError(f"not a version: {value!r}") from None
+    return value
+
+
+RangeStr = Annotated[str, pydantic.AfterValidator(_check_range)]
+VersionStr = Annotated[str, pydantic.AfterValidator(_check_version)]
+
+
+class FeatureRow(_Row):
+    id: model.FeatureId
+    title: NonEmpty
+    min_ddtrace: VersionStr | None = None
+    preview: bool = False
+    requires_remote_config: bool = False
+
+    @pydantic.model_validator(mode="after")
+    def _min_or_preview(self) -> FeatureRow:
+        if (self.min_ddtrace is None) == (not self.preview):
+            raise ValueError("give exactly one of min_ddtrace or preview: true")
+        return self
+
+
+class DeploymentRow(_Row):
+    deployment_type: model.DeploymentType
+    feature: model.FeatureId
+    supported: bool
+
+
+class ReleaseBranchRow(_Row):
+    ddtrace: RangeStr
+    level: Literal["maintenance", "general_availability", "end_of_life"]
+
+
+class RuntimeRow(_Row):
+    os: Literal["linux", "darwin", "windows"]
+    arch: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
+    cpu: str | None = None
+    runtime: Literal["cpython"] = "cpython"
+    python: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
+    ddtrace: RangeStr
+
+    @pydantic.field_validator("python")
+    @classmethod
+    def _python_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            versions.expand_python_versions(list(value))
+        except versions.VersionSyntaxError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class FrameworkRow(_Row):
+    framework: Annotated[str, pydantic.StringConstraints(to_lower=True, min_length=1)]
+    min_version: VersionStr
+    features: dict[model.FeatureId, bool]
+    caveats: tuple[model.Code, ...] = ()
+
+
+class AuthFrameworkRow(_Row):
+    framework: Annotated[str, pydantic.StringConstraints(to_lower=True, min_length=1)]
+    versions: tuple[RangeStr, ...] = pydantic.Field(min_length=1)
+    features: tuple[model.FeatureId, ...] = ("user_activity_tracking",)
+
+
+class CaveatRow(_Row):
+    code: model.Code
+    framework: Annotated[str, pydantic.StringConstraints(to_lower=True)] | None = None
+    features: tuple[model.FeatureId, ...]
+    message: NonEmpty
+
+
+class NoteRow(_Row):
+    text: NonEmpty
+
+
+class Meta(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+    name: NonEmpty
+    version: NonEmpty
+    sources: dict[str, str] = {}
+
+
+class MatrixFile(pydantic.BaseModel):
+    """The shape of one matrix file; every section optional."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+    meta: Meta | None = None
+    features: list[FeatureRow] = []
+    deployments: list[DeploymentRow] = []
+    release_branches: list[ReleaseBranchRow] = []
+    runtimes: list[RuntimeRow] = []
+    frameworks: list[FrameworkRow] = []
+    auth_frameworks: list[AuthFrameworkRow] = []
+    caveats: list[CaveatRow] = []
+    notes: list[NoteRow] = []
+
+
+def _format_loc(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
+    """``("runtimes", 2, "python")`` -> ``runtimes[2] (os='linux').python``."""
+    out = ""
+    for n, part in enumerate(loc):
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if n == 1 and isinstance(loc[0], str) and isinstance(part, int):
+            # Name the row by a natural key so people find it in the file.
+            rows = data.get(loc[0])
+            row = rows[part] if isinstance(rows, list) and part < len(rows) else None
+            if isinstance(row, dict):
+                for key in ("id", "framework", "os", "deployment_type", "code", "ddtrace"):
+                    if key in row:
+                        out += f" ({key}={row[key]!r})"
+                        break
+    return out
+
+
+def parse_matrix_file(path: Path | str, text: str) -> MatrixFile:
+    try:
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise MatrixError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MatrixError(
+            f"{path}: a matrix file is a mapping of sections, got {type(data).__name__}"
+        )
+    try:
+        return MatrixFile.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems = [
+            f"{path}: {_format_loc(data, tuple(err['loc']))}: {err['msg']}" for err in exc.errors()
+        ]
+        raise MatrixError("\n".join(problems)) from None
+
+
+ROW_MODELS: dict[str, type[_Row]] = {
+    "features": FeatureRow,
+    "deployments": DeploymentRow,
+    "release_branches": ReleaseBranchRow,
+    "runtimes": RuntimeRow,
+    "frameworks": FrameworkRow,
+    "auth_frameworks": AuthFrameworkRow,
+    "caveats": CaveatRow,
+    "notes": NoteRow,
+}
+
+
+def to_plain(mf: MatrixFile) -> runtime.FileData:
+    """A validated file as plain data (what the runtime rows are made from, and cached)."""
+    return (
+        mf.meta.model_dump() if mf.meta is not None else None,
+        {section: [row.model_dump() for row in getattr(mf, section)] for section in ROW_MODELS},
+    )

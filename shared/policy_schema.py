@@ -1,0 +1,61 @@
+"""The policy file's schema (pydantic): validation only, imported when a policy is
+given; what it validates becomes the plain classes of :mod:`ddcompat.shared.policy`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pydantic
+import yaml
+
+from ddcompat.shared import model
+from ddcompat.shared import policy as runtime
+
+
+class _Selector(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    namespaces: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()
+    deployment_types: tuple[model.DeploymentType, ...] = ()
+    match_labels: dict[str, str] = {}
+
+
+class Requirement(_Selector):
+    features: tuple[model.FeatureId, ...] = pydantic.Field(min_length=1)
+    when_using: tuple[model.FeatureId, ...] = ()
+
+
+class Exemption(_Selector):
+    reason: Annotated[str, pydantic.StringConstraints(min_length=1)]
+    features: tuple[model.FeatureId, ...] = ()
+
+
+class Policy(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+    severities: dict[model.Code, model.Severity | None] = {}
+    require: tuple[Requirement, ...] = ()
+    exemptions: tuple[Exemption, ...] = ()
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise runtime.PolicyError(f"{source}: not valid YAML: {exc}") from None
+
+
+def validate(data: Any, source: str) -> runtime.Policy:
+    try:
+        p = Policy.model_validate(data or {})
+    except pydantic.ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(part) for part in err["loc"])
+            lines.append(f"{source}: {loc}: {err['msg']}")
+        raise runtime.PolicyError("\n".join(lines)) from None
+    return runtime.Policy(
+        severities=dict(p.severities),
+        require=tuple(runtime.Requirement(**r.model_dump()) for r in p.require),
+        exemptions=tuple(runtime.Exemption(**e.model_dump()) for e in p.exemptions),
+    )
