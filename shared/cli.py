@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -109,6 +110,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
             Path(args.output).write_bytes(data)
         else:
             _write_stdout(data)
+        # Left to the collector, the report's objects would get one long pass as soon as
+        # it is back on; they are freed by reference counting as they go.
+        gc.freeze()
     for err in run.errors:
         print(f"ddcompat: error: {err}", file=sys.stderr)
     if run.errors:

@@ -78,6 +78,28 @@ class Facts:
     # name -> version or range (lower-case names)
     frameworks: tuple[tuple[str, str], ...] | None = None
     remote_config: bool | None = None
+    # Facts key the evaluator's memos: their hash is taken once.
+    _hash: int = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self,
+            "_hash",
+            hash(
+                (
+                    self.deployment_type,
+                    self.ddtrace,
+                    self.python,
+                    self.platform,
+                    self.features,
+                    self.frameworks,
+                    self.remote_config,
+                )
+            ),
+        )
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
