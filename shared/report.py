@@ -6,7 +6,7 @@ import dataclasses
 import functools
 import json
 import xml.etree.ElementTree as ET
-from typing import Literal, TypedDict
+from typing import Any, Literal, TypedDict
 
 import orjson
 
@@ -132,12 +132,11 @@ def workload_json(
     """One workload; ``cache`` shares the rendering of feature results that are shared."""
     w = r.workload
     f = w.facts
-    if cache is None:
+    feats = cache.get(id(r.features)) if cache is not None else None
+    if feats is None:
         feats = features_json(r.features)
-    else:
-        feats = cache.get(id(r.features)) or cache.setdefault(
-            id(r.features), features_json(r.features)
-        )
+        if cache is not None:
+            cache[id(r.features)] = feats
     return {
         "id": w.id,
         "source": w.source,
@@ -178,7 +177,17 @@ def to_json(run: Run) -> ReportJSON:
 
 def render_json_bytes(run: Run) -> bytes:
     # Compact, and through orjson: a fleet's report is rendered in a fraction of json's time.
-    return orjson.dumps(to_json(run), option=orjson.OPT_APPEND_NEWLINE)
+    report: Any = to_json(run)
+    # Workloads with equal facts share one features object (to_json's cache): serialize
+    # each once and let orjson copy the bytes.
+    fragments: dict[int, orjson.Fragment] = {}
+    for w in report["workloads"]:
+        features = w["features"]
+        fragment = fragments.get(id(features))
+        if fragment is None:
+            fragment = fragments[id(features)] = orjson.Fragment(orjson.dumps(features))
+        w["features"] = fragment
+    return orjson.dumps(report, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

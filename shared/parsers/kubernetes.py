@@ -314,6 +314,8 @@ _EMPTY: dict[str, str] = {}
 def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
     """The variables of a container's ``env`` (raw JSON) that signals read. Raises
     Irregular for entries the checked path would report or convert."""
+    if raw == b"null":  # no env (the default): most sidecars
+        return ()
     try:
         entries = _ENV_DECODER.decode(raw)
     except msgspec.DecodeError:
