@@ -90,7 +90,6 @@ class Run:
         return any(r.fails_at(level) for r in self.results)
 
 
-@functools.lru_cache(maxsize=1024)
 def display_ddtrace(raw: str | None) -> str | None:
     if raw is None:
         return None
@@ -101,9 +100,10 @@ def display_ddtrace(raw: str | None) -> str | None:
     return str(iv.exact) if iv.exact is not None else raw.strip()
 
 
-@functools.lru_cache(maxsize=256)
-def _platform_text(platform: model.Platform) -> str | None:
-    return str(platform) or None
+@functools.lru_cache(maxsize=4096)
+def _facts_text(f: model.Facts) -> tuple[str | None, str | None, str | None]:
+    """ddtrace (as displayed), python and platform of facts, as the JSON report shows them."""
+    return display_ddtrace(f.ddtrace), f.python, str(f.platform) or None
 
 
 def features_json(features: dict[str, model.FeatureResult]) -> dict[str, FeatureJSON]:
@@ -131,7 +131,7 @@ def workload_json(
 ) -> WorkloadJSON:
     """One workload; ``cache`` shares the rendering of feature results that are shared."""
     w = r.workload
-    f = w.facts
+    ddtrace, python, platform = _facts_text(w.facts)
     feats = cache.get(id(r.features)) if cache is not None else None
     if feats is None:
         feats = features_json(r.features)
@@ -145,9 +145,9 @@ def workload_json(
         "namespace": w.namespace,
         "name": w.name,
         "container": w.container,
-        "ddtrace_version": display_ddtrace(f.ddtrace),
-        "python_version": f.python,
-        "platform": _platform_text(f.platform),
+        "ddtrace_version": ddtrace,
+        "python_version": python,
+        "platform": platform,
         "exempt": r.exempt,
         "features": feats,
         "not_checked": list(r.not_checked),
