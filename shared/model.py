@@ -57,6 +57,14 @@ class Platform:
     os: str | None = None
     # Several architectures when a workload may land on any of them.
     arch: tuple[str, ...] = ()
+    # part of memo keys for every workload: hashed once
+    _hash: int = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.os, self.arch)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         if self.os is None:
