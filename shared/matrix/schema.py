@@ -6,6 +6,7 @@ Imported when a matrix file's content has not been validated before (see
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -172,15 +173,10 @@ def parse_matrix_file(path: Path | str, text: str) -> MatrixFile:
         raise MatrixError("\n".join(problems)) from None
 
 
+# section -> its row model (``list[FeatureRow]`` -> FeatureRow), for each runtime section
 ROW_MODELS: dict[str, type[_Row]] = {
-    "features": FeatureRow,
-    "deployments": DeploymentRow,
-    "release_branches": ReleaseBranchRow,
-    "runtimes": RuntimeRow,
-    "frameworks": FrameworkRow,
-    "auth_frameworks": AuthFrameworkRow,
-    "caveats": CaveatRow,
-    "notes": NoteRow,
+    section: typing.get_args(MatrixFile.model_fields[section].annotation)[0]
+    for section in runtime.SECTIONS
 }
 
 
