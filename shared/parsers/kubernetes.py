@@ -323,11 +323,13 @@ def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
     # Every variable the signals read has "DD_" or "PYTHON_VERSION" in its name; a
     # backslash could spell one with an escape. Most sidecars have none: no loop for them.
     if entries and (b"DD_" in raw or b"PYTHON_VERSION" in raw or b"\\" in raw):
-        read, prefixes = signals.READ_ENV, signals.READ_ENV_PREFIXES
+        read, prefixes, unset = signals.READ_ENV, signals.READ_ENV_PREFIXES, msgspec.UNSET
         return tuple(
-            (e.name, e.value)
-            for e in entries
-            if e.value is not msgspec.UNSET and (e.name in read or e.name.startswith(prefixes))
+            [
+                (e.name, e.value)
+                for e in entries
+                if (e.name in read or e.name.startswith(prefixes)) and e.value is not unset
+            ]
         )
     return ()
 
