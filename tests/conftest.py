@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import inspect
 import os
+import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -18,6 +20,8 @@ os.environ["DDCOMPAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="ddcompat-test-cache-
 
 from ddcompat.shared import evaluator, model, policy
 from ddcompat.shared import matrix as matrix_mod
+
+atexit.register(shutil.rmtree, os.environ["DDCOMPAT_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest_asyncio.fixture
