@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from ddcompat.scanner import kube
 from ddcompat.shared import batch, evaluator, model, parsers
@@ -237,8 +238,8 @@ async def scan_kubernetes(
         for w in out.workloads:
             facts = w.facts
             if node is not None and not facts.platform.arch:
-                facts = dataclasses.replace(facts, platform=node)
-            wl = dataclasses.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
+                facts = msgspec.structs.replace(facts, platform=node)
+            wl = msgspec.structs.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
             judged.append(((ns, kind, name, w.container), evaluator.evaluate(wl, matrix, policy)))
         return judged
 

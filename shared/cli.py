@@ -11,11 +11,12 @@ Exit status of ``check``: 0 no finding at or above ``--fail-on``, 1 such finding
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import msgspec
 
 from ddcompat.shared import batch, evaluator, parsers, policy, report
 from ddcompat.shared import matrix as matrix_mod
@@ -139,7 +140,7 @@ def _cmd_matrix_show(args: argparse.Namespace) -> int:
             "name": m.name,
             "version": m.version,
             **{
-                section: [dataclasses.asdict(row) for row in getattr(m, section)]
+                section: [msgspec.to_builtins(row) for row in getattr(m, section)]
                 for section in matrix_mod.SECTIONS
             },
         }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Literal, get_args
+
+import msgspec
 
 FeatureId = Literal[
     "threat_detection",
@@ -52,19 +53,11 @@ EFFECT_STATUS: dict[str, Status] = {
 }
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Platform:
+# part of memo keys for every workload: hashed once (cache_hash)
+class Platform(msgspec.Struct, frozen=True, cache_hash=True):
     os: str | None = None
     # Several architectures when a workload may land on any of them.
     arch: tuple[str, ...] = ()
-    # part of memo keys for every workload: hashed once
-    _hash: int = dataclasses.field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.os, self.arch)))
-
-    def __hash__(self) -> int:
-        return self._hash
 
     def __str__(self) -> str:
         if self.os is None:
@@ -74,9 +67,9 @@ class Platform:
         return f"{self.os}/{'|'.join(self.arch)}"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Facts:
-    """What is known about one container's runtime; hashable so results can be cached."""
+class Facts(msgspec.Struct, frozen=True, cache_hash=True):
+    """What is known about one container's runtime; hashable so results can be cached
+    (Facts key the evaluator's memos: their hash is taken once)."""
 
     deployment_type: DeploymentType
     ddtrace: str | None = None
@@ -86,32 +79,9 @@ class Facts:
     # name -> version or range (lower-case names)
     frameworks: tuple[tuple[str, str], ...] | None = None
     remote_config: bool | None = None
-    # Facts key the evaluator's memos: their hash is taken once.
-    _hash: int = dataclasses.field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(
-            self,
-            "_hash",
-            hash(
-                (
-                    self.deployment_type,
-                    self.ddtrace,
-                    self.python,
-                    self.platform,
-                    self.features,
-                    self.frameworks,
-                    self.remote_config,
-                )
-            ),
-        )
-
-    def __hash__(self) -> int:
-        return self._hash
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Workload:
+class Workload(msgspec.Struct, frozen=True):
     """One container of one workload, as read from a descriptor."""
 
     source: str
@@ -134,8 +104,7 @@ class Workload:
         )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     code: Code
     effect: Effect
     message: str
@@ -143,8 +112,7 @@ class Finding:
     observed: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(msgspec.Struct, frozen=True):
     code: Code
     severity: Severity
     message: str
@@ -152,8 +120,7 @@ class Reason:
     observed: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class FeatureResult:
+class FeatureResult(msgspec.Struct, frozen=True):
     status: Status
     reasons: tuple[Reason, ...]
     required_by_policy: bool = False
@@ -169,8 +136,7 @@ def max_severity(features: dict[str, FeatureResult]) -> Severity | None:
     return best
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class WorkloadResult:
+class WorkloadResult(msgspec.Struct, frozen=True):
     workload: Workload
     features: dict[str, FeatureResult]
     not_checked: tuple[str, ...]
@@ -190,8 +156,7 @@ class WorkloadResult:
         return sev is not None and SEVERITY_RANK[sev] >= SEVERITY_RANK[level]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class InputError:
+class InputError(msgspec.Struct, frozen=True):
     """A file or document that could not be read; reported, never fatal to the run."""
 
     source: str
@@ -203,14 +168,13 @@ class InputError:
         return f"{where}: {self.message}"
 
 
-@dataclasses.dataclass(slots=True)
-class ParseResult:
-    workloads: list[Workload] = dataclasses.field(default_factory=list)
-    errors: list[InputError] = dataclasses.field(default_factory=list)
+class ParseResult(msgspec.Struct):
+    workloads: list[Workload] = msgspec.field(default_factory=list)
+    errors: list[InputError] = msgspec.field(default_factory=list)
     skipped_containers: int = 0
-    ignored_files: list[str] = dataclasses.field(default_factory=list)
+    ignored_files: list[str] = msgspec.field(default_factory=list)
     # Dockerfiles read through a compose file's build context (resolved paths).
-    built_dockerfiles: set[str] = dataclasses.field(default_factory=set)
+    built_dockerfiles: set[str] = msgspec.field(default_factory=set)
 
     def extend(self, other: ParseResult) -> None:
         self.built_dockerfiles |= other.built_dockerfiles

@@ -19,10 +19,11 @@ the policy's. Example::
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from ddcompat.shared import model
 
@@ -48,13 +49,12 @@ class PolicyError(ValueError):
     pass
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Selector:
+class _Selector(msgspec.Struct, frozen=True):
     namespaces: tuple[str, ...] = ()
     names: tuple[str, ...] = ()
     kinds: tuple[str, ...] = ()
     deployment_types: tuple[model.DeploymentType, ...] = ()
-    match_labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    match_labels: dict[str, str] = msgspec.field(default_factory=dict)
 
     def selects(self, w: model.Workload) -> bool:
         if self.namespaces and not any(
@@ -74,23 +74,20 @@ class _Selector:
         return True
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Requirement(_Selector):
+class Requirement(_Selector, frozen=True):
     features: tuple[model.FeatureId, ...] = ()
     # Only workloads that use at least one of these features (empty: all workloads).
     when_using: tuple[model.FeatureId, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Exemption(_Selector):
+class Exemption(_Selector, frozen=True):
     reason: str = ""
     # Only these features are exempt; empty: the whole workload.
     features: tuple[model.FeatureId, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Policy:
-    severities: dict[model.Code, model.Severity | None] = dataclasses.field(default_factory=dict)
+class Policy(msgspec.Struct, frozen=True):
+    severities: dict[model.Code, model.Severity | None] = msgspec.field(default_factory=dict)
     require: tuple[Requirement, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
 

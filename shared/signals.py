@@ -12,11 +12,12 @@ the container named ``web``.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import itertools
 import re
 from collections.abc import Mapping
+
+import msgspec
 
 from ddcompat.shared import model
 
@@ -322,13 +323,12 @@ class Annotations:
         return any(k != KEY_EXEMPT for k in self.general)
 
 
-@dataclasses.dataclass(slots=True)
-class ContainerInput:
+class ContainerInput(msgspec.Struct):
     """Everything one parser knows about one container, before precedence is applied."""
 
     name: str
     image: str | None = None
-    env: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    env: Mapping[str, str] = msgspec.field(default_factory=dict)
     # Lower-precedence facts a format may know (Dockerfile pip pins, lock files, Lambda runtime).
     ddtrace_hint: str | None = None
     python_hint: str | None = None

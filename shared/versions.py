@@ -8,20 +8,23 @@ half-open interval of :class:`packaging.version.Version`.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import re
+from typing import TYPE_CHECKING
 
-from packaging import specifiers, version
+import msgspec
+from packaging import version
+
+if TYPE_CHECKING:
+    from packaging import specifiers
 
 
 class VersionSyntaxError(ValueError):
     """A version or version range that cannot be read."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Interval:
+class Interval(msgspec.Struct, frozen=True):
     """Versions ``v`` with ``lo <(=) v <(=) hi``; ``None`` bounds are unbounded."""
 
     lo: version.Version | None = None
@@ -179,6 +182,10 @@ def parse_range(text: str, *, major_pin_is_range: bool = True) -> Interval:
             return Interval(prefix, True, _next_release(prefix.release), False)
         v = _parse_version(s)
         return Interval(v, True, v, True)
+    # Imported when a range is first written with operators: packaging.specifiers pulls in
+    # packaging.tags (platform, logging, subprocess), a cost most starts never need.
+    from packaging import specifiers
+
     try:
         spec_set = specifiers.SpecifierSet(s)
     except specifiers.InvalidSpecifier as exc:

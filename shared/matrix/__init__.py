@@ -17,16 +17,15 @@ no cache; default ``$XDG_CACHE_HOME/ddcompat`` or ``~/.cache/ddcompat``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import hashlib
-import importlib.resources
 import marshal
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
+
+import msgspec
 
 from ddcompat.shared import model, versions
 
@@ -38,8 +37,7 @@ class MatrixError(ValueError):
 # Plain rows: the schema module's models validate into these (same field names).
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class FeatureRow:
+class FeatureRow(msgspec.Struct, frozen=True):
     source: str
     id: model.FeatureId
     title: str
@@ -48,23 +46,20 @@ class FeatureRow:
     requires_remote_config: bool = False
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DeploymentRow:
+class DeploymentRow(msgspec.Struct, frozen=True):
     source: str
     deployment_type: model.DeploymentType
     feature: model.FeatureId
     supported: bool
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ReleaseBranchRow:
+class ReleaseBranchRow(msgspec.Struct, frozen=True):
     source: str
     ddtrace: str
     level: Literal["maintenance", "general_availability", "end_of_life"]
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class RuntimeRow:
+class RuntimeRow(msgspec.Struct, frozen=True):
     source: str
     os: Literal["linux", "darwin", "windows"]
     arch: tuple[str, ...]
@@ -74,8 +69,7 @@ class RuntimeRow:
     runtime: Literal["cpython"] = "cpython"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class FrameworkRow:
+class FrameworkRow(msgspec.Struct, frozen=True):
     source: str
     framework: str
     min_version: str
@@ -83,16 +77,14 @@ class FrameworkRow:
     caveats: tuple[model.Code, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class AuthFrameworkRow:
+class AuthFrameworkRow(msgspec.Struct, frozen=True):
     source: str
     framework: str
     versions: tuple[str, ...]
     features: tuple[model.FeatureId, ...] = ("user_activity_tracking",)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class CaveatRow:
+class CaveatRow(msgspec.Struct, frozen=True):
     source: str
     code: model.Code
     features: tuple[model.FeatureId, ...]
@@ -100,17 +92,15 @@ class CaveatRow:
     framework: str | None = None
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class NoteRow:
+class NoteRow(msgspec.Struct, frozen=True):
     source: str
     text: str
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Meta:
+class Meta(msgspec.Struct, frozen=True):
     name: str
     version: str
-    sources: dict[str, str] = dataclasses.field(default_factory=dict)
+    sources: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 ROW_TYPES: dict[str, type[Any]] = {
@@ -128,8 +118,8 @@ SECTIONS = tuple(ROW_TYPES)
 FileData = tuple[dict[str, Any] | None, dict[str, list[dict[str, Any]]]]
 
 
-@dataclasses.dataclass(frozen=True)
-class Matrix:
+# dict=True: room for the lookup tables below (cached properties, never compared)
+class Matrix(msgspec.Struct, frozen=True, dict=True):
     """The matrix in force, with lookup tables derived once at load."""
 
     name: str
@@ -143,10 +133,11 @@ class Matrix:
     caveats: tuple[CaveatRow, ...]
     notes: tuple[NoteRow, ...]
     files: tuple[str, ...] = ()
-    # Evaluation memo (facts -> findings); belongs to this matrix, never compared.
-    memo: dict[Any, Any] = dataclasses.field(
-        default_factory=dict, compare=False, hash=False, repr=False
-    )
+
+    @functools.cached_property
+    def memo(self) -> dict[Any, Any]:
+        """Evaluation memo (facts -> findings); belongs to this matrix, never compared."""
+        return {}
 
     @functools.cached_property
     def feature_by_id(self) -> dict[str, FeatureRow]:
@@ -182,7 +173,9 @@ def parse_matrix_file(path: Path | str, text: str) -> FileData:
 
 
 def _builtin_files() -> list[tuple[str, str]]:
-    root = importlib.resources.files(__name__)
+    # the package's own directory: ddcompat is installed as files (importlib.resources
+    # would cost every start more than reading the directory)
+    root = Path(__file__).parent
     out = []
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
@@ -291,6 +284,8 @@ def _read_cache(path: Path) -> list[tuple[str, FileData]] | None:
 
 
 def _write_cache(path: Path, validated: list[tuple[str, FileData]]) -> None:
+    import tempfile  # a start that reads the cache never needs it
+
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,8 +19,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ddcompat.shared import model
 from ddcompat.shared.parsers import aws_lambda, cloudformation, compose, dockerfile, ecs, kubernetes
 
@@ -51,6 +49,10 @@ def detect(doc: Mapping[str, Any]) -> str | None:
 
 def load_documents(text: str, suffix: str) -> list[Any]:
     if suffix == ".json":
+        # orjson: its errors give line and column (the typed Kubernetes path, which most
+        # JSON takes, never comes here; hence imported on first use)
+        import orjson
+
         data = orjson.loads(text)
         return data if isinstance(data, list) and all(isinstance(d, dict) for d in data) else [data]
     # YAML is imported when first needed: a fleet exported as JSON never needs it.

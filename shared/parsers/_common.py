@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
 
 from ddcompat.shared import model, signals
 
@@ -108,8 +109,7 @@ def str_map(value: Any, field: str) -> dict[str, str]:
     return out
 
 
-@dataclasses.dataclass(slots=True)
-class Group:
+class Group(msgspec.Struct):
     """A workload with one or more containers sharing metadata (a pod, a task, a function)."""
 
     source: str

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shlex
 from pathlib import Path
+
+import msgspec
 
 from ddcompat.shared import model, signals
 from ddcompat.shared.parsers import _common, lockfiles
@@ -26,19 +27,17 @@ def is_dockerfile_name(n: str) -> bool:
     )
 
 
-@dataclasses.dataclass(slots=True)
-class Stage:
+class Stage(msgspec.Struct):
     base: str
     alias: str | None
     platform: str | None
-    env: dict[str, str] = dataclasses.field(default_factory=dict)
-    labels: dict[str, str] = dataclasses.field(default_factory=dict)
+    env: dict[str, str] = msgspec.field(default_factory=dict)
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
     ddtrace: str | None = None
-    requirements: list[str] = dataclasses.field(default_factory=list)
+    requirements: list[str] = msgspec.field(default_factory=list)
 
 
-@dataclasses.dataclass(slots=True)
-class Image:
+class Image(msgspec.Struct):
     """The final stage with its inherited settings resolved."""
 
     base: str

@@ -6,11 +6,11 @@ Read: ``requirements*.txt`` (and ``-r`` includes), ``constraints*.txt``, ``poetr
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
-import tomllib
 from pathlib import Path
+
+import msgspec
 
 from ddcompat.shared import signals
 
@@ -22,13 +22,12 @@ def canonical(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-@dataclasses.dataclass(slots=True)
-class Pins:
+class Pins(msgspec.Struct):
     """What the lock/requirements files of one build context pin."""
 
     ddtrace: str | None = None
-    frameworks: dict[str, str] = dataclasses.field(default_factory=dict)
-    files: list[str] = dataclasses.field(default_factory=list)
+    frameworks: dict[str, str] = msgspec.field(default_factory=dict)
+    files: list[str] = msgspec.field(default_factory=list)
 
     def add(self, name: str, spec: str) -> None:
         name = canonical(name)
@@ -96,6 +95,8 @@ def _read_lock(path: Path, pins: Pins) -> None:
                 if isinstance(info, dict) and isinstance(info.get("version"), str):
                     pins.add(name, _spec(info["version"]))
         return
+    import tomllib  # only TOML lock files need it (saves every other start the import)
+
     data_toml = tomllib.loads(text)
     for pkg in data_toml.get("package", []):
         if isinstance(pkg, dict) and isinstance(pkg.get("name"), str):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from ddcompat.shared import matrix as matrix_mod
@@ -89,7 +89,7 @@ def test_a_damaged_or_unwritable_cache_only_costs_time(
 def test_schema_and_rows_have_the_same_fields(section: str) -> None:
     model = schema.ROW_MODELS[section]
     row = matrix_mod.ROW_TYPES[section]
-    assert set(model.model_fields) == {f.name for f in dataclasses.fields(row)}
+    assert set(model.model_fields) == {f.name for f in msgspec.structs.fields(row)}
 
 
 @pytest.mark.parametrize(
@@ -102,4 +102,4 @@ def test_schema_and_rows_have_the_same_fields(section: str) -> None:
     ],
 )
 def test_policy_schema_and_classes_have_the_same_fields(model: Any, plain: Any) -> None:
-    assert set(model.model_fields) == {f.name for f in dataclasses.fields(plain)}
+    assert set(model.model_fields) == {f.name for f in msgspec.structs.fields(plain)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
@@ -92,6 +93,5 @@ def test_raising_ddtrace_never_breaks_a_supported_feature(
 
 
 def _with(facts: model.Facts, release: tuple[int, int, int]) -> model.Facts:
-    import dataclasses
 
-    return dataclasses.replace(facts, ddtrace=".".join(map(str, release)))
+    return msgspec.structs.replace(facts, ddtrace=".".join(map(str, release)))
