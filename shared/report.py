@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
@@ -18,21 +18,25 @@ SCHEMA_VERSION: Literal[1] = 1
 TOOL_URI = "https://github.com/ddcompat/ddcompat"
 
 
-class ReasonJSON(TypedDict):
-    code: str
+# The JSON report (CONTRACT.md) as typed structs: fields in the contract's order, encoded
+# by msgspec straight from these (no intermediate dicts).
+
+
+class ReasonJSON(msgspec.Struct, gc=False):
+    code: model.Code
     severity: model.Severity
     required: str | None
     observed: str | None
     message: str
 
 
-class FeatureJSON(TypedDict):
+class FeatureJSON(msgspec.Struct, gc=False):
     status: model.Status
     required_by_policy: bool
     reasons: list[ReasonJSON]
 
 
-class WorkloadJSON(TypedDict):
+class WorkloadJSON(msgspec.Struct, gc=False):
     id: str
     source: str
     deployment_type: model.DeploymentType
@@ -44,18 +48,20 @@ class WorkloadJSON(TypedDict):
     python_version: str | None
     platform: str | None
     exempt: str | None
-    features: dict[str, FeatureJSON]
-    not_checked: list[str]
+    # dict[str, FeatureJSON], encoded: workloads with equal facts share their feature
+    # results (the evaluator's memo), which are encoded once and copied as bytes.
+    features: msgspec.Raw
+    not_checked: tuple[str, ...]
     compliant: bool
 
 
-class ErrorJSON(TypedDict):
+class ErrorJSON(msgspec.Struct, gc=False):
     source: str
     field: str | None
     message: str
 
 
-class SummaryJSON(TypedDict):
+class SummaryJSON(msgspec.Struct, gc=False):
     workloads: int
     compliant: int
     exempt: int
@@ -64,12 +70,12 @@ class SummaryJSON(TypedDict):
     errors: int
 
 
-class MatrixJSON(TypedDict):
+class MatrixJSON(msgspec.Struct, gc=False):
     name: str
     version: str
 
 
-class ReportJSON(TypedDict):
+class ReportJSON(msgspec.Struct, gc=False):
     schema_version: Literal[1]
     matrix: MatrixJSON
     workloads: list[WorkloadJSON]
@@ -108,88 +114,76 @@ def _facts_text(f: model.Facts) -> tuple[str | None, str | None, str | None]:
 
 def features_json(features: dict[str, model.FeatureResult]) -> dict[str, FeatureJSON]:
     return {
-        name: {
-            "status": fr.status,
-            "required_by_policy": fr.required_by_policy,
-            "reasons": [
-                {
-                    "code": x.code,
-                    "severity": x.severity,
-                    "required": x.required,
-                    "observed": x.observed,
-                    "message": x.message,
-                }
-                for x in fr.reasons
-            ],
-        }
+        name: FeatureJSON(
+            fr.status,
+            fr.required_by_policy,
+            [ReasonJSON(x.code, x.severity, x.required, x.observed, x.message) for x in fr.reasons],
+        )
         for name, fr in features.items()
     }
 
 
 def workload_json(
-    r: model.WorkloadResult, cache: dict[int, dict[str, FeatureJSON]] | None = None
+    r: model.WorkloadResult, cache: dict[int, msgspec.Raw] | None = None
 ) -> WorkloadJSON:
-    """One workload; ``cache`` shares the rendering of feature results that are shared."""
+    """One workload; ``cache`` shares the encoding of feature results that are shared."""
     w = r.workload
     ddtrace, python, platform = _facts_text(w.facts)
     feats = cache.get(id(r.features)) if cache is not None else None
     if feats is None:
-        feats = features_json(r.features)
+        feats = msgspec.Raw(_ENCODER.encode(features_json(r.features)))
         if cache is not None:
             cache[id(r.features)] = feats
-    return {
-        "id": w.id,
-        "source": w.source,
-        "deployment_type": w.deployment_type,
-        "kind": w.kind,
-        "namespace": w.namespace,
-        "name": w.name,
-        "container": w.container,
-        "ddtrace_version": ddtrace,
-        "python_version": python,
-        "platform": platform,
-        "exempt": r.exempt,
-        "features": feats,
-        "not_checked": list(r.not_checked),
-        "compliant": r.compliant,
-    }
+    return WorkloadJSON(
+        w.id,
+        w.source,
+        w.deployment_type,
+        w.kind,
+        w.namespace,
+        w.name,
+        w.container,
+        ddtrace,
+        python,
+        platform,
+        r.exempt,
+        feats,
+        r.not_checked,
+        r.compliant,
+    )
 
 
-def to_json(run: Run) -> ReportJSON:
-    cache: dict[int, dict[str, FeatureJSON]] = {}
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "matrix": {"name": run.matrix.name, "version": run.matrix.version},
-        "workloads": [workload_json(r, cache) for r in run.results],
-        "errors": [
-            {"source": e.source, "field": e.field, "message": e.message} for e in run.errors
-        ],
-        "summary": {
-            "workloads": len(run.results),
-            "compliant": sum(1 for r in run.results if r.compliant),
-            "exempt": sum(1 for r in run.results if r.exempt is not None),
-            "skipped_containers": run.skipped_containers,
-            "ignored_files": len(run.ignored_files),
-            "errors": len(run.errors),
-        },
-    }
+def summary(run: Run) -> SummaryJSON:
+    return SummaryJSON(
+        workloads=len(run.results),
+        compliant=sum(1 for r in run.results if r.compliant),
+        exempt=sum(1 for r in run.results if r.exempt is not None),
+        skipped_containers=run.skipped_containers,
+        ignored_files=len(run.ignored_files),
+        errors=len(run.errors),
+    )
+
+
+def to_report(run: Run) -> ReportJSON:
+    # id() keys stay valid: run.results holds every features dict for the whole call
+    cache: dict[int, msgspec.Raw] = {}
+    return ReportJSON(
+        schema_version=SCHEMA_VERSION,
+        matrix=MatrixJSON(run.matrix.name, run.matrix.version),
+        workloads=[workload_json(r, cache) for r in run.results],
+        errors=[ErrorJSON(e.source, e.field, e.message) for e in run.errors],
+        summary=summary(run),
+    )
 
 
 def render_json_bytes(run: Run) -> bytes:
-    # Compact, and through msgspec's encoder: a fleet's report is rendered in a fraction
-    # of json's time (and the parsers have imported msgspec already).
-    report: Any = to_json(run)
-    encode = _ENCODER.encode
-    # Workloads with equal facts share one features object (to_json's cache): serialize
-    # each once and let the encoder copy the bytes.
-    fragments: dict[int, msgspec.Raw] = {}
-    for w in report["workloads"]:
-        features = w["features"]
-        fragment = fragments.get(id(features))
-        if fragment is None:
-            fragment = fragments[id(features)] = msgspec.Raw(encode(features))
-        w["features"] = fragment
-    return encode(report) + b"\n"
+    """The JSON report, compact (msgspec encodes it in a fraction of json's time)."""
+    return _ENCODER.encode(to_report(run)) + b"\n"
+
+
+def to_json(run: Run) -> dict[str, Any]:
+    """The JSON report as plain data, exactly as ``render_json_bytes`` writes it."""
+    data: dict[str, Any] = msgspec.json.decode(render_json_bytes(run))
+    return data
 
 
 _ENCODER = msgspec.json.Encoder()
@@ -216,11 +210,11 @@ def render_table(run: Run) -> str:
             codes = ", ".join(f"{x.code}({x.severity[0].upper()})" for x in fr.reasons) or "-"
             rows.append([w.id, name, fr.status, codes, "exempt" if r.exempt else ""])
     out = [_table(rows, ["WORKLOAD", "FEATURE", "STATUS", "FINDINGS", ""])]
-    s = to_json(run)["summary"]
+    s = summary(run)
     out.append(
-        f"\n{s['workloads']} workloads, {s['compliant']} compliant, {s['exempt']} exempt, "
-        f"{s['skipped_containers']} containers skipped, {s['ignored_files']} files ignored, "
-        f"{s['errors']} input errors (matrix {run.matrix.name} {run.matrix.version})"
+        f"\n{s.workloads} workloads, {s.compliant} compliant, {s.exempt} exempt, "
+        f"{s.skipped_containers} containers skipped, {s.ignored_files} files ignored, "
+        f"{s.errors} input errors (matrix {run.matrix.name} {run.matrix.version})"
     )
     details = []
     for r in run.results:
