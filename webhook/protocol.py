@@ -330,7 +330,7 @@ class WireRequest(msgspec.Struct, gc=False):
     operation: str
     namespace: str | None = None
     name: str | None = None
-    object: k8s_parser.WireObject | None = None
+    object: k8s_parser.WireObject[msgspec.Raw] | None = None
     dryRun: bool | None = None
 
 
@@ -347,7 +347,7 @@ _KEY_ENCODER = msgspec.json.Encoder(order="deterministic")
 def _content_key(
     meta: k8s_parser.WireMeta,
     owner: tuple[str, str] | None,
-    spec: k8s_parser.WireSpec,
+    spec: k8s_parser.WireSpec[msgspec.Raw],
     containers: list[k8s_parser.ContainerKey],
 ) -> Hashable:
     """Everything the judgement of a typed Pod reads, as a hashable value: Pods that

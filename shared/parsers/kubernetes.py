@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -254,12 +254,20 @@ class WireEnvVar(msgspec.Struct, gc=False):
     value: str | msgspec.UnsetType = msgspec.UNSET
 
 
-class WireContainer(msgspec.Struct, gc=False):
+# How a container's ``env`` is decoded: ``check`` decodes it with the rest (EnvEntries);
+# the webhook keeps it as raw JSON (msgspec.Raw) and reads it once per distinct content
+# (wire_container): the Pods of a rollout repeat it, and sidecars carry long environments
+# that no judgement reads.
+EnvT = TypeVar("EnvT")
+EnvEntries = list[WireEnvVar] | None
+_NO_ENV: Any = None
+
+
+class WireContainer(msgspec.Struct, Generic[EnvT], gc=False):
     name: str
     image: str | None = None
-    # Kept as raw JSON and decoded only when it can matter (see wire_env): sidecars carry
-    # long environments that no judgement reads.
-    env: msgspec.Raw = msgspec.Raw(b"null")
+    # None: no env. (Typed EnvT, not "EnvT | None": msgspec.Raw cannot be in a union.)
+    env: EnvT = _NO_ENV
 
 
 class WireOwnerReference(msgspec.Struct, gc=False):
@@ -277,44 +285,56 @@ class WireMeta(msgspec.Struct, gc=False):
     ownerReferences: list[WireOwnerReference] | None = None
 
 
-class WireTemplate(msgspec.Struct, gc=False):
+class WireTemplate(msgspec.Struct, Generic[EnvT], gc=False):
     metadata: WireMeta | None = None
-    spec: WireSpec | None = None
+    spec: WireSpec[EnvT] | None = None
 
 
-class WireSpec(msgspec.Struct, gc=False):
+class WireSpec(msgspec.Struct, Generic[EnvT], gc=False):
     """Pod, workload and job specs in one: each kind fills the fields it has."""
 
-    containers: list[WireContainer] | None = None
-    initContainers: list[WireContainer] | None = None
+    containers: list[WireContainer[EnvT]] | None = None
+    initContainers: list[WireContainer[EnvT]] | None = None
     nodeSelector: dict[str, str] | None = None
     affinity: dict[str, Any] | None = None
-    template: WireTemplate | None = None
-    jobTemplate: WireTemplate | None = None
+    template: WireTemplate[EnvT] | None = None
+    jobTemplate: WireTemplate[EnvT] | None = None
 
 
-class WireObject(msgspec.Struct, gc=False):
+class WireObject(msgspec.Struct, Generic[EnvT], gc=False):
     kind: str | None = None
     apiVersion: str | None = None
     metadata: WireMeta | None = None
-    spec: WireSpec | None = None
-    template: WireTemplate | None = None  # PodTemplate
-    items: list[WireObject] | None = None  # List
+    spec: WireSpec[EnvT] | None = None
+    template: WireTemplate[EnvT] | None = None  # PodTemplate
+    items: list[WireObject[EnvT]] | None = None  # List
 
 
 class Irregular(Exception):
     """The document is not in the plain shape; read it through the checked path."""
 
 
-_OBJECT_DECODER = msgspec.json.Decoder(WireObject)
-_ENV_DECODER = msgspec.json.Decoder(list[WireEnvVar] | None)
+_OBJECT_DECODER = msgspec.json.Decoder(WireObject[EnvEntries])
+_ENV_DECODER = msgspec.json.Decoder(EnvEntries)
 _EMPTY: dict[str, str] = {}
 
 
+def _env_read(entries: list[WireEnvVar]) -> tuple[tuple[str, str], ...]:
+    """The variables of a container's env that signals read."""
+    read, prefixes, unset = signals.READ_ENV, signals.READ_ENV_PREFIXES, msgspec.UNSET
+    return tuple(
+        [
+            (e.name, e.value)
+            for e in entries
+            if (e.name in read or e.name.startswith(prefixes)) and e.value is not unset
+        ]
+    )
+
+
 def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
-    """The variables of a container's ``env`` (raw JSON) that signals read. Raises
-    Irregular for entries the checked path would report or convert."""
-    if raw == b"null":  # no env (the default): most sidecars
+    """:func:`_env_read` of a container's ``env`` as raw JSON. Raises Irregular for
+    entries the checked path would report or convert."""
+    if raw == b"null":  # no env: most sidecars
         return ()
     try:
         entries = _ENV_DECODER.decode(raw)
@@ -323,14 +343,7 @@ def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
     # Every variable the signals read has "DD_" or "PYTHON_VERSION" in its name; a
     # backslash could spell one with an escape. Most sidecars have none: no loop for them.
     if entries and (b"DD_" in raw or b"PYTHON_VERSION" in raw or b"\\" in raw):
-        read, prefixes, unset = signals.READ_ENV, signals.READ_ENV_PREFIXES, msgspec.UNSET
-        return tuple(
-            [
-                (e.name, e.value)
-                for e in entries
-                if (e.name in read or e.name.startswith(prefixes)) and e.value is not unset
-            ]
-        )
+        return _env_read(entries)
     return ()
 
 
@@ -339,8 +352,13 @@ def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
 ContainerKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
 
 
-def container_key(c: WireContainer) -> ContainerKey:
-    return c.name, c.image, _env_items(bytes(c.env))
+def container_key(c: WireContainer[Any]) -> ContainerKey:
+    env = c.env
+    if not env:  # None, or no entries
+        return c.name, c.image, ()
+    if type(env) is msgspec.Raw:  # (a webhook object)
+        return c.name, c.image, _env_items(bytes(env))
+    return c.name, c.image, _env_read(env)
 
 
 # name, image, env as raw JSON -> the container's key. The Pods an admission webhook
@@ -349,9 +367,10 @@ _CONTAINERS: dict[tuple[str, str | None, bytes], ContainerKey] = {}
 _CONTAINERS_LIMIT = 512
 
 
-def wire_container(c: WireContainer) -> ContainerKey:
-    """:func:`container_key`, remembered by raw content; raises Irregular."""
-    raw = bytes(c.env)
+def wire_container(c: WireContainer[msgspec.Raw]) -> ContainerKey:
+    """:func:`container_key` of a container decoded with its env raw, remembered by raw
+    content; raises Irregular."""
+    raw = b"null" if c.env is None else bytes(c.env)
     found = _CONTAINERS.get((c.name, c.image, raw))
     if found is None:
         found = (c.name, c.image, _env_items(raw))
@@ -369,7 +388,7 @@ def wire_controller(meta: WireMeta) -> tuple[str, str] | None:
     return None
 
 
-def decode_object(data: bytes) -> WireObject | None:
+def decode_object(data: bytes) -> WireObject[EnvEntries] | None:
     """A Kubernetes object (or List) from JSON bytes; None when it is not plainly one."""
     try:
         obj = _OBJECT_DECODER.decode(data)
@@ -388,7 +407,7 @@ def parse_json(data: bytes, source: str) -> model.ParseResult | None:
 
 
 def parse_wire(
-    obj: WireObject,
+    obj: WireObject[Any],
     source: str,
     containers: list[ContainerKey] | None = None,
 ) -> model.ParseResult | None:
@@ -409,7 +428,7 @@ def _merged(outer: dict[str, str] | None, inner: dict[str, str] | None) -> dict[
 
 
 def wire_object(
-    obj: WireObject,
+    obj: WireObject[Any],
     source: str,
     out: model.ParseResult,
     containers: list[ContainerKey] | None = None,
