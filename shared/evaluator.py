@@ -470,22 +470,32 @@ def _apply_policy(
     per_feature, not_checked = facts_findings(facts, facts.features | required, matrix)
     results: dict[str, model.FeatureResult] = {}
     for feature, findings in per_feature.items():
-        reasons: list[model.Reason] = []
-        for f in findings:
-            sev = policy.severity(f.code)
-            if sev is None:
-                continue
-            if feature in exempt_features:
-                sev = "info"
-            reasons.append(model.Reason(f.code, sev, f.message, f.required, f.observed))
-        results[feature] = model.FeatureResult(
-            status=_status(findings),
-            reasons=tuple(reasons),
-            required_by_policy=feature in required,
-        )
+        # Many facts give one feature the same findings: each result is made once.
+        args = (findings, feature in required, feature in exempt_features)
+        made = memo.get(("result", *args))
+        if made is None or made[0] is not policy:  # (made under another policy)
+            made = memo[("result", *args)] = (policy, _feature_result(policy, *args))
+        results[feature] = made[1]
     nc = tuple(sorted(not_checked))
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
     worst = model.max_severity(results)
     memo[key] = (policy, results, nc, worst)
     return results, nc, worst
+
+
+def _feature_result(
+    policy: policy_mod.Policy, findings: Findings, required: bool, exempt: bool
+) -> model.FeatureResult:
+    """One feature's findings under a policy."""
+    reasons: list[model.Reason] = []
+    for f in findings:
+        sev = policy.severity(f.code)
+        if sev is None:
+            continue
+        if exempt:
+            sev = "info"
+        reasons.append(model.Reason(f.code, sev, f.message, f.required, f.observed))
+    return model.FeatureResult(
+        status=_status(findings), reasons=tuple(reasons), required_by_policy=required
+    )

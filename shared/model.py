@@ -104,7 +104,8 @@ class Workload(msgspec.Struct, frozen=True):
         )
 
 
-class Finding(msgspec.Struct, frozen=True):
+# findings key memos of per-feature results: hashed once
+class Finding(msgspec.Struct, frozen=True, cache_hash=True):
     code: Code
     effect: Effect
     message: str

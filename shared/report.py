@@ -112,28 +112,43 @@ def _facts_text(f: model.Facts) -> tuple[str | None, str | None, str | None]:
     return display_ddtrace(f.ddtrace), f.python, str(f.platform) or None
 
 
-def features_json(features: dict[str, model.FeatureResult]) -> dict[str, FeatureJSON]:
-    return {
-        name: FeatureJSON(
-            fr.status,
-            fr.required_by_policy,
-            [ReasonJSON(x.code, x.severity, x.required, x.observed, x.message) for x in fr.reasons],
-        )
-        for name, fr in features.items()
-    }
+def feature_json(fr: model.FeatureResult) -> FeatureJSON:
+    return FeatureJSON(
+        fr.status,
+        fr.required_by_policy,
+        [ReasonJSON(x.code, x.severity, x.required, x.observed, x.message) for x in fr.reasons],
+    )
 
 
-def workload_json(
-    r: model.WorkloadResult, cache: dict[int, msgspec.Raw] | None = None
-) -> WorkloadJSON:
-    """One workload; ``cache`` shares the encoding of feature results that are shared."""
+class _Encoded:
+    """Encodings made during one rendering, by the identity of what they encode: the
+    evaluator shares feature results (and whole features dicts) between workloads, and
+    the run holds them all while it is rendered, so identities stay valid."""
+
+    __slots__ = ("features", "results")
+
+    def __init__(self) -> None:
+        self.features: dict[int, msgspec.Raw] = {}
+        self.results: dict[int, msgspec.Raw] = {}
+
+    def of_features(self, features: dict[str, model.FeatureResult]) -> msgspec.Raw:
+        raw = self.features.get(id(features))
+        if raw is None:
+            encode, results = _ENCODER.encode, self.results
+            parts = {}
+            for name, fr in features.items():
+                part = results.get(id(fr))
+                if part is None:
+                    part = results[id(fr)] = msgspec.Raw(encode(feature_json(fr)))
+                parts[name] = part
+            raw = self.features[id(features)] = msgspec.Raw(encode(parts))
+        return raw
+
+
+def workload_json(r: model.WorkloadResult, encoded: _Encoded | None = None) -> WorkloadJSON:
+    """One workload; ``encoded`` shares the encoding of shared feature results."""
     w = r.workload
     ddtrace, python, platform = _facts_text(w.facts)
-    feats = cache.get(id(r.features)) if cache is not None else None
-    if feats is None:
-        feats = msgspec.Raw(_ENCODER.encode(features_json(r.features)))
-        if cache is not None:
-            cache[id(r.features)] = feats
     return WorkloadJSON(
         w.id,
         w.source,
@@ -146,7 +161,7 @@ def workload_json(
         python,
         platform,
         r.exempt,
-        feats,
+        (encoded or _Encoded()).of_features(r.features),
         r.not_checked,
         r.compliant,
     )
@@ -164,12 +179,11 @@ def summary(run: Run) -> SummaryJSON:
 
 
 def to_report(run: Run) -> ReportJSON:
-    # id() keys stay valid: run.results holds every features dict for the whole call
-    cache: dict[int, msgspec.Raw] = {}
+    encoded = _Encoded()
     return ReportJSON(
         schema_version=SCHEMA_VERSION,
         matrix=MatrixJSON(run.matrix.name, run.matrix.version),
-        workloads=[workload_json(r, cache) for r in run.results],
+        workloads=[workload_json(r, encoded) for r in run.results],
         errors=[ErrorJSON(e.source, e.field, e.message) for e in run.errors],
         summary=summary(run),
     )

@@ -112,6 +112,11 @@ def _platform(os_name: str, arch: tuple[str, ...]) -> model.Platform:
     return model.Platform(os_name, arch)
 
 
+@functools.lru_cache(maxsize=256)
+def _linux_platform(arch: str | None) -> model.Platform:
+    return _platform("linux", (signals.normalize_arch(arch),) if arch else ())
+
+
 _STR = frozenset({str})
 
 
@@ -487,7 +492,7 @@ def wire_object(
     if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
         # No affinity and no OS selector (the common case): Linux, maybe one architecture.
         arch = selector.get(ARCH_KEYS[0]) or selector.get(ARCH_KEYS[1]) if selector else None
-        platform = _platform("linux", (signals.normalize_arch(arch),) if arch else ())
+        platform = _linux_platform(arch)
     else:
         raw_spec: dict[str, Any] = {}
         if spec.nodeSelector is not None:
@@ -515,7 +520,8 @@ def wire_object(
         _TEMPLATES[key] = signals_of
     found, errors, skipped = signals_of
     namespace = meta.namespace
-    label_pairs = signals.label_pairs(labels)
+    # signals.label_pairs, for labels known to be strings
+    label_pairs = tuple(sorted(labels.items())) if labels else ()
     append = out.workloads.append
     for container, facts, exempt in found:
         append(model.Workload(source, kind, namespace, name, container, facts, label_pairs, exempt))
