@@ -24,7 +24,7 @@ class VersionSyntaxError(ValueError):
     """A version or version range that cannot be read."""
 
 
-class Interval(msgspec.Struct, frozen=True):
+class Interval(msgspec.Struct, frozen=True, gc=False):
     """Versions ``v`` with ``lo <(=) v <(=) hi``; ``None`` bounds are unbounded."""
 
     lo: version.Version | None = None
