@@ -444,13 +444,7 @@ def evaluate(
     features, not_checked, worst = _apply_policy(
         workload.facts, required, exempt_features, matrix, policy
     )
-    return model.WorkloadResult(
-        workload=workload,
-        features=features,
-        not_checked=not_checked,
-        exempt=exempt,
-        max_severity=worst,
-    )
+    return model.WorkloadResult(workload, features, not_checked, exempt, worst)
 
 
 def _apply_policy(

@@ -447,11 +447,9 @@ def wire_object(
         for item in obj.items:
             wire_object(item, source, out)
         return
-    if kind == "List":
+    path = TEMPLATE_PATHS.get(kind, ())
+    if path == ():  # (List included)
         return
-    if kind not in TEMPLATE_PATHS:
-        return
-    path = TEMPLATE_PATHS[kind]
     meta = obj.metadata
     if meta is None:
         raise Irregular
@@ -486,8 +484,11 @@ def wire_object(
         tag = signals.ddtrace_from_init_image(ic.image)
         if tag and not lib:
             lib = tag
-    if containers is None or path is not None:
-        containers = [container_key(c) for c in spec.containers]
+    keys = (
+        tuple([container_key(c) for c in spec.containers])
+        if containers is None or path is not None
+        else tuple(containers)
+    )
     selector = spec.nodeSelector
     if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
         # No affinity and no OS selector (the common case): Linux, maybe one architecture.
@@ -506,7 +507,7 @@ def wire_object(
     default = annotations.get("kubectl.kubernetes.io/default-container")
     key = (
         tuple(annotations.items()),
-        tuple(containers),
+        keys,
         platform,
         lib,
         len(init),
@@ -514,7 +515,7 @@ def wire_object(
     )
     signals_of = _TEMPLATES.get(key)
     if signals_of is None:
-        signals_of = _template_signals(annotations, containers, platform, lib, len(init), default)
+        signals_of = _template_signals(annotations, keys, platform, lib, len(init), default)
         if len(_TEMPLATES) >= _TEMPLATES_LIMIT:
             _TEMPLATES.clear()
         _TEMPLATES[key] = signals_of
@@ -543,7 +544,7 @@ _TEMPLATES_LIMIT = 4096
 
 def _template_signals(
     annotations: dict[str, str],
-    containers: list[ContainerKey],
+    containers: tuple[ContainerKey, ...],
     platform: model.Platform,
     lib: str | None,
     skipped: int,
