@@ -253,8 +253,14 @@ def _workload(ref: tuple[str, str] | None, labels: Any) -> tuple[str, str] | Non
     if ref is None:
         return None
     kind, name = ref
-    pod_hash = (labels or {}).get("pod-template-hash")
-    if kind == "ReplicaSet" and pod_hash and name.endswith(f"-{pod_hash}"):
+    pod_hash = labels.get("pod-template-hash") if isinstance(labels, dict) else None
+    # (the API server only sends string labels; anything else names no Deployment)
+    if (
+        kind == "ReplicaSet"
+        and isinstance(pod_hash, str)
+        and pod_hash
+        and name.endswith(f"-{pod_hash}")
+    ):
         return "Deployment", name[: -len(pod_hash) - 1]
     return ref
 

@@ -202,6 +202,17 @@ def test_fuzz_review_is_a_response_or_a_typed_error(body: Any) -> None:
     assert isinstance(resp["allowed"], bool)
 
 
+def test_a_non_string_template_hash_names_no_deployment() -> None:
+    # Hypothesis found it: a number label crashed the owner lookup. The API server only
+    # sends string labels, so such a Pod is judged as its ReplicaSet's.
+    p = _rs_pod("api-5d8f-aaaaa", "1.9.0")
+    p["metadata"]["labels"] = {"pod-template-hash": 1}
+    p["metadata"]["ownerReferences"][0]["name"] = "api-1"
+    out = decide(review(p, uid="u-int-hash"))
+    assert out.body["response"]["uid"] == "u-int-hash"  # a well-formed answer
+    assert protocol.workload_of(p["metadata"]) == ("ReplicaSet", "api-1")
+
+
 def _rs_pod(name: str, ddtrace: str) -> dict[str, Any]:
     p = pod(ddtrace, name=name)
     p["metadata"]["labels"] = {"pod-template-hash": "5d8f"}
