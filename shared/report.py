@@ -96,6 +96,7 @@ class Run(msgspec.Struct, frozen=True):
         return any(r.fails_at(level) for r in self.results)
 
 
+@functools.lru_cache(maxsize=1024)
 def display_ddtrace(raw: str | None) -> str | None:
     if raw is None:
         return None

@@ -317,7 +317,7 @@ class Annotations:
         return f"{self.where}[{PREFIX}{key}]"
 
     def has_container_specific(self, container: str) -> bool:
-        return any(c == container for c, _ in self.specific)
+        return bool(self.specific) and any(c == container for c, _ in self.specific)
 
     def has_general(self) -> bool:
         return any(k != KEY_EXEMPT for k in self.general)

@@ -505,8 +505,9 @@ def wire_object(
         except DocumentError:
             raise Irregular from None
     default = annotations.get("kubectl.kubernetes.io/default-container")
+    annotation_items = tuple(annotations.items())
     key = (
-        tuple(annotations.items()),
+        annotation_items,
         keys,
         platform,
         lib,
@@ -515,7 +516,7 @@ def wire_object(
     )
     signals_of = _TEMPLATES.get(key)
     if signals_of is None:
-        signals_of = _template_signals(annotations, keys, platform, lib, len(init), default)
+        signals_of = _template_signals(annotation_items, keys, platform, lib, len(init), default)
         if len(_TEMPLATES) >= _TEMPLATES_LIMIT:
             _TEMPLATES.clear()
         _TEMPLATES[key] = signals_of
@@ -542,8 +543,14 @@ _TEMPLATES: dict[tuple[Any, ...], TemplateSignals] = {}
 _TEMPLATES_LIMIT = 4096
 
 
+@functools.lru_cache(maxsize=256)
+def _annotations(items: tuple[tuple[str, str], ...]) -> signals.Annotations:
+    # templates of one chart differ in images and env more often than in annotations
+    return signals.Annotations(dict(items), "metadata.annotations")
+
+
 def _template_signals(
-    annotations: dict[str, str],
+    annotations: tuple[tuple[str, str], ...],
     containers: tuple[ContainerKey, ...],
     platform: model.Platform,
     lib: str | None,
@@ -558,7 +565,7 @@ def _template_signals(
             kind="",
             namespace=None,
             name="",
-            annotations=signals.Annotations(annotations, "metadata.annotations"),
+            annotations=_annotations(annotations),
             containers=[
                 signals.ContainerInput(name, image, dict(env)) for name, image, env in containers
             ],
