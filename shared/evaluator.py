@@ -465,10 +465,10 @@ def _apply_policy(
     results: dict[str, model.FeatureResult] = {}
     for feature, findings in per_feature.items():
         # Many facts give one feature the same findings: each result is made once.
-        args = (findings, feature in required, feature in exempt_features)
-        made = memo.get(("result", *args))
+        fr_key = ("result", findings, feature in required, feature in exempt_features)
+        made = memo.get(fr_key)
         if made is None or made[0] is not policy:  # (made under another policy)
-            made = memo[("result", *args)] = (policy, _feature_result(policy, *args))
+            made = memo[fr_key] = (policy, _feature_result(policy, *fr_key[1:]))
         results[feature] = made[1]
     nc = tuple(sorted(not_checked))
     if len(memo) >= _MEMO_LIMIT:

@@ -473,16 +473,7 @@ def _evaluate(
     for w in parsed.workloads:
         if owner is not None:
             # policy selectors (names, kinds) see the workload, as in `check` and the scanner
-            w = model.Workload(
-                source=w.source,
-                kind=owner[0],
-                namespace=w.namespace,
-                name=owner[1],
-                container=w.container,
-                facts=w.facts,
-                labels=w.labels,
-                exempt=w.exempt,
-            )
+            w = msgspec.structs.replace(w, kind=owner[0], name=owner[1])
         if deadline is not None and clock() > deadline:
             raise DeadlineExceeded(
                 f"evaluated {len(evaluated)} of {len(parsed.workloads)} containers"

@@ -447,9 +447,9 @@ def wire_object(
         for item in obj.items:
             wire_object(item, source, out)
         return
-    path = TEMPLATE_PATHS.get(kind, ())
-    if path == ():  # (List included)
+    if kind not in TEMPLATE_PATHS:  # (List included: its items are read above)
         return
+    path = TEMPLATE_PATHS[kind]
     meta = obj.metadata
     if meta is None:
         raise Irregular
