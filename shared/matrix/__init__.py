@@ -59,14 +59,15 @@ class ReleaseBranchRow(msgspec.Struct, frozen=True):
     level: Literal["maintenance", "general_availability", "end_of_life"]
 
 
-class RuntimeRow(msgspec.Struct, frozen=True):
+# kw_only: fields in the schema's order (as `matrix show --format json` prints them)
+class RuntimeRow(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     os: Literal["linux", "darwin", "windows"]
     arch: tuple[str, ...]
-    python: tuple[str, ...]
-    ddtrace: str
     cpu: str | None = None
     runtime: Literal["cpython"] = "cpython"
+    python: tuple[str, ...]
+    ddtrace: str
 
 
 class FrameworkRow(msgspec.Struct, frozen=True):
@@ -84,12 +85,12 @@ class AuthFrameworkRow(msgspec.Struct, frozen=True):
     features: tuple[model.FeatureId, ...] = ("user_activity_tracking",)
 
 
-class CaveatRow(msgspec.Struct, frozen=True):
+class CaveatRow(msgspec.Struct, frozen=True, kw_only=True):
     source: str
     code: model.Code
+    framework: str | None = None
     features: tuple[model.FeatureId, ...]
     message: str
-    framework: str | None = None
 
 
 class NoteRow(msgspec.Struct, frozen=True):

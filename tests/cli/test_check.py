@@ -252,6 +252,12 @@ def test_matrix_show(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "matrix", "show", "--format", "json")
     data = json.loads(out)
     assert [f["id"] for f in data["features"]][:2] == ["threat_detection", "threat_protection"]
+    # each row's fields in the order the matrix file's schema gives them
+    from ddcompat.shared.matrix import schema
+
+    for section, model in schema.ROW_MODELS.items():
+        for row in data[section]:
+            assert list(row) == list(model.model_fields), section
 
 
 def test_console_script_is_installed(tmp_path: Path) -> None:
