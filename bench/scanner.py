@@ -148,7 +148,7 @@ async def scanner(host: str, page_size: int) -> int:
         kubernetes=True, endpoint=kube.Endpoint(host=host, ssl=False), page_size=page_size
     )
     async with aiohttp.ClientSession() as s:
-        snap = await scan_mod.scan(s, opts, matrix.builtin(), policy.DEFAULT)
+        snap = await scan_mod.scan(s, opts, scan_mod.Judging(matrix.builtin(), policy.DEFAULT))
     assert not snap.errors, snap.errors[:3]
     return sum(e.pods for e in snap.entries.values())
 

@@ -9,15 +9,14 @@ import dataclasses
 import logging
 import random
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
 from ddcompat.scanner import collector, kube
 from ddcompat.scanner import scan as scan_mod
-from ddcompat.shared import matrix as matrix_mod
-from ddcompat.shared import policy as policy_mod
+from ddcompat.shared import serving
+from ddcompat.shared import settings as settings_mod
 
 log = logging.getLogger("ddcompat.scanner")
 
@@ -29,18 +28,19 @@ class Config:
     jitter: float = 0.1
     host: str = "0.0.0.0"
     port: int = 9090
-    matrix_files: tuple[Path, ...] = ()
-    policy_file: Path | None = None
+    settings: settings_mod.Settings = dataclasses.field(
+        default_factory=settings_mod.Settings.default
+    )
     request_timeout: float = 60.0
 
 
 @dataclasses.dataclass
 class State:
     config: Config
-    shared: collector.Shared
+    published: collector.Published
     metrics: collector.SelfMetrics
-    matrix: matrix_mod.Matrix | None = None
-    policy: policy_mod.Policy | None = None
+    # this app's evaluator and reader (their caches live as long as the app)
+    judging: scan_mod.Judging | None = None
     scans_done: int = 0
     scanning: bool = False
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
@@ -51,16 +51,16 @@ STATE = web.AppKey("scanner_state", State)
 
 async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
     """One scan; on success the new snapshot replaces the old one whole."""
-    assert state.matrix is not None and state.policy is not None
+    assert state.judging is not None
     m = state.metrics
     state.scanning = True
     try:
         with m.duration.time():
-            snap = await scan_mod.scan(session, state.config.options, state.matrix, state.policy)
+            snap = await scan_mod.scan(session, state.config.options, state.judging)
     except kube.ListError as exc:
         m.errors.labels("kubernetes", exc.reason).inc()
         m.scans.labels("failed").inc()
-        state.shared.stale = state.shared.snapshot is not None
+        state.published.stale = state.published.snapshot is not None
         log.error("scan failed, keeping the previous snapshot: %s", exc)
         return False
     finally:
@@ -71,8 +71,8 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
     if snap.dropped_series:
         m.dropped.inc(snap.dropped_series)
         log.warning("series budget: %d per-workload series dropped", snap.dropped_series)
-    state.shared.snapshot = snap
-    state.shared.stale = False
+    state.published.snapshot = snap
+    state.published.stale = False
     state.scans_done += 1
     m.scans.labels("complete").inc()
     log.info("scan complete: %d workload-containers in %.1fs", len(snap.entries), snap.duration)
@@ -92,10 +92,7 @@ async def _loop(state: State, session: aiohttp.ClientSession | None) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     cfg = state.config
-    state.matrix = (
-        matrix_mod.load(list(cfg.matrix_files)) if cfg.matrix_files else matrix_mod.builtin()
-    )
-    state.policy = policy_mod.load(cfg.policy_file) if cfg.policy_file else policy_mod.DEFAULT
+    state.judging = scan_mod.Judging(cfg.settings.matrix, cfg.settings.policy)
     session = None
     if cfg.options.kubernetes:
         session = aiohttp.ClientSession(
@@ -114,8 +111,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = request.app[STATE].metrics.render()
-    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4"})
+    return serving.metrics_response(request, request.app[STATE].metrics.registry)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -124,7 +120,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     state = request.app[STATE]
-    if state.shared.snapshot is not None:
+    if state.published.snapshot is not None:
         return web.Response(text="ready\n")
     return web.Response(text="no complete scan yet\n", status=503)
 
@@ -137,9 +133,11 @@ async def trigger(request: web.Request) -> web.Response:
 
 def create_app(config: Config) -> web.Application:
     opts = config.options
-    shared = collector.Shared(shard=opts.shard, total_shards=opts.total_shards)
+    published = collector.Published(shard=opts.shard, total_shards=opts.total_shards)
     app = web.Application()
-    app[STATE] = State(config=config, shared=shared, metrics=collector.SelfMetrics.create(shared))
+    app[STATE] = State(
+        config=config, published=published, metrics=collector.SelfMetrics.create(published)
+    )
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)

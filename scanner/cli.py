@@ -11,6 +11,7 @@ from typing import Any
 from ddcompat.scanner import app as app_mod
 from ddcompat.scanner import kube
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import settings as settings_mod
 
 
 def register(sub: Any) -> None:
@@ -82,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     args.shard = shard_from(args.shard)
     if not 0 <= args.shard < args.total_shards:
         raise SystemExit("ddcompat scanner run: --shard must be in [0, --total-shards)")
+    settings = settings_mod.Settings.load(args.matrix, args.policy)  # (exit 2 if bad)
     endpoint = None
     if args.kubernetes:
         endpoint = kube.load_endpoint(args.kubeconfig, args.context)
@@ -101,8 +103,7 @@ def _run(args: argparse.Namespace) -> int:
             jitter=args.jitter,
             host=args.host,
             port=args.port,
-            matrix_files=tuple(args.matrix),
-            policy_file=args.policy,
+            settings=settings,
         )
     )
     return 0

@@ -18,8 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from ddcompat.scanner import scan as scan_mod
-from ddcompat.shared import cli as core_cli
-from ddcompat.shared import versions
+from ddcompat.shared import serving, versions
 
 _DDTRACE = re.compile(r"^v?(\d{1,2})\.(\d{1,3})(?:\.\d+)?$")
 
@@ -48,8 +47,9 @@ def python_label(raw: str | None) -> str:
 
 
 @dataclasses.dataclass
-class Shared:
-    """What the scan loop publishes for the collector (swapped whole, never mutated)."""
+class Published:
+    """What the scan loop publishes for the collector: the snapshot is swapped whole,
+    never mutated."""
 
     snapshot: scan_mod.Snapshot | None = None
     stale: bool = False
@@ -58,26 +58,25 @@ class Shared:
 
 
 class SnapshotCollector(Collector):
-    def __init__(self, shared: Shared) -> None:
-        self.shared = shared
+    def __init__(self, published: Published) -> None:
+        self.published = published
 
     def describe(self) -> list[prom.Metric]:
         return []  # rendered per scrape; not checked at registration
 
     def collect(self) -> Iterator[prom.Metric]:
-        shared = self.shared
-        snap = shared.snapshot
-        info = InfoMetricFamily("ddcompat_build", "ddcompat build information")
-        info.add_metric([], {"version": core_cli.version(), "component": "scanner"})
-        yield info
+        published = self.published
+        snap = published.snapshot
         shard = InfoMetricFamily("ddcompat_shard", "This scanner's shard of the fleet")
-        shard.add_metric([], {"shard": str(shared.shard), "total_shards": str(shared.total_shards)})
+        shard.add_metric(
+            [], {"shard": str(published.shard), "total_shards": str(published.total_shards)}
+        )
         yield shard
         stale = GaugeMetricFamily(
             "ddcompat_snapshot_stale",
             "1 when the last scan failed and the metrics show an older complete scan",
         )
-        stale.add_metric([], 1.0 if shared.stale else 0.0)
+        stale.add_metric([], 1.0 if published.stale else 0.0)
         yield stale
         if snap is None:
             return
@@ -151,9 +150,10 @@ class SelfMetrics:
     scans: prom.Counter
 
     @classmethod
-    def create(cls, shared: Shared) -> SelfMetrics:
+    def create(cls, published: Published) -> SelfMetrics:
         registry = prom.CollectorRegistry()
-        registry.register(SnapshotCollector(shared))
+        serving.register_build_info(registry, "scanner")
+        registry.register(SnapshotCollector(published))
         return cls(
             registry=registry,
             duration=prom.Histogram(
@@ -180,6 +180,3 @@ class SelfMetrics:
                 registry=registry,
             ),
         )
-
-    def render(self) -> bytes:
-        return prom.generate_latest(self.registry)

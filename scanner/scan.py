@@ -20,7 +20,7 @@ import aiohttp
 import msgspec
 
 from ddcompat.scanner import kube
-from ddcompat.shared import batch, evaluator, model, parsers
+from ddcompat.shared import evaluator, gc_pause, model, parsers
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.parsers import kubernetes as k8s_parser
@@ -59,6 +59,18 @@ class Options:
     total_shards: int = 1
     max_series: int = 200_000
     retry: kube.Retry = dataclasses.field(default_factory=kube.Retry)
+
+
+class Judging:
+    """What a scanner app judges with: one evaluator (matrix, policy and its caches) and
+    one Kubernetes reader (what each template says), made once per app and reused by
+    every scan, so the second scan of an unchanged fleet reads nothing twice."""
+
+    __slots__ = ("evaluator", "reader")
+
+    def __init__(self, matrix: matrix_mod.Matrix, policy: policy_mod.Policy) -> None:
+        self.evaluator = evaluator.Evaluator(matrix, policy)
+        self.reader = k8s_parser.Reader()
 
 
 def shard_of(namespace: str, workload: str, total: int) -> int:
@@ -197,14 +209,14 @@ async def _owners(
 async def scan_kubernetes(
     session: aiohttp.ClientSession,
     opts: Options,
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
+    judging: Judging,
     acc: Accumulator,
     errors: list[tuple[str, str, str]],
 ) -> int:
     """Pods of the cluster into ``acc``; returns the number of pods seen."""
     assert opts.endpoint is not None
     owners = await _owners(session, opts, errors)
+    reader, judge_workload = judging.reader, judging.evaluator.evaluate
     before_pods: dict[Key, Entry] = dict(acc.entries)  # other sources survive a restart
     errors_before = len(errors)
     # Pods stamped from one template (same controller and pod-template-hash or
@@ -229,7 +241,7 @@ async def scan_kubernetes(
         out = model.ParseResult()
         pod["kind"] = "Pod"  # LIST items carry no kind of their own
         try:
-            k8s_parser.parse_object(pod, f"kubernetes/{ns}", "", out)
+            reader.read_document(pod, f"kubernetes/{ns}", out)
         except Exception as exc:  # one odd pod must not fail the scan
             out.errors.append(model.InputError(f"kubernetes/{ns}", repr(exc)))
         for e in out.errors:
@@ -240,7 +252,7 @@ async def scan_kubernetes(
             if node is not None and not facts.platform.arch:
                 facts = msgspec.structs.replace(facts, platform=node)
             wl = msgspec.structs.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
-            judged.append(((ns, kind, name, w.container), evaluator.evaluate(wl, matrix, policy)))
+            judged.append(((ns, kind, name, w.container), judge_workload(wl)))
         return judged
 
     def on_page(items: kube.Page) -> None:
@@ -287,19 +299,19 @@ async def scan_kubernetes(
 
 def scan_files(
     paths: Sequence[Path],
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
+    judging: Judging,
     acc: Accumulator,
     errors: list[tuple[str, str, str]],
 ) -> None:
-    parsed = parsers.collect(paths)
+    parsed = parsers.collect(paths, reader=judging.reader)
+    judge = judging.evaluator
     for e in parsed.errors:
         errors.append(("files", "bad_input", str(e)))
     for w in parsed.workloads:
         ns = w.namespace or "-"
         if not acc.mine(ns, w.name):
             continue
-        acc.add((ns, w.kind, w.name, w.container), evaluator.evaluate(w, matrix, policy))
+        acc.add((ns, w.kind, w.name, w.container), judge.evaluate(w))
 
 
 def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entry], int]:
@@ -321,19 +333,18 @@ def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entr
 async def scan(
     session: aiohttp.ClientSession | None,
     opts: Options,
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
+    judging: Judging,
 ) -> Snapshot:
     """A complete scan; raises kube.ListError when the pod listing itself fails."""
     started = time.monotonic()
     acc = Accumulator(opts)
     errors: list[tuple[str, str, str]] = []
-    with batch.paused_gc():
+    with gc_pause.paused():
         if opts.paths:
-            scan_files(opts.paths, matrix, policy, acc, errors)
+            scan_files(opts.paths, judging, acc, errors)
         if opts.kubernetes:
             assert session is not None
-            await scan_kubernetes(session, opts, matrix, policy, acc, errors)
+            await scan_kubernetes(session, opts, judging, acc, errors)
     entries, dropped = limit_series(acc.finish(), opts.max_series)
     return Snapshot(
         entries=entries,

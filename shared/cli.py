@@ -18,22 +18,13 @@ from pathlib import Path
 
 import msgspec
 
-from ddcompat.shared import batch, evaluator, parsers, policy, report
+from ddcompat.shared import about, evaluator, gc_pause, parsers, policy, report
 from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.parsers import kubernetes
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 ENTRY_POINT_GROUP = "ddcompat.commands"
-
-
-def version() -> str:
-    # importlib.metadata is imported here, not at the top: reading package metadata costs
-    # start-up time that `check` and `matrix` only pay when they print the version.
-    import importlib.metadata
-
-    try:
-        return importlib.metadata.version("ddcompat")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
 
 
 class _VersionAction(argparse.Action):
@@ -47,31 +38,8 @@ class _VersionAction(argparse.Action):
         values: object,
         option_string: str | None = None,
     ) -> None:
-        sys.stdout.write(f"ddcompat {version()}\n")
+        sys.stdout.write(f"ddcompat {about.version()}\n")
         parser.exit()
-
-
-class UsageError(Exception):
-    pass
-
-
-def load_config(
-    matrix_files: Sequence[str], policy_file: str | None
-) -> tuple[matrix_mod.Matrix, policy.Policy]:
-    """The matrix and policy in force; raises UsageError with the file and field."""
-    try:
-        m = (
-            matrix_mod.load([Path(p) for p in matrix_files])
-            if matrix_files
-            else matrix_mod.builtin()
-        )
-    except matrix_mod.MatrixError as exc:
-        raise UsageError(str(exc)) from None
-    try:
-        pol = policy.load(policy_file) if policy_file else policy.DEFAULT
-    except policy.PolicyError as exc:
-        raise UsageError(str(exc)) from None
-    return m, pol
 
 
 def run_check(
@@ -80,9 +48,11 @@ def run_check(
     pol: policy.Policy,
     excludes: Sequence[str] = (),
 ) -> report.Run:
-    with batch.paused_gc():
-        parsed = parsers.collect(paths, excludes)
-        results = [evaluator.evaluate(w, m, pol) for w in parsed.workloads]
+    # this run's caches: what each template says, what each set of facts gives
+    judge = evaluator.Evaluator(m, pol).evaluate
+    with gc_pause.paused():
+        parsed = parsers.collect(paths, excludes, reader=kubernetes.Reader())
+        results = [judge(w) for w in parsed.workloads]
     return report.Run(
         matrix=m,
         results=results,
@@ -93,16 +63,17 @@ def run_check(
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    m, pol = load_config(args.matrix, args.policy)
+    settings = settings_mod.Settings.load(args.matrix, args.policy)
+    m, pol = settings.matrix, settings.policy
     # One pause for the whole command: a collection between reading and rendering would
     # walk every object of the report for nothing (the process ends right after).
-    with batch.paused_gc():
+    with gc_pause.paused():
         run = run_check(args.paths, m, pol, args.exclude)
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
             data = report.render_json_bytes(run)
         elif fmt == "sarif":
-            data = report.render_sarif(run, version()).encode()
+            data = report.render_sarif(run, about.version()).encode()
         elif fmt == "junit":
             data = report.render_junit(run, args.fail_on).encode()
         else:
@@ -132,7 +103,7 @@ def _write_stdout(data: bytes) -> None:
 
 
 def _cmd_matrix_show(args: argparse.Namespace) -> int:
-    m, _ = load_config(args.matrix, None)
+    m = settings_mod.Settings.load(args.matrix).matrix
     if args.format == "json":
         import json
 
@@ -224,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except UsageError as exc:
+    except settings_mod.ConfigError as exc:
         print(f"ddcompat: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:

@@ -1,24 +1,29 @@
 """The evaluation core: workload facts + matrix + policy -> per-feature status and reasons.
 
-``evaluate`` is a pure function. What the matrix says about a set of facts does not
-depend on the policy, so that part is memoised per matrix (fleets repeat the same
-facts thousands of times); the policy (severities, requirements, exemptions) is
-applied afterwards.
+An :class:`Evaluator` judges workloads against one matrix under one policy. What the
+matrix says about a set of facts does not depend on the policy, so that part is
+remembered on its own (fleets repeat the same facts thousands of times); the policy
+(severities, requirements, exemptions) is applied afterwards. The caches belong to the
+Evaluator, and so to the front end that made it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Any
 
+import msgspec
+
+from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import model, versions
 from ddcompat.shared import policy as policy_mod
 
 Findings = tuple[model.Finding, ...]
-_T = TypeVar("_T")
-_Key = tuple[model.Facts, frozenset[str]]
-_MEMO_LIMIT = 65536
+FactsFindings = tuple[dict[str, Findings], frozenset[str]]
+PolicyResults = tuple[dict[str, model.FeatureResult], tuple[str, ...], model.Severity | None]
+# Budget of an Evaluator's caches (all parts together); entries are a few hundred bytes.
+DEFAULT_CACHE_BYTES = 64 << 20
+_NOTHING: frozenset[str] = frozenset()
 
 
 def _fmt_pythons(rows: list[matrix_mod.RuntimeRow]) -> str:
@@ -225,97 +230,162 @@ def _auth_findings(
     )
 
 
-def facts_findings(
-    facts: model.Facts, features: frozenset[str], m: matrix_mod.Matrix
-) -> tuple[dict[str, Findings], frozenset[str]]:
-    """What the matrix says about ``features`` for these facts (no policy applied)."""
-    memo = m.memo
-    key: _Key = (facts, features)
-    hit: tuple[dict[str, Findings], frozenset[str]] | None = memo.get(key)
-    if hit is not None:
-        return hit
-    result = _facts_findings(facts, features, m)
-    if len(memo) >= _MEMO_LIMIT:
-        memo.clear()
-    memo[key] = result
-    return result
+class Caches(msgspec.Struct):
+    """The evaluator's memos, one per part of a judgement, each keyed by exactly the
+    facts that part reads (fleets repeat each part far more often than whole facts)."""
 
+    facts: cache_mod.Cache[tuple[model.Facts, frozenset[str]], FactsFindings]
+    common: cache_mod.Cache[str | None, tuple[Findings, versions.Interval | None]]
+    runtime: cache_mod.Cache[
+        tuple[str | None, str | None, model.Platform], tuple[Findings, frozenset[str]]
+    ]
+    feature: cache_mod.Cache[tuple[str, str | None, str], tuple[Findings, bool]]
+    frameworks: cache_mod.Cache[tuple[str, tuple[tuple[str, str], ...]], Findings]
+    auth: cache_mod.Cache[tuple[str, tuple[tuple[str, str], ...]], Findings]
+    # (facts, required, exempt features) -> results under this evaluator's policy
+    results: cache_mod.Cache[tuple[model.Facts, frozenset[str], frozenset[str]], PolicyResults]
+    # (findings, required, exempt) -> one feature's result under this policy
+    feature_results: cache_mod.Cache[tuple[Findings, bool, bool], model.FeatureResult]
 
-def _memo(
-    m: matrix_mod.Matrix, key: tuple[object, ...], make: Callable[..., _T], *args: object
-) -> _T:
-    found: _T | None = m.memo.get(key)
-    if found is None:
-        found = m.memo[key] = make(*args)
-    return found
-
-
-def _facts_findings(
-    facts: model.Facts, features: frozenset[str], m: matrix_mod.Matrix
-) -> tuple[dict[str, Findings], frozenset[str]]:
-    # Each part depends on a few facts only; fleets repeat each part far more often than
-    # whole facts, so the parts are memoised on their own (in the matrix's memo).
-    not_checked: set[str] = set()
-    ddtrace = facts.ddtrace
-    if ddtrace is None:
-        not_checked.add("ddtrace")
-    common, ddt = _memo(m, ("common", ddtrace), _common_findings, ddtrace, m)
-    runtime, rt_not_checked = _memo(
-        m, ("runtime", ddtrace, facts.python, facts.platform), _runtime_findings, facts, ddt, m
-    )
-    not_checked |= rt_not_checked
-    result: dict[str, Findings] = {}
-    for feature in sorted(features):
-        row = m.feature_by_id.get(feature)
-        if row is None:
-            result[feature] = (
-                model.Finding(
-                    "MATRIX_NOT_COVERED", "unknown", f"feature {feature} is not in the matrix"
-                ),
-            )
-            continue
-        head, deployment_checked = _memo(
-            m,
-            ("feature", feature, ddtrace, facts.deployment_type),
-            _feature_findings,
-            *(row, ddtrace, ddt, common, facts.deployment_type, m),
+    @classmethod
+    def create(cls, max_bytes: int) -> Caches:
+        share = max(max_bytes // 8, 0)
+        return cls(
+            **{name: cache_mod.Cache(f"evaluator.{name}", share) for name in cls.__struct_fields__}
         )
-        if not deployment_checked:
-            not_checked.add("deployment")
-        found = head + runtime
-        frameworks = facts.frameworks
-        if feature in m.framework_checked_features:
-            if frameworks is None:
-                not_checked.add("frameworks")
-            else:
-                found += _memo(
-                    m,
-                    ("frameworks", feature, frameworks),
-                    _framework_findings,
-                    feature,
-                    frameworks,
-                    m,
+
+    def all(self) -> tuple[cache_mod.Cache[Any, Any], ...]:
+        return tuple(getattr(self, name) for name in self.__struct_fields__)
+
+
+class Evaluator:
+    """Judges workloads against one matrix under one policy, remembering what it worked
+    out in caches it owns (see :class:`Caches`). A front end makes one per run or per
+    app; nothing is shared between evaluators."""
+
+    __slots__ = ("caches", "matrix", "policy")
+
+    def __init__(
+        self,
+        matrix: matrix_mod.Matrix,
+        policy: policy_mod.Policy = policy_mod.DEFAULT,
+        *,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+    ) -> None:
+        self.matrix = matrix
+        self.policy = policy
+        self.caches = Caches.create(cache_bytes)
+
+    def evaluate(self, workload: model.WorkloadContainer) -> model.WorkloadResult:
+        policy = self.policy
+        required = policy.required_features(workload) if policy.require else _NOTHING
+        exemption = policy.exemption(workload) if policy.exemptions else None
+        exempt = workload.exempt
+        exempt_features = _NOTHING
+        if exemption is not None:
+            if exemption.features:
+                exempt_features = frozenset(exemption.features)
+            elif exempt is None:
+                exempt = exemption.reason
+        features, not_checked, worst = self._apply_policy(workload.facts, required, exempt_features)
+        return model.WorkloadResult(workload, features, not_checked, exempt, worst)
+
+    def facts_findings(self, facts: model.Facts, features: frozenset[str]) -> FactsFindings:
+        """What the matrix says about ``features`` for these facts (no policy applied)."""
+        memo = self.caches.facts
+        key = (facts, features)
+        hit = memo.get(key)
+        if hit is not None:
+            return hit
+        return memo.put(key, self._facts_findings(facts, features))
+
+    def _facts_findings(self, facts: model.Facts, features: frozenset[str]) -> FactsFindings:
+        m, c = self.matrix, self.caches
+        not_checked: set[str] = set()
+        ddtrace = facts.ddtrace
+        if ddtrace is None:
+            not_checked.add("ddtrace")
+        common, ddt = c.common.get(ddtrace) or c.common.put(ddtrace, _common_findings(ddtrace, m))
+        rt_key = (ddtrace, facts.python, facts.platform)
+        runtime, rt_not_checked = c.runtime.get(rt_key) or c.runtime.put(
+            rt_key, _runtime_findings(facts, ddt, m)
+        )
+        not_checked |= rt_not_checked
+        result: dict[str, Findings] = {}
+        for feature in sorted(features):
+            row = m.feature_by_id.get(feature)
+            if row is None:
+                result[feature] = (
+                    model.Finding(
+                        "MATRIX_NOT_COVERED", "unknown", f"feature {feature} is not in the matrix"
+                    ),
                 )
-        if feature in m.auth_checked_features:
-            if frameworks is None:
-                not_checked.add("frameworks")
-            else:
-                found += _memo(
-                    m, ("auth", feature, frameworks), _auth_findings, feature, frameworks, m
-                )
-        if row.requires_remote_config and facts.remote_config is False:
-            found += (
-                model.Finding(
-                    "REMOTE_CONFIG_DISABLED",
-                    "unsupported",
-                    f"{row.title} needs Remote Configuration, which is disabled "
-                    "(DD_REMOTE_CONFIGURATION_ENABLED)",
-                    required="DD_REMOTE_CONFIGURATION_ENABLED=true",
-                    observed="DD_REMOTE_CONFIGURATION_ENABLED=false",
-                ),
+                continue
+            f_key = (feature, ddtrace, facts.deployment_type)
+            head, deployment_checked = c.feature.get(f_key) or c.feature.put(
+                f_key, _feature_findings(row, ddtrace, ddt, common, facts.deployment_type, m)
             )
-        result[feature] = found
-    return result, frozenset(not_checked)
+            if not deployment_checked:
+                not_checked.add("deployment")
+            found = head + runtime
+            frameworks = facts.frameworks
+            if feature in m.framework_checked_features:
+                if frameworks is None:
+                    not_checked.add("frameworks")
+                else:
+                    fw_key = (feature, frameworks)
+                    fw = c.frameworks.get(fw_key)
+                    if fw is None:
+                        fw = c.frameworks.put(fw_key, _framework_findings(feature, frameworks, m))
+                    found += fw
+            if feature in m.auth_checked_features:
+                if frameworks is None:
+                    not_checked.add("frameworks")
+                else:
+                    fw_key = (feature, frameworks)
+                    auth = c.auth.get(fw_key)
+                    if auth is None:
+                        auth = c.auth.put(fw_key, _auth_findings(feature, frameworks, m))
+                    found += auth
+            if row.requires_remote_config and facts.remote_config is False:
+                found += (
+                    model.Finding(
+                        "REMOTE_CONFIG_DISABLED",
+                        "unsupported",
+                        f"{row.title} needs Remote Configuration, which is disabled "
+                        "(DD_REMOTE_CONFIGURATION_ENABLED)",
+                        required="DD_REMOTE_CONFIGURATION_ENABLED=true",
+                        observed="DD_REMOTE_CONFIGURATION_ENABLED=false",
+                    ),
+                )
+            result[feature] = found
+        return result, frozenset(not_checked)
+
+    def _apply_policy(
+        self,
+        facts: model.Facts,
+        required: frozenset[str],
+        exempt_features: frozenset[str],
+    ) -> PolicyResults:
+        """Per-feature results under the policy (and the worst severity among them);
+        equal facts share one result."""
+        c = self.caches
+        key = (facts, required, exempt_features)
+        hit = c.results.get(key)
+        if hit is not None:
+            return hit
+        per_feature, not_checked = self.facts_findings(facts, facts.features | required)
+        results: dict[str, model.FeatureResult] = {}
+        made_results = c.feature_results
+        for feature, findings in per_feature.items():
+            # Many facts give one feature the same findings: each result is made once.
+            fr_key = (findings, feature in required, feature in exempt_features)
+            made = made_results.get(fr_key)
+            if made is None:
+                made = made_results.put(fr_key, _feature_result(self.policy, *fr_key))
+            results[feature] = made
+        nc = tuple(sorted(not_checked))
+        return c.results.put(key, (results, nc, model.max_severity(results)))
 
 
 def _common_findings(
@@ -424,58 +494,14 @@ def _status(findings: Findings) -> model.Status:
     return model.EFFECT_STATUS[worst]
 
 
-_NOTHING: frozenset[str] = frozenset()
-
-
 def evaluate(
-    workload: model.Workload,
+    workload: model.WorkloadContainer,
     matrix: matrix_mod.Matrix,
     policy: policy_mod.Policy = policy_mod.DEFAULT,
 ) -> model.WorkloadResult:
-    required = policy.required_features(workload) if policy.require else _NOTHING
-    exemption = policy.exemption(workload) if policy.exemptions else None
-    exempt = workload.exempt
-    exempt_features = _NOTHING
-    if exemption is not None:
-        if exemption.features:
-            exempt_features = frozenset(exemption.features)
-        elif exempt is None:
-            exempt = exemption.reason
-    features, not_checked, worst = _apply_policy(
-        workload.facts, required, exempt_features, matrix, policy
-    )
-    return model.WorkloadResult(workload, features, not_checked, exempt, worst)
-
-
-def _apply_policy(
-    facts: model.Facts,
-    required: frozenset[str],
-    exempt_features: frozenset[str],
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
-) -> tuple[dict[str, model.FeatureResult], tuple[str, ...], model.Severity | None]:
-    """Per-feature results under a policy (and the worst severity among them); memoised,
-    so equal facts share one result."""
-    key = ("policy", facts, required, exempt_features)
-    memo = matrix.memo
-    hit = memo.get(key)
-    if hit is not None and hit[0] is policy:
-        return hit[1], hit[2], hit[3]
-    per_feature, not_checked = facts_findings(facts, facts.features | required, matrix)
-    results: dict[str, model.FeatureResult] = {}
-    for feature, findings in per_feature.items():
-        # Many facts give one feature the same findings: each result is made once.
-        fr_key = ("result", findings, feature in required, feature in exempt_features)
-        made = memo.get(fr_key)
-        if made is None or made[0] is not policy:  # (made under another policy)
-            made = memo[fr_key] = (policy, _feature_result(policy, *fr_key[1:]))
-        results[feature] = made[1]
-    nc = tuple(sorted(not_checked))
-    if len(memo) >= _MEMO_LIMIT:
-        memo.clear()
-    worst = model.max_severity(results)
-    memo[key] = (policy, results, nc, worst)
-    return results, nc, worst
+    """One workload judged by a new :class:`Evaluator` (nothing remembered between
+    calls; front ends keep an Evaluator instead)."""
+    return Evaluator(matrix, policy).evaluate(workload)
 
 
 def _feature_result(

@@ -85,7 +85,7 @@ class Facts(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
     remote_config: bool | None = None
 
 
-class Workload(msgspec.Struct, frozen=True, gc=False):
+class WorkloadContainer(msgspec.Struct, frozen=True, gc=False):
     """One container of one workload, as read from a descriptor."""
 
     source: str
@@ -142,7 +142,7 @@ def max_severity(features: dict[str, FeatureResult]) -> Severity | None:
 
 
 class WorkloadResult(msgspec.Struct, frozen=True, gc=False):
-    workload: Workload
+    workload: WorkloadContainer
     features: dict[str, FeatureResult]
     not_checked: tuple[str, ...]
     exempt: str | None
@@ -174,7 +174,7 @@ class InputError(msgspec.Struct, frozen=True, gc=False):
 
 
 class ParseResult(msgspec.Struct):
-    workloads: list[Workload] = msgspec.field(default_factory=list)
+    workloads: list[WorkloadContainer] = msgspec.field(default_factory=list)
     errors: list[InputError] = msgspec.field(default_factory=list)
     skipped_containers: int = 0
     ignored_files: list[str] = msgspec.field(default_factory=list)

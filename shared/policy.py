@@ -56,7 +56,7 @@ class _Selector(msgspec.Struct, frozen=True):
     deployment_types: tuple[model.DeploymentType, ...] = ()
     match_labels: dict[str, str] = msgspec.field(default_factory=dict)
 
-    def selects(self, w: model.Workload) -> bool:
+    def selects(self, w: model.WorkloadContainer) -> bool:
         if self.namespaces and not any(
             fnmatch.fnmatchcase(w.namespace or "", p) for p in self.namespaces
         ):
@@ -97,7 +97,7 @@ class Policy(msgspec.Struct, frozen=True):
             return self.severities[code]
         return DEFAULT_SEVERITIES[code]
 
-    def required_features(self, w: model.Workload) -> frozenset[str]:
+    def required_features(self, w: model.WorkloadContainer) -> frozenset[str]:
         out: set[str] = set()
         for req in self.require:
             if req.when_using and not (set(req.when_using) & w.facts.features):
@@ -106,7 +106,7 @@ class Policy(msgspec.Struct, frozen=True):
                 out.update(req.features)
         return frozenset(out)
 
-    def exemption(self, w: model.Workload) -> Exemption | None:
+    def exemption(self, w: model.WorkloadContainer) -> Exemption | None:
         for ex in self.exemptions:
             if ex.selects(w):
                 return ex

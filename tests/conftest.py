@@ -68,8 +68,8 @@ def make_workload(
     name: str = "app",
     labels: tuple[tuple[str, str], ...] = (),
     exempt: str | None = None,
-) -> model.Workload:
-    return model.Workload(
+) -> model.WorkloadContainer:
+    return model.WorkloadContainer(
         source="test.yaml",
         kind="Deployment",
         namespace=namespace,

@@ -19,8 +19,8 @@ from pathlib import Path
 import orjson
 from aiohttp import web
 
-from ddcompat.shared import matrix as matrix_mod
-from ddcompat.shared import policy as policy_mod
+from ddcompat.shared import serving
+from ddcompat.shared import settings as settings_mod
 from ddcompat.webhook import metrics as metrics_mod
 from ddcompat.webhook import protocol, tls
 
@@ -34,8 +34,9 @@ class Config:
     host: str = "0.0.0.0"
     port: int = 8443
     default_mode: protocol.Mode = "enforce"
-    matrix_files: tuple[Path, ...] = ()
-    policy_file: Path | None = None
+    settings: settings_mod.Settings = dataclasses.field(
+        default_factory=settings_mod.Settings.default
+    )
     deadline: float = 0.5
     failure_allow: bool = True
     max_body: int = 3 * 1024 * 1024
@@ -52,11 +53,10 @@ class State:
     config: Config
     metrics: metrics_mod.Metrics
     reloader: tls.CertReloader | None
-    matrix: matrix_mod.Matrix | None = None
-    policy: policy_mod.Policy | None = None
+    # this app's evaluator, reader and decision cache (made at start-up, gone with the app)
+    judge: protocol.Judge | None = None
     ready: bool = False
     draining: bool = False
-    cache: protocol.DecisionCache | None = None
 
 
 STATE = web.AppKey("state", State)
@@ -119,7 +119,7 @@ async def validate(request: web.Request) -> web.Response:
         return _error(404, f"unknown mode {mode_raw!r} (enforce, warn, audit)")
     mode: protocol.Mode = mode_raw
     try:
-        if not state.ready or state.matrix is None or state.policy is None:
+        if not state.ready or state.judge is None:
             raise protocol.AdmissionError(503, "not ready")
         raw = await _read_body(request, state)
         outcome = _review_with_deadline(state, raw, mode, started)
@@ -136,24 +136,20 @@ def _review_with_deadline(
 ) -> protocol.Outcome:
     """Evaluate inline (it takes microseconds per container); between containers the
     review checks the deadline and, past it, the answer follows the failure mode."""
-    assert state.matrix is not None and state.policy is not None
+    assert state.judge is not None
     cfg = state.config
     try:
-        return protocol.review_json(
+        return protocol.review(
             raw,
-            matrix=state.matrix,
-            policy=state.policy,
+            judge=state.judge,
             mode=mode,
             deadline=started + cfg.deadline,
             clock=time.perf_counter,
-            cache=state.cache,
         )
     except protocol.DeadlineExceeded as exc:
         why = f"evaluation exceeded the {cfg.deadline * 1000:.0f} ms deadline ({exc})"
         log.warning("%s", why)
-        return protocol.failure_response(
-            protocol.decode_body(raw), allow=cfg.failure_allow, why=why, mode=mode
-        )
+        return protocol.failure_response(exc, allow=cfg.failure_allow, why=why, mode=mode)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -168,20 +164,17 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    state = request.app[STATE]
-    return web.Response(
-        body=state.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
-    )
+    return serving.metrics_response(request, request.app[STATE].metrics.registry)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
-    """Load matrix and policy and start the cert reloader; undo on exit."""
+    """Make this app's judge (evaluator, reader, decision cache) and start the cert
+    reloader; undo on exit."""
     state = app[STATE]
     cfg = state.config
-    state.matrix = (
-        matrix_mod.load(list(cfg.matrix_files)) if cfg.matrix_files else matrix_mod.builtin()
+    state.judge = protocol.Judge(
+        cfg.settings.matrix, cfg.settings.policy, cache_size=cfg.cache_size
     )
-    state.policy = policy_mod.load(cfg.policy_file) if cfg.policy_file else policy_mod.DEFAULT
     # Everything loaded so far lives as long as the process: keep it out of the cyclic
     # GC's passes, and collect less often (each review allocates a ~15 KB JSON tree).
     gc.collect()
@@ -220,7 +213,6 @@ def create_app(config: Config) -> web.Application:
         config=config,
         metrics=metrics_mod.Metrics.create(),
         reloader=reloader,
-        cache=protocol.DecisionCache(config.cache_size) if config.cache_size > 0 else None,
     )
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_post("/validate", validate)

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ddcompat.shared import settings as settings_mod
 from ddcompat.webhook import app as app_mod
 from ddcompat.webhook import protocol
 
@@ -58,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    settings = settings_mod.Settings.load(args.matrix, args.policy)  # (exit 2 if bad)
     app_mod.serve(
         app_mod.Config(
             cert=args.tls_cert,
@@ -65,8 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             default_mode=args.mode,
-            matrix_files=tuple(args.matrix),
-            policy_file=args.policy,
+            settings=settings,
             deadline=args.deadline_ms / 1000,
             failure_allow=args.failure_mode == "allow",
             max_body=args.max_body_bytes,

@@ -7,7 +7,7 @@ from typing import Any
 
 import prometheus_client as prom
 
-from ddcompat.shared import cli as core_cli
+from ddcompat.shared import serving
 
 
 @dataclasses.dataclass
@@ -38,8 +38,7 @@ class Metrics:
     @classmethod
     def create(cls) -> Metrics:
         registry = prom.CollectorRegistry()
-        info = prom.Info("ddcompat_build", "ddcompat build information", registry=registry)
-        info.info({"version": core_cli.version(), "component": "webhook"})
+        serving.register_build_info(registry, "webhook")
         return cls(
             registry=registry,
             requests=prom.Counter(
@@ -67,6 +66,3 @@ class Metrics:
                 registry=registry,
             ),
         )
-
-    def render(self) -> bytes:
-        return prom.generate_latest(self.registry)

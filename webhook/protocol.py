@@ -8,9 +8,7 @@ HTTP status the adapter should answer with (4xx, never 5xx).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import hashlib
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, Literal, NotRequired, TypedDict
@@ -18,6 +16,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 import msgspec
 import orjson
 
+from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import evaluator, model
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
@@ -68,7 +67,11 @@ class AdmissionReview(TypedDict):
 
 
 class DeadlineExceeded(Exception):
-    """Evaluation ran past its deadline; the caller answers per its failure mode."""
+    """Evaluation ran past its deadline; the caller answers per its failure mode (the
+    review sets ``uid`` and ``operation`` to answer with)."""
+
+    uid: str = ""
+    operation: str = ""
 
 
 class AdmissionError(Exception):
@@ -198,49 +201,37 @@ def _bounded(items: list[str]) -> list[str]:
     return [*head, f"ddcompat: and {len(items) - len(head)} more findings"]
 
 
-class DecisionCache:
-    """What judging a Pod's content gave, for the next Pod with the same content.
+class Judge:
+    """What one webhook app judges with, and the caches it owns: an evaluator (matrix,
+    policy), a Kubernetes reader (what each container and template says) and the
+    decision cache.
 
     A rollout, a scale-up or a DaemonSet sends many Pods that differ only in name and
-    uid. The key holds everything the judgement reads: namespace, workload (or the Pod's
-    own name when it has no controller), labels, annotations and what the spec says to the
-    signals (typed path: :func:`_content_key`; a Pod read in full: :meth:`key`, a digest of
-    its whole spec). The answer itself (message, uid, mode, dryRun) is still made per
-    request. Bounded, least recently used.
+    uid. The decision cache keeps the judgement of a Pod's content for the next Pod with
+    the same content; its key (:func:`_content_key`) holds everything the judgement reads
+    (namespace, workload, labels, annotations, node selection, images, the variables the
+    signals read), so Pods differing in DD_SERVICE, probes or resources share an entry.
+    The answer itself (message, uid, mode, dryRun) is still made per request.
+    ``cache_size`` 0 turns the decision cache off.
     """
 
-    def __init__(self, size: int = 512) -> None:
-        self.size = size
-        self.entries: collections.OrderedDict[Hashable, Judgement] = collections.OrderedDict()
-        self.hits = 0
-        self.misses = 0
+    __slots__ = ("decisions", "evaluator", "reader")
 
-    @staticmethod
-    def key(meta: dict[str, Any], owner: tuple[str, str] | None, spec: Any) -> bytes | None:
-        who = owner or ("Pod", meta.get("name") or meta.get("generateName"))
-        try:
-            content = orjson.dumps(
-                [meta.get("namespace"), who, meta.get("labels"), meta.get("annotations"), spec],
-                option=orjson.OPT_SORT_KEYS,
-            )
-        except TypeError:  # content orjson cannot encode: judge it without the cache
-            return None
-        # a 128-bit digest keeps the cache small (a spec is kilobytes)
-        return hashlib.blake2b(content, digest_size=16).digest()
-
-    def get(self, key: Hashable) -> Judgement | None:
-        found = self.entries.get(key)
-        if found is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        self.entries.move_to_end(key)
-        return found
-
-    def put(self, key: Hashable, judged: Judgement) -> None:
-        self.entries[key] = judged
-        if len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+    def __init__(
+        self,
+        matrix: matrix_mod.Matrix,
+        policy: policy_mod.Policy = policy_mod.DEFAULT,
+        *,
+        cache_size: int = 512,
+        cache_bytes: int = 64 << 20,
+    ) -> None:
+        self.evaluator = evaluator.Evaluator(matrix, policy)
+        self.reader = k8s_parser.Reader()
+        self.decisions: cache_mod.Cache[Hashable, Judgement] | None = (
+            cache_mod.Cache("webhook.decisions", cache_bytes, lru=True, max_entries=cache_size)
+            if cache_size > 0
+            else None
+        )
 
 
 def workload_of(meta: dict[str, Any]) -> tuple[str, str] | None:
@@ -269,59 +260,14 @@ def _pod_name(namespace: Any, name: Any) -> str:
     return f"{namespace or '-'}/{name or '-'}"
 
 
-def review(
-    body: Any,
-    *,
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
-    mode: Mode,
-    deadline: float | None = None,
-    clock: Callable[[], float] = time.monotonic,
-    cache: DecisionCache | None = None,
-) -> Outcome:
-    """Decide one AdmissionReview. Raises AdmissionError for malformed requests, and
-    DeadlineExceeded when ``clock()`` passes ``deadline`` between steps (each step, one
-    container's evaluation, is short and bounded)."""
-    request = parse_request(body)
-    uid = request["uid"]
-    operation = request["operation"]
-    kind = request["kind"]
-    obj = request.get("object")
-    if (
-        kind.get("kind") != "Pod"
-        or kind.get("group", "") != ""
-        or operation not in ("CREATE", "UPDATE")
-        or obj is None
-    ):
-        # Not ours to judge (the webhook configuration should not send these).
-        return Outcome(_review(uid, True), "skipped", operation, mode)
-    pod = dict(obj)
-    meta = dict(pod.get("metadata") or {})
-    if not meta.get("namespace") and request.get("namespace"):
-        meta["namespace"] = request["namespace"]
-    if not meta.get("name") and not meta.get("generateName"):
-        meta["name"] = request.get("name") or "(unnamed)"
-    pod["metadata"] = meta
-    pod.setdefault("kind", "Pod")
-    pod.setdefault("apiVersion", "v1")
-    owner = workload_of(meta)
-    key = cache.key(meta, owner, pod.get("spec")) if cache is not None else None
-    judged = cache.get(key) if cache is not None and key is not None else None
-    if judged is None:
-        judged = _judge(pod, owner, matrix, policy, deadline, clock)
-        if cache is not None and key is not None:
-            cache.put(key, judged)
-    dry_run = bool(request.get("dryRun"))
-    pod_name = _pod_name(meta.get("namespace"), meta.get("name") or meta.get("generateName"))
-    return _decide(uid, operation, mode, judged, dry_run, pod_name)
-
-
-# --- The typed path: msgspec decodes only what a judgement reads --------------------
+# --- Decoding: one reader of AdmissionReviews ----------------------------------------
 #
 # A Pod review is ~15-20 KB of which a judgement reads a few hundred bytes (metadata,
-# container names, images, env); managedFields, probes, volumes and oldObject are skipped
-# in C. Anything outside the plain shape goes through review() on the full JSON, which
-# names the problem; both give the same answer (tested).
+# container names, images, env); msgspec decodes only that (managedFields, probes,
+# volumes and oldObject are skipped in C), keeping each container's env raw so that the
+# reader reads it once per distinct content. A review outside that plain shape is parsed
+# in full and checked field by field (a 400 naming the field of a bad envelope; a Pod
+# field that cannot be read becomes a finding); both end in the same Request.
 
 
 class WireGroupVersionKind(msgspec.Struct, gc=False):
@@ -350,14 +296,120 @@ _REVIEW_DECODER = msgspec.json.Decoder(WireReview)
 _KEY_ENCODER = msgspec.json.Encoder(order="deterministic")
 
 
+class Request(msgspec.Struct, gc=False):
+    """What a judgement reads of one AdmissionReview, however it was decoded."""
+
+    uid: str
+    operation: str
+    judged: bool  # a Pod CREATE/UPDATE with an object: ours to judge
+    namespace: str | None = None
+    name: str | None = None
+    dry_run: bool = False
+    object: k8s_parser.WireObject[Any] | None = None
+    # each container's key, when decoded with the review (plain Pods)
+    containers: list[k8s_parser.ContainerKey] | None = None
+    # a Pod field that could not be read (judged as a finding)
+    problem: model.InputError | None = None
+
+
+def decode_review(body: bytes | Any, reader: k8s_parser.Reader) -> Request:
+    """The Request of a review given as raw JSON or as parsed JSON; AdmissionError (400)
+    names what makes it unusable."""
+    if isinstance(body, bytes | bytearray | memoryview):
+        typed = _decode_plain(bytes(body), reader)
+        if typed is not None:
+            return typed
+        body = decode_body(bytes(body))
+    return _decode_parsed(body)
+
+
+def _decode_parsed(body: Any) -> Request:
+    """The Request of a parsed review, checked field by field."""
+    request = parse_request(body)
+    kind = request["kind"]
+    operation = request["operation"]
+    out = Request(
+        uid=request["uid"],
+        operation=operation,
+        judged=kind.get("kind") == "Pod"
+        and kind.get("group", "") == ""
+        and operation in ("CREATE", "UPDATE")
+        and request.get("object") is not None,
+        namespace=request.get("namespace"),
+        name=request.get("name"),
+        dry_run=bool(request.get("dryRun")),
+    )
+    if not out.judged:
+        return out
+    pod = dict(request.get("object") or {})
+    pod.setdefault("kind", "Pod")
+    pod.setdefault("apiVersion", "v1")
+    if pod["kind"] not in k8s_parser.TEMPLATE_PATHS:
+        out.object = k8s_parser.WireObject()  # nothing in it to judge
+        return out
+    meta = pod.get("metadata")
+    if meta is None or isinstance(meta, dict):
+        meta = pod["metadata"] = dict(meta or {})
+        if not meta.get("namespace") and out.namespace:
+            meta["namespace"] = out.namespace
+        if not meta.get("name") and not meta.get("generateName"):
+            meta["name"] = out.name or "(unnamed)"
+    try:
+        out.object = k8s_parser.to_wire(pod)
+    except k8s_parser.DocumentError as exc:
+        out.problem = model.InputError("admission", str(exc), exc.field)
+    return out
+
+
+def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
+    """The Request of a review in the plain shape, or None (the caller parses it)."""
+    try:
+        wire = _REVIEW_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    request = wire.request
+    if wire.apiVersion != API_VERSION or wire.kind != "AdmissionReview" or not request.uid:
+        return None
+    obj, kind, operation = request.object, request.kind, request.operation
+    out = Request(
+        uid=request.uid,
+        operation=operation,
+        judged=kind.kind == "Pod"
+        and kind.group == ""
+        and operation in ("CREATE", "UPDATE")
+        and obj is not None,
+        namespace=request.namespace,
+        name=request.name,
+        dry_run=bool(request.dryRun),
+    )
+    if not out.judged:
+        return out
+    assert obj is not None
+    meta = obj.metadata
+    if obj.kind is None or obj.apiVersion is None or meta is None:
+        return None  # (told apart from a null in the parsed review)
+    if not meta.namespace and request.namespace:
+        meta.namespace = request.namespace
+    if not meta.name and not meta.generateName:
+        meta.name = request.name or "(unnamed)"
+    spec = obj.spec
+    if obj.kind == "Pod" and spec is not None and spec.containers is not None:
+        try:
+            out.containers = [reader.admission_container(c) for c in spec.containers]
+        except k8s_parser.Irregular:
+            return None
+    out.object = obj
+    return out
+
+
 def _content_key(
     meta: k8s_parser.WireMeta,
     owner: tuple[str, str] | None,
-    spec: k8s_parser.WireSpec[msgspec.Raw],
+    spec: k8s_parser.WireSpec[Any],
     containers: list[k8s_parser.ContainerKey],
 ) -> Hashable:
-    """Everything the judgement of a typed Pod reads, as a hashable value: Pods that
-    differ only in what no judgement reads (names, uids, DD_SERVICE, probes) share it."""
+    """Everything the judgement of a Pod reads, as a hashable value: Pods that differ
+    only in what no judgement reads (names, uids, DD_SERVICE, probes) share it."""
     return (
         meta.namespace,
         owner or ("Pod", meta.name or meta.generateName),
@@ -370,102 +422,80 @@ def _content_key(
     )
 
 
-def review_json(
-    raw: bytes,
+def review(
+    body: bytes | Any,
     *,
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
+    judge: Judge,
     mode: Mode,
     deadline: float | None = None,
     clock: Callable[[], float] = time.monotonic,
-    cache: DecisionCache | None = None,
 ) -> Outcome:
-    """:func:`review` of a raw request body (AdmissionError 400 when it is not JSON)."""
-    outcome = _review_typed(raw, matrix, policy, mode, deadline, clock, cache)
-    if outcome is not None:
-        return outcome
-    return review(
-        decode_body(raw),
-        matrix=matrix,
-        policy=policy,
-        mode=mode,
-        deadline=deadline,
-        clock=clock,
-        cache=cache,
+    """Decide one AdmissionReview, given as raw JSON or parsed. Raises AdmissionError
+    for malformed requests, and DeadlineExceeded when ``clock()`` passes ``deadline``
+    between steps (each step, one container's evaluation, is short and bounded)."""
+    request = decode_review(body, judge.reader)
+    uid, operation = request.uid, request.operation
+    obj = request.object
+    if not request.judged:
+        # Not ours to judge (the webhook configuration should not send these).
+        return Outcome(_review(uid, True), "skipped", operation, mode)
+    meta = obj.metadata if obj is not None else None
+    owner = _workload(k8s_parser.wire_controller(meta), meta.labels) if meta else None
+    try:
+        judged = _judged(request, owner, judge, deadline, clock)
+    except DeadlineExceeded as exc:
+        exc.uid, exc.operation = uid, operation
+        raise
+    pod_name = _pod_name(
+        meta.namespace if meta else request.namespace,
+        (meta.name or meta.generateName) if meta else request.name,
     )
+    return _decide(uid, operation, mode, judged, request.dry_run, pod_name)
 
 
-def _review_typed(
-    raw: bytes,
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
-    mode: Mode,
-    deadline: float | None,
-    clock: Callable[[], float],
-    cache: DecisionCache | None,
-) -> Outcome | None:
-    """The answer through the typed path, or None when review() must give it."""
-    try:
-        wire = _REVIEW_DECODER.decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    request = wire.request
-    if wire.apiVersion != API_VERSION or wire.kind != "AdmissionReview" or not request.uid:
-        return None
-    uid, operation, obj = request.uid, request.operation, request.object
-    kind = request.kind
-    if kind.kind != "Pod" or kind.group != "" or operation not in ("CREATE", "UPDATE"):
-        return Outcome(_review(uid, True), "skipped", operation, mode)
-    if obj is None:
-        return Outcome(_review(uid, True), "skipped", operation, mode)
-    if obj.kind is None or obj.apiVersion is None:
-        return None  # (review() fills them in, telling a null from a missing key)
-    meta = obj.metadata
-    if meta is None:
-        return None
-    if not meta.namespace and request.namespace:
-        meta.namespace = request.namespace
-    if not meta.name and not meta.generateName:
-        meta.name = request.name or "(unnamed)"
-    owner = _workload(k8s_parser.wire_controller(meta), meta.labels)
-    spec = obj.spec
-    if obj.kind != "Pod" or spec is None or spec.containers is None:
-        return None
-    try:
-        containers = [k8s_parser.wire_container(c) for c in spec.containers]
-    except k8s_parser.Irregular:
-        return None
-    key = _content_key(meta, owner, spec, containers) if cache is not None else None
-    judged = cache.get(key) if cache is not None else None
-    if judged is None:
-        parsed = k8s_parser.parse_wire(obj, "admission", containers)
-        if parsed is None:
-            return None
-        judged = _evaluate(parsed, owner, matrix, policy, deadline, clock)
-        if cache is not None:
-            cache.put(key, judged)
-    pod_name = _pod_name(meta.namespace, meta.name or meta.generateName)
-    return _decide(uid, operation, mode, judged, bool(request.dryRun), pod_name)
-
-
-def _judge(
-    pod: dict[str, Any],
+def _judged(
+    request: Request,
     owner: tuple[str, str] | None,
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
+    judge: Judge,
     deadline: float | None,
     clock: Callable[[], float],
 ) -> Judgement:
+    if request.problem is not None:
+        return Judgement.of((), (request.problem,))
+    obj = request.object
+    assert obj is not None
+    cache = judge.decisions
+    spec, meta = obj.spec, obj.metadata
+    key: Hashable | None = None
+    if (
+        cache is not None
+        and obj.kind == "Pod"
+        and meta is not None
+        and spec is not None
+        and spec.containers is not None
+    ):
+        containers = request.containers
+        if containers is None:
+            containers = [k8s_parser.container_key(c) for c in spec.containers]
+        key = _content_key(meta, owner, spec, containers)
+        found = cache.get(key)
+        if found is not None:
+            return found
     parsed = model.ParseResult()
-    k8s_parser.parse(pod, "admission", parsed)
-    return _evaluate(parsed, owner, matrix, policy, deadline, clock)
+    try:
+        judge.reader.read_object(obj, "admission", "", parsed, request.containers)
+    except k8s_parser.DocumentError as exc:
+        parsed.errors.append(model.InputError("admission", str(exc), exc.field))
+    judged = _evaluate(parsed, owner, judge.evaluator, deadline, clock)
+    if cache is not None and key is not None:
+        cache.put(key, judged)
+    return judged
 
 
 def _evaluate(
     parsed: model.ParseResult,
     owner: tuple[str, str] | None,
-    matrix: matrix_mod.Matrix,
-    policy: policy_mod.Policy,
+    judge: evaluator.Evaluator,
     deadline: float | None,
     clock: Callable[[], float],
 ) -> Judgement:
@@ -478,7 +508,7 @@ def _evaluate(
             raise DeadlineExceeded(
                 f"evaluated {len(evaluated)} of {len(parsed.workloads)} containers"
             )
-        evaluated.append(evaluator.evaluate(w, matrix, policy))
+        evaluated.append(judge.evaluate(w))
     if deadline is not None and clock() > deadline:
         raise DeadlineExceeded("evaluation finished after the deadline")
     return Judgement.of(tuple(evaluated), tuple(parsed.errors))
@@ -527,10 +557,9 @@ def _decide(
     return outcome(_review(uid, False, **extra), "denied")
 
 
-def failure_response(body: Any, *, allow: bool, why: str, mode: Mode) -> Outcome:
+def failure_response(exc: DeadlineExceeded, *, allow: bool, why: str, mode: Mode) -> Outcome:
     """The answer when evaluation could not finish (deadline): per the failure mode."""
-    request = parse_request(body)
-    uid, operation = request["uid"], request["operation"]
+    uid, operation = exc.uid, exc.operation
     warning = f"ddcompat: {why}; {'admitted' if allow else 'rejected'} per the failure mode"
     if allow:
         return Outcome(_review(uid, True, warnings=[warning]), "allowed", operation, mode)

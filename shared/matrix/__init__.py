@@ -136,11 +136,6 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     files: tuple[str, ...] = ()
 
     @functools.cached_property
-    def memo(self) -> dict[Any, Any]:
-        """Evaluation memo (facts -> findings); belongs to this matrix, never compared."""
-        return {}
-
-    @functools.cached_property
     def feature_by_id(self) -> dict[str, FeatureRow]:
         return {f.id: f for f in self.features}
 

@@ -49,8 +49,8 @@ def detect(doc: Mapping[str, Any]) -> str | None:
 
 def load_documents(text: str, suffix: str) -> list[Any]:
     if suffix == ".json":
-        # orjson: its errors give line and column (the typed Kubernetes path, which most
-        # JSON takes, never comes here; hence imported on first use)
+        # orjson: its errors give line and column (Kubernetes JSON in the plain shape,
+        # most JSON, never comes here; hence imported on first use)
         import orjson
 
         data = orjson.loads(text)
@@ -75,10 +75,15 @@ def _yaml_message(exc: Exception, text: str) -> str:
 
 
 def _dispatch(
-    fmt: str, doc: Mapping[str, Any], source: str, path: Path | None, out: model.ParseResult
+    fmt: str,
+    doc: Mapping[str, Any],
+    source: str,
+    path: Path | None,
+    out: model.ParseResult,
+    reader: kubernetes.Reader,
 ) -> None:
     if fmt == "kubernetes":
-        kubernetes.parse(doc, source, out)
+        reader.read_document(doc, source, out)
     elif fmt == "cloudformation":
         cloudformation.parse(doc, source, out)
     elif fmt == "compose":
@@ -90,9 +95,17 @@ def _dispatch(
 
 
 def parse_text(
-    text: str, source: str, *, suffix: str, path: Path | None, explicit: bool
+    text: str,
+    source: str,
+    *,
+    suffix: str,
+    path: Path | None,
+    explicit: bool,
+    reader: kubernetes.Reader | None = None,
 ) -> model.ParseResult:
     out = model.ParseResult()
+    if reader is None:
+        reader = kubernetes.Reader()
     try:
         docs = load_documents(text, suffix)
     except json.JSONDecodeError as exc:
@@ -127,7 +140,7 @@ def parse_text(
             continue
         recognised = True
         try:
-            _dispatch(fmt, doc, source, path, sub)
+            _dispatch(fmt, doc, source, path, sub, reader)
         except Exception as exc:  # a parser bug must not hide the other files
             sub.errors.append(
                 model.InputError(source, f"internal error reading this {fmt} document: {exc!r}")
@@ -158,9 +171,15 @@ def parse_text(
 
 
 def parse_file(
-    path: str | Path, source: str | None = None, *, explicit: bool = True
+    path: str | Path,
+    source: str | None = None,
+    *,
+    explicit: bool = True,
+    reader: kubernetes.Reader | None = None,
 ) -> model.ParseResult:
     source = source or str(path)
+    if reader is None:
+        reader = kubernetes.Reader()
     name = os.path.basename(path)
     if dockerfile.is_dockerfile_name(name):
         out = model.ParseResult()
@@ -182,14 +201,16 @@ def parse_file(
     if suffix not in DATA_SUFFIXES:
         suffix = ".yaml"
     if suffix == ".json":
-        fast = kubernetes.parse_json(data, source)
-        if fast is not None:
-            return fast
+        typed = reader.read_json(data, source)
+        if typed is not None:
+            return typed
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return model.ParseResult(errors=[model.InputError(source, "not UTF-8 text")])
-    return parse_text(text, source, suffix=suffix, path=Path(path), explicit=explicit)
+    return parse_text(
+        text, source, suffix=suffix, path=Path(path), explicit=explicit, reader=reader
+    )
 
 
 def _candidate(name: str) -> bool:
@@ -215,16 +236,25 @@ def walk(root: str | Path, excludes: Iterable[str] = ()) -> Iterator[str]:
             yield p
 
 
-def collect(paths: Iterable[str | Path], excludes: Iterable[str] = ()) -> model.ParseResult:
+def collect(
+    paths: Iterable[str | Path],
+    excludes: Iterable[str] = (),
+    *,
+    reader: kubernetes.Reader | None = None,
+) -> model.ParseResult:
+    """Every descriptor under ``paths``; ``reader`` (its caches) is the caller's, or one
+    made for this call."""
     out = model.ParseResult()
+    if reader is None:
+        reader = kubernetes.Reader()
     excludes = tuple(excludes)
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
             for f in walk(p, excludes):
-                out.extend(parse_file(f, f, explicit=False))
+                out.extend(parse_file(f, f, explicit=False, reader=reader))
         elif p.exists():
-            out.extend(parse_file(p, str(raw), explicit=True))
+            out.extend(parse_file(p, str(raw), explicit=True, reader=reader))
         else:
             out.errors.append(model.InputError(str(raw), "no such file or directory"))
     if out.built_dockerfiles:

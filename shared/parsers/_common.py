@@ -160,7 +160,7 @@ def emit(group: Group, out: model.ParseResult) -> None:
             continue
         facts, exempt = built
         out.workloads.append(
-            model.Workload(
+            model.WorkloadContainer(
                 source=group.source,
                 kind=group.kind,
                 namespace=group.namespace,

@@ -9,9 +9,10 @@ from typing import Any, Generic, TypeVar
 
 import msgspec
 
+from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import model, signals
 from ddcompat.shared.parsers import _common
-from ddcompat.shared.parsers._common import DocumentError
+from ddcompat.shared.parsers._common import DocumentError as DocumentError
 
 # kind -> path from the object to its pod template (None: the object is the pod)
 TEMPLATE_PATHS: dict[str, tuple[str, ...] | None] = {
@@ -117,140 +118,16 @@ def _linux_platform(arch: str | None) -> model.Platform:
     return _platform("linux", (signals.normalize_arch(arch),) if arch else ())
 
 
-_STR = frozenset({str})
-
-
-def _env(container: Mapping[str, Any], where: str) -> dict[str, str]:
-    entries = container.get("env")
-    if type(entries) is list:
-        # The common shape (literal string values) in one pass; anything unusual goes
-        # through the checked loop, which names the bad field. valueFrom entries (secrets,
-        # config maps) are unknown here and count as unset.
-        try:
-            out = {e["name"]: e["value"] for e in entries if "value" in e}
-        except (KeyError, TypeError):
-            return _env_checked(container, where)
-        # all names and values strings (checked at C speed: this runs for every container)
-        if set(map(type, out)) <= _STR and set(map(type, out.values())) <= _STR:
-            return out
-    return _env_checked(container, where)
-
-
-def _env_checked(container: Mapping[str, Any], where: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for i, entry in enumerate(_common.get_list(container, "env", where)):
-        if type(entry) is not dict:
-            entry = _common.mapping(entry, f"{where}.env[{i}]")
-        name = entry.get("name")
-        if type(name) is not str:
-            name = _common.string(name, f"{where}.env[{i}].name", required=True)
-            assert name is not None
-        # valueFrom (secrets, config maps) is unknown here: such a variable is not set.
-        if "value" in entry:
-            value = entry["value"]
-            out[name] = value if type(value) is str else ("" if value is None else str(value))
-    return out
-
-
-def parse_object(doc: Mapping[str, Any], source: str, where: str, out: model.ParseResult) -> None:
-    """One object; ``where`` is the path of ``doc`` inside its document ("" at the top)."""
-    kind = doc.get("kind")
-    if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
-        for i, item in enumerate(_common.get_list(doc, "items", where)):
-            sub = _common.join(where, f"items[{i}]")
-            try:
-                parse_object(_common.mapping(item, sub), source, sub, out)
-            except DocumentError as exc:
-                out.errors.append(model.InputError(source, str(exc), exc.field))
-        return
-    if kind not in TEMPLATE_PATHS:
-        return  # Services, ConfigMaps ... carry no workload
-    assert isinstance(kind, str)
-    meta = _common.get_map(doc, "metadata", where, required=True)
-    meta_where = _common.join(where, "metadata")
-    name = meta.get("name") or meta.get("generateName")
-    if type(name) is not str:
-        name = _common.string(name, _common.join(meta_where, "name"), required=True)
-        assert name is not None
-    namespace = _common.get_str(meta, "namespace", meta_where)
-    pod: Mapping[str, Any] = doc
-    pod_where = where
-    path = TEMPLATE_PATHS[kind]
-    if path is not None:
-        for part in path:
-            pod = _common.get_map(pod, part, pod_where, required=True)
-            pod_where = _common.join(pod_where, part)
-        pod_meta = _common.get_map(pod, "metadata", pod_where)
-    else:
-        pod_meta = meta
-    spec = _common.get_map(pod, "spec", pod_where, required=True)
-    spec_where = _common.join(pod_where, "spec")
-    pod_meta_where = _common.join(pod_where, "metadata")
-    annotations = _common.get_str_map(meta, "annotations", meta_where)
-    if pod_meta is not meta:
-        pod_ann = _common.get_str_map(pod_meta, "annotations", pod_meta_where)
-        if pod_ann:
-            annotations = {**annotations, **pod_ann} if annotations else pod_ann
-    labels = _common.get_str_map(meta, "labels", meta_where)
-    if pod_meta is not meta:
-        pod_labels = _common.get_str_map(pod_meta, "labels", pod_meta_where)
-        if pod_labels:
-            labels = {**labels, **pod_labels} if labels else pod_labels
-    lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or None
-    init = _common.get_list(spec, "initContainers", spec_where)
-    for i, c in enumerate(init):
-        cw = f"{spec_where}.initContainers[{i}]"
-        tag = signals.ddtrace_from_init_image(_common.get_str(_common.mapping(c, cw), "image", cw))
-        if tag and not lib:
-            lib = tag
-    containers: list[signals.ContainerInput] = []
-    for i, c in enumerate(_common.get_list(spec, "containers", spec_where, required=True)):
-        cw = f"{spec_where}.containers[{i}]"
-        c = _common.mapping(c, cw)
-        cname = c.get("name")
-        if type(cname) is not str:
-            cname = _common.string(cname, f"{cw}.name", required=True)
-            assert cname is not None
-        containers.append(
-            signals.ContainerInput(
-                name=cname,
-                image=_common.get_str(c, "image", cw),
-                env=_env(c, cw) if "env" in c else {},
-            )
-        )
-    _common.emit(
-        _common.Group(
-            source=source,
-            deployment_type="kubernetes",
-            kind=kind,
-            namespace=namespace,
-            name=name,
-            annotations=signals.Annotations(annotations, "metadata.annotations"),
-            containers=containers,
-            platform=platform_of(spec, spec_where),
-            labels=signals.label_pairs(labels),
-            lib_injection=lib,
-            skipped=len(init),
-            default_container=annotations.get("kubectl.kubernetes.io/default-container"),
-        ),
-        out,
-    )
-
-
-def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
-    try:
-        parse_object(doc, source, "", out)
-    except DocumentError as exc:
-        out.errors.append(model.InputError(source, str(exc), exc.field))
-
-
-# --- The typed fast path for JSON (``kubectl get -o json``, API server answers) -----------
+# --- What a judgement reads of an object ---------------------------------------------
 #
-# msgspec decodes straight into these structs, reading only the fields a judgement needs
-# and skipping the rest (managedFields, status, probes ...) in C. Any shape they do not
-# describe exactly (a number where a string belongs, a null, a missing name) makes the
-# decode or the walk give up, and the caller reads the document through the checked path
-# above, which names the bad field. Both paths give the same workloads (tested).
+# Every Kubernetes object, whatever it came from (JSON bytes from a file or the API
+# server, a YAML document, an AdmissionReview), is read into these structs: JSON bytes
+# are decoded straight into them (only the fields a judgement needs; managedFields,
+# status, probes ... are skipped in C), parsed documents are converted into them. A
+# document outside the plain shape (a number where a string belongs, a null in a map) is
+# first made plain by :func:`_plain`, which converts what Kubernetes tooling would accept
+# and names the field of anything else. One walk (:meth:`Reader.read_object`) then turns
+# the structs into workloads.
 
 
 class WireEnvVar(msgspec.Struct, gc=False):
@@ -316,7 +193,7 @@ class WireObject(msgspec.Struct, Generic[EnvT], gc=False):
 
 
 class Irregular(Exception):
-    """The document is not in the plain shape; read it through the checked path."""
+    """Raw JSON outside the plain shape: the caller reads the parsed document instead."""
 
 
 _OBJECT_DECODER = msgspec.json.Decoder(WireObject[EnvEntries])
@@ -338,7 +215,7 @@ def _env_read(entries: list[WireEnvVar]) -> tuple[tuple[str, str], ...]:
 
 def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
     """:func:`_env_read` of a container's ``env`` as raw JSON. Raises Irregular for
-    entries the checked path would report or convert."""
+    entries that need converting (the parsed document is read instead)."""
     if raw == b"null":  # no env: most sidecars
         return ()
     try:
@@ -353,7 +230,7 @@ def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
 
 
 # What a container says to the signals: name, image and the variables signals read (a
-# later duplicate of a name wins, as in the checked path).
+# later duplicate of a name wins).
 ContainerKey = tuple[str, str | None, tuple[tuple[str, str], ...]]
 
 
@@ -361,28 +238,9 @@ def container_key(c: WireContainer[Any]) -> ContainerKey:
     env = c.env
     if not env:  # None, or no entries
         return c.name, c.image, ()
-    if type(env) is msgspec.Raw:  # (a webhook object)
+    if type(env) is msgspec.Raw:  # (an admission object: env kept raw)
         return c.name, c.image, _env_items(bytes(env))
     return c.name, c.image, _env_read(env)
-
-
-# name, image, env as raw JSON -> the container's key. The Pods an admission webhook
-# sees repeat their sidecars and most of their app containers: each is read once.
-_CONTAINERS: dict[tuple[str, str | None, bytes], ContainerKey] = {}
-_CONTAINERS_LIMIT = 512
-
-
-def wire_container(c: WireContainer[msgspec.Raw]) -> ContainerKey:
-    """:func:`container_key` of a container decoded with its env raw, remembered by raw
-    content; raises Irregular."""
-    raw = b"null" if c.env is None else bytes(c.env)
-    found = _CONTAINERS.get((c.name, c.image, raw))
-    if found is None:
-        found = (c.name, c.image, _env_items(raw))
-        if len(_CONTAINERS) >= _CONTAINERS_LIMIT:
-            _CONTAINERS.clear()
-        _CONTAINERS[(c.name, c.image, raw)] = found
-    return found
 
 
 def wire_controller(meta: WireMeta) -> tuple[str, str] | None:
@@ -393,159 +251,350 @@ def wire_controller(meta: WireMeta) -> tuple[str, str] | None:
     return None
 
 
-def decode_object(data: bytes) -> WireObject[EnvEntries] | None:
-    """A Kubernetes object (or List) from JSON bytes; None when it is not plainly one."""
-    try:
-        obj = _OBJECT_DECODER.decode(data)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    if type(obj.kind) is not str or type(obj.apiVersion) is not str:
-        return None
-    return obj
-
-
-def parse_json(data: bytes, source: str) -> model.ParseResult | None:
-    """The workloads of a JSON manifest through the typed path, or None to use the checked
-    one (not a Kubernetes object, or not in the plain shape)."""
-    obj = decode_object(data)
-    return None if obj is None else parse_wire(obj, source)
-
-
-def parse_wire(
-    obj: WireObject[Any],
-    source: str,
-    containers: list[ContainerKey] | None = None,
-) -> model.ParseResult | None:
-    """The workloads of a typed object, or None when the checked path must read it.
-    ``containers``: the keys of a Pod's containers, if known (wire_container)."""
-    out = model.ParseResult()
-    try:
-        wire_object(obj, source, out, containers)
-    except Irregular:
-        return None
-    return out
-
-
 def _merged(outer: dict[str, str] | None, inner: dict[str, str] | None) -> dict[str, str]:
     if not inner:
         return outer or _EMPTY
     return {**outer, **inner} if outer else inner
 
 
-def wire_object(
-    obj: WireObject[Any],
-    source: str,
-    out: model.ParseResult,
-    containers: list[ContainerKey] | None = None,
-) -> None:
-    """The typed twin of :func:`parse_object`; raises Irregular where that one would
-    report an error (or convert a value), so that it is the one to do it."""
-    kind = obj.kind
-    if kind is None:
-        return  # (as above: no kind, no workload)
-    if obj.items is not None and (kind == "List" or kind.endswith("List")):
-        for item in obj.items:
-            wire_object(item, source, out)
-        return
-    if kind not in TEMPLATE_PATHS:  # (List included: its items are read above)
-        return
-    path = TEMPLATE_PATHS[kind]
-    meta = obj.metadata
-    if meta is None:
-        raise Irregular
-    name = meta.name or meta.generateName
-    if name is None:
-        raise Irregular
-    if path is None:
-        pod_meta: WireMeta | None = meta
-        spec = obj.spec
-    else:
-        if kind == "CronJob":
-            job = obj.spec.jobTemplate if obj.spec is not None else None
-            tpl = job.spec.template if job is not None and job.spec is not None else None
-        elif kind == "PodTemplate":
-            tpl = obj.template
-        else:
-            tpl = obj.spec.template if obj.spec is not None else None
-        if tpl is None:
-            raise Irregular
-        pod_meta, spec = tpl.metadata, tpl.spec
-    if spec is None or spec.containers is None:
-        raise Irregular
-    if pod_meta is None or pod_meta is meta:
-        annotations = meta.annotations or _EMPTY
-        labels = meta.labels or _EMPTY
-    else:
-        annotations = _merged(meta.annotations, pod_meta.annotations)
-        labels = _merged(meta.labels, pod_meta.labels)
-    lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or None
-    init = spec.initContainers or ()
-    for ic in init:
-        tag = signals.ddtrace_from_init_image(ic.image)
-        if tag and not lib:
-            lib = tag
-    keys = (
-        tuple([container_key(c) for c in spec.containers])
-        if containers is None or path is not None
-        else tuple(containers)
-    )
-    selector = spec.nodeSelector
-    if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
-        # No affinity and no OS selector (the common case): Linux, maybe one architecture.
-        arch = selector.get(ARCH_KEYS[0]) or selector.get(ARCH_KEYS[1]) if selector else None
-        platform = _linux_platform(arch)
-    else:
-        raw_spec: dict[str, Any] = {}
-        if spec.nodeSelector is not None:
-            raw_spec["nodeSelector"] = spec.nodeSelector
-        if spec.affinity is not None:
-            raw_spec["affinity"] = spec.affinity
-        try:
-            platform = platform_of(raw_spec, "spec")
-        except DocumentError:
-            raise Irregular from None
-    default = annotations.get("kubectl.kubernetes.io/default-container")
-    annotation_items = tuple(annotations.items())
-    key = (
-        annotation_items,
-        keys,
-        platform,
-        lib,
-        len(init),
-        default,
-    )
-    signals_of = _TEMPLATES.get(key)
-    if signals_of is None:
-        signals_of = _template_signals(annotation_items, keys, platform, lib, len(init), default)
-        if len(_TEMPLATES) >= _TEMPLATES_LIMIT:
-            _TEMPLATES.clear()
-        _TEMPLATES[key] = signals_of
-    found, errors, skipped = signals_of
-    namespace = meta.namespace
-    # signals.label_pairs, for labels known to be strings
-    label_pairs = tuple(sorted(labels.items())) if labels else ()
-    append = out.workloads.append
-    for container, facts, exempt in found:
-        append(model.Workload(source, kind, namespace, name, container, facts, label_pairs, exempt))
-    for message, field in errors:
-        out.errors.append(model.InputError(source, message, field))
-    out.skipped_containers += skipped
-
-
 # What a pod template's content says, whatever the workload's name, namespace or labels:
 # (container, facts, exemption) of each container judged, input errors (message, field),
-# skipped containers. Fleets deploy the same template many times (one chart, many
-# releases; a Deployment and its Pods): its signals are read once.
+# skipped containers.
 TemplateSignals = tuple[
     tuple[tuple[str, model.Facts, str | None], ...], tuple[tuple[str, str | None], ...], int
 ]
-_TEMPLATES: dict[tuple[Any, ...], TemplateSignals] = {}
-_TEMPLATES_LIMIT = 4096
+TemplateKey = tuple[
+    tuple[tuple[str, str], ...],  # annotations
+    tuple[ContainerKey, ...],
+    model.Platform,
+    str | None,  # library injection
+    int,  # init containers
+    str | None,  # default container
+]
+# Budgets of a Reader's caches (estimated bytes; an entry is ~1-3 KB).
+TEMPLATE_CACHE_BYTES = 16 << 20
+CONTAINER_CACHE_BYTES = 2 << 20
+
+
+class Reader:
+    """Reads Kubernetes objects into workloads, remembering what each distinct pod
+    template and container says (a fleet deploys one template many times: one chart,
+    many releases; a Deployment and its Pods; a rollout). The caches are this reader's:
+    a front end makes one per run or per app. They are keyed by everything the signals
+    read of a template, so they never change an answer (tested).
+    """
+
+    __slots__ = ("containers", "templates")
+
+    def __init__(
+        self,
+        *,
+        template_bytes: int = TEMPLATE_CACHE_BYTES,
+        container_bytes: int = CONTAINER_CACHE_BYTES,
+    ) -> None:
+        self.templates: cache_mod.Cache[TemplateKey, TemplateSignals] = cache_mod.Cache(
+            "kubernetes.templates", template_bytes
+        )
+        # (name, image, env as raw JSON) -> key: the Pods an admission webhook sees
+        # repeat their sidecars and most of their app containers
+        self.containers: cache_mod.Cache[tuple[str, str | None, bytes], ContainerKey] = (
+            cache_mod.Cache("kubernetes.containers", container_bytes)
+        )
+
+    # -- the doors: JSON bytes, parsed documents --------------------------------------
+
+    def read_json(self, data: bytes, source: str) -> model.ParseResult | None:
+        """The workloads of JSON bytes holding a Kubernetes object (or List) in the plain
+        shape; None when they are not (the caller parses the JSON and calls
+        :meth:`read_document`, which names what is wrong)."""
+        try:
+            obj = _OBJECT_DECODER.decode(data)
+        except (msgspec.DecodeError, RecursionError):
+            return None
+        if type(obj.kind) is not str or type(obj.apiVersion) is not str:
+            return None
+        out = model.ParseResult()
+        try:
+            self.read_object(obj, source, "", out)
+        except DocumentError:
+            return None  # (read_document names it, and reads a List's other items)
+        return out
+
+    def read_document(
+        self, doc: Mapping[str, Any], source: str, out: model.ParseResult, where: str = ""
+    ) -> None:
+        """One parsed object (YAML, JSON, an API listing's item); a List's items each on
+        their own. Problems become input errors naming the field."""
+        kind = doc.get("kind")
+        if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
+            try:
+                items = _common.get_list(doc, "items", where)
+            except DocumentError as exc:
+                out.errors.append(model.InputError(source, str(exc), exc.field))
+                return
+            for i, item in enumerate(items):
+                sub = _common.join(where, f"items[{i}]")
+                try:
+                    self.read_document(_common.mapping(item, sub), source, out, sub)
+                except DocumentError as exc:
+                    out.errors.append(model.InputError(source, str(exc), exc.field))
+            return
+        if kind not in TEMPLATE_PATHS:
+            return  # Services, ConfigMaps ... carry no workload
+        try:
+            self.read_object(to_wire(doc, where), source, where, out)
+        except DocumentError as exc:
+            out.errors.append(model.InputError(source, str(exc), exc.field))
+
+    # -- the one walk ------------------------------------------------------------------
+
+    def admission_container(self, c: WireContainer[msgspec.Raw]) -> ContainerKey:
+        """:func:`container_key` of a container decoded with its env raw, remembered by
+        raw content; raises Irregular."""
+        raw = b"null" if c.env is None else bytes(c.env)
+        key = (c.name, c.image, raw)
+        found = self.containers.get(key)
+        if found is None:
+            found = self.containers.put(key, (c.name, c.image, _env_items(raw)))
+        return found
+
+    def read_object(
+        self,
+        obj: WireObject[Any],
+        source: str,
+        where: str,
+        out: model.ParseResult,
+        containers: list[ContainerKey] | None = None,
+    ) -> None:
+        """The workloads of one object. ``containers``: the keys of a Pod's containers,
+        if known (:meth:`admission_container`). Raises DocumentError naming the field of
+        a missing part; raises Irregular for raw env outside the plain shape."""
+        kind = obj.kind
+        if kind is None:
+            return  # no kind, no workload
+        if obj.items is not None and (kind == "List" or kind.endswith("List")):
+            for i, item in enumerate(obj.items):
+                self.read_object(item, source, _common.join(where, f"items[{i}]"), out)
+            return
+        if kind not in TEMPLATE_PATHS:
+            return  # Services, ConfigMaps ... carry no workload
+        path = TEMPLATE_PATHS[kind]
+        meta = obj.metadata
+        if meta is None:
+            raise DocumentError(_common.join(where, "metadata"), "missing")
+        name = meta.name or meta.generateName
+        if name is None:
+            raise DocumentError(_common.join(where, "metadata.name"), "missing")
+        if path is None:
+            pod_meta: WireMeta | None = meta
+            spec = obj.spec
+            spec_where = _common.join(where, "spec")
+        else:
+            tpl = _template(obj, kind, where)
+            pod_meta, spec = tpl.metadata, tpl.spec
+            spec_where = _common.join(where, ".".join((*path, "spec")))
+        if spec is None:
+            raise DocumentError(spec_where, "missing")
+        if spec.containers is None:
+            raise DocumentError(_common.join(spec_where, "containers"), "missing")
+        if pod_meta is None or pod_meta is meta:
+            annotations = meta.annotations or _EMPTY
+            labels = meta.labels or _EMPTY
+        else:
+            annotations = _merged(meta.annotations, pod_meta.annotations)
+            labels = _merged(meta.labels, pod_meta.labels)
+        lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or None
+        init = spec.initContainers or ()
+        for ic in init:
+            tag = signals.ddtrace_from_init_image(ic.image)
+            if tag and not lib:
+                lib = tag
+        keys = (
+            tuple([container_key(c) for c in spec.containers])
+            if containers is None or path is not None
+            else tuple(containers)
+        )
+        selector = spec.nodeSelector
+        if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
+            # No affinity and no OS selector (the common case): Linux, maybe one arch.
+            arch = selector.get(ARCH_KEYS[0]) or selector.get(ARCH_KEYS[1]) if selector else None
+            platform = _linux_platform(arch)
+        else:
+            raw_spec: dict[str, Any] = {}
+            if spec.nodeSelector is not None:
+                raw_spec["nodeSelector"] = spec.nodeSelector
+            if spec.affinity is not None:
+                raw_spec["affinity"] = spec.affinity
+            platform = platform_of(raw_spec, spec_where)
+        key: TemplateKey = (
+            tuple(annotations.items()),
+            keys,
+            platform,
+            lib,
+            len(init),
+            annotations.get("kubectl.kubernetes.io/default-container"),
+        )
+        signals_of = self.templates.get(key)
+        if signals_of is None:
+            signals_of = self.templates.put(key, _template_signals(*key))
+        found, errors, skipped = signals_of
+        namespace = meta.namespace
+        # signals.label_pairs, for labels known to be strings
+        label_pairs = tuple(sorted(labels.items())) if labels else ()
+        append = out.workloads.append
+        for container, facts, exempt in found:
+            append(
+                model.WorkloadContainer(
+                    source, kind, namespace, name, container, facts, label_pairs, exempt
+                )
+            )
+        for message, field in errors:
+            out.errors.append(model.InputError(source, message, field))
+        out.skipped_containers += skipped
+
+
+def _template(obj: WireObject[Any], kind: str, where: str) -> WireTemplate[Any]:
+    """The pod template of a workload; DocumentError names the first missing part."""
+    path = TEMPLATE_PATHS[kind]
+    assert path is not None
+    node: Any = obj
+    for depth, part in enumerate(path):
+        node = getattr(node, part, None)
+        if node is None:
+            raise DocumentError(_common.join(where, ".".join(path[: depth + 1])), "missing")
+    assert isinstance(node, WireTemplate)
+    return node
+
+
+_CONVERT_TYPE = WireObject[EnvEntries]
+
+
+def to_wire(doc: Mapping[str, Any], where: str = "") -> WireObject[EnvEntries]:
+    """A parsed object as the structs a judgement reads; DocumentError names the field
+    of a value that cannot be used."""
+    try:
+        return msgspec.convert(doc, _CONVERT_TYPE)
+    except (msgspec.ValidationError, RecursionError):
+        pass
+    plain = _plain(doc, where)
+    try:
+        return msgspec.convert(plain, _CONVERT_TYPE)
+    except msgspec.ValidationError as exc:  # a shape _plain lets through: name it anyway
+        message, _, at = str(exc).partition(" - at `$")
+        raise DocumentError(_common.join(where, at.rstrip("`").lstrip(".")), message) from None
+
+
+# --- _plain: the odd shapes, converted as Kubernetes tooling would, or named ---------
+
+
+def _plain(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """The fields :class:`WireObject` reads, each converted to its plain type (numbers
+    to strings, null map values to "") or a DocumentError naming it."""
+    out: dict[str, Any] = {}
+    for key in ("kind", "apiVersion"):
+        out[key] = _common.get_str(doc, key, where)
+    kind = out["kind"]
+    meta = _common.get_map(doc, "metadata", where, required=True)
+    out["metadata"] = _plain_meta(meta, _common.join(where, "metadata"), named=True)
+    path = TEMPLATE_PATHS.get(kind or "")
+    if path is None:
+        out["spec"] = _plain_spec(
+            _common.get_map(doc, "spec", where, required=True), _common.join(where, "spec")
+        )
+        return out
+    node: Mapping[str, Any] = doc
+    node_where = where
+    parents: list[Mapping[str, Any]] = []
+    for part in path:
+        node = _common.get_map(node, part, node_where, required=True)
+        node_where = _common.join(node_where, part)
+        parents.append(node)
+    tpl = {
+        "metadata": _plain_meta(
+            _common.get_map(node, "metadata", node_where), _common.join(node_where, "metadata")
+        ),
+        "spec": _plain_spec(
+            _common.get_map(node, "spec", node_where, required=True),
+            _common.join(node_where, "spec"),
+        ),
+    }
+    # rebuild the path down to the template: {"spec": {"jobTemplate": {"spec": {...}}}}
+    built: dict[str, Any] = tpl
+    for part in reversed(path[1:]):
+        built = {part: built}
+    out[path[0]] = built
+    return out
+
+
+def _plain_meta(meta: Mapping[str, Any], where: str, *, named: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if named:
+        name = meta.get("name") or meta.get("generateName")
+        out["name"] = _common.string(name, _common.join(where, "name"), required=True)
+        out["namespace"] = _common.get_str(meta, "namespace", where)
+    out["annotations"] = dict(_common.get_str_map(meta, "annotations", where))
+    out["labels"] = dict(_common.get_str_map(meta, "labels", where))
+    refs = meta.get("ownerReferences")
+    if isinstance(refs, list):
+        out["ownerReferences"] = [
+            {"kind": str(r.get("kind")), "name": str(r.get("name")), "controller": True}
+            for r in refs
+            if isinstance(r, dict) and r.get("controller")
+        ]
+    return out
+
+
+def _plain_spec(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    init = []
+    for i, c in enumerate(_common.get_list(spec, "initContainers", where)):
+        cw = f"{where}.initContainers[{i}]"
+        init.append({"name": "", "image": _common.get_str(_common.mapping(c, cw), "image", cw)})
+    out["initContainers"] = init
+    containers = []
+    for i, c in enumerate(_common.get_list(spec, "containers", where, required=True)):
+        cw = f"{where}.containers[{i}]"
+        c = _common.mapping(c, cw)
+        containers.append(
+            {
+                "name": _common.string(c.get("name"), f"{cw}.name", required=True),
+                "image": _common.get_str(c, "image", cw),
+                "env": _plain_env(c, cw) if "env" in c else None,
+            }
+        )
+    out["containers"] = containers
+    if "nodeSelector" in spec:
+        out["nodeSelector"] = dict(_common.get_str_map(spec, "nodeSelector", where))
+    affinity = _common.get_map(spec, "affinity", where)
+    if affinity:
+        out["affinity"] = dict(affinity)
+    return out
+
+
+def _plain_env(container: Mapping[str, Any], where: str) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    for i, entry in enumerate(_common.get_list(container, "env", where)):
+        entry = _common.mapping(entry, f"{where}.env[{i}]")
+        name = _common.string(entry.get("name"), f"{where}.env[{i}].name", required=True)
+        assert name is not None
+        # valueFrom (secrets, config maps) is unknown here: such a variable is not set.
+        if "value" in entry:
+            value = entry["value"]
+            out.append(
+                {
+                    "name": name,
+                    "value": value if type(value) is str else ("" if value is None else str(value)),
+                }
+            )
+        else:
+            out.append({"name": name})
+    return out
 
 
 @functools.lru_cache(maxsize=256)
 def _annotations(items: tuple[tuple[str, str], ...]) -> signals.Annotations:
-    # templates of one chart differ in images and env more often than in annotations
+    # (a pure function of its argument) templates of one chart differ in images and env
+    # more often than in annotations
     return signals.Annotations(dict(items), "metadata.annotations")
 
 

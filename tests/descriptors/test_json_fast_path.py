@@ -1,8 +1,9 @@
-"""The typed JSON path for Kubernetes input must read exactly what the checked path reads.
+"""Kubernetes JSON read straight from bytes must give what the parsed document gives.
 
-``kubernetes.parse_json`` (msgspec structs) either gives the same ParseResult as the
-checked dict walk (``parsers.parse_text``) or declines (None), leaving the document to the
-checked path; it never gives a different answer.
+``Reader.read_json`` decodes JSON bytes into the structs a judgement reads; a document
+outside the plain shape is declined (None) and read parsed (``parsers.parse_text``),
+where odd values are converted or named. Both doors lead to one walk, so they must never
+give different answers, and the plain shape must take the bytes door.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _checked(doc: object) -> model.ParseResult:
 
 
 def _typed(doc: object) -> model.ParseResult | None:
-    return kubernetes.parse_json(json.dumps(doc).encode(), "m.json")
+    return kubernetes.Reader().read_json(json.dumps(doc).encode(), "m.json")
 
 
 def _documents() -> list[tuple[str, object]]:

@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import prometheus_client
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -65,14 +66,15 @@ def exported_metric_names() -> set[str]:
     wm.requests.labels("CREATE", "denied", "enforce").inc()
     wm.findings.labels("sca", "DEPLOYMENT_UNSUPPORTED").inc()
     wm.duration.observe(0.001)
-    shared = collector.Shared()
-    sm = collector.SelfMetrics.create(shared)
+    published = collector.Published()
+    sm = collector.SelfMetrics.create(published)
     opts = scan_mod.Options(paths=(ROOT / "examples",))
-    shared.snapshot = asyncio.run(scan_mod.scan(None, opts, matrix_mod.load(), policy_mod.DEFAULT))
+    judging = scan_mod.Judging(matrix_mod.load(), policy_mod.DEFAULT)
+    published.snapshot = asyncio.run(scan_mod.scan(None, opts, judging))
     sm.duration.observe(1.0)
     sm.errors.labels("files", "bad_input").inc()
     sm.dropped.inc(0)
-    for text in (wm.render(), sm.render()):
+    for text in map(prometheus_client.generate_latest, (wm.registry, sm.registry)):
         for fam in text_string_to_metric_families(text.decode()):
             names.update(s.name for s in fam.samples)
     return names

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import aiohttp
+import prometheus_client
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -133,9 +134,11 @@ async def test_attacker_annotations_mint_no_labels(service: Service) -> None:
 def test_promtool_accepts_the_exposition_before_any_scan() -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool not found: `make test` installs Debian's prometheus package"
-    metrics = collector.SelfMetrics.create(collector.Shared())
+    metrics = collector.SelfMetrics.create(collector.Published())
     out = subprocess.run(
-        [promtool, "check", "metrics"], input=metrics.render(), capture_output=True
+        [promtool, "check", "metrics"],
+        input=prometheus_client.generate_latest(metrics.registry),
+        capture_output=True,
     )
     assert out.returncode == 0, out.stderr.decode() + out.stdout.decode()
 

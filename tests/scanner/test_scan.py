@@ -23,7 +23,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 async def run(endpoint: kube.Endpoint, **opts: object) -> scan_mod.Snapshot:
     options = scan_mod.Options(kubernetes=True, endpoint=endpoint, page_size=40, retry=FAST, **opts)  # type: ignore[arg-type]
     async with aiohttp.ClientSession() as session:
-        return await scan_mod.scan(session, options, SEED, policy_mod.DEFAULT)
+        return await scan_mod.scan(session, options, scan_mod.Judging(SEED, policy_mod.DEFAULT))
 
 
 def statuses(snap: scan_mod.Snapshot, key: tuple[str, str, str, str]) -> dict[str, str]:

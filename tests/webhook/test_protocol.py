@@ -19,7 +19,8 @@ SEED = matrix_mod.load()
 def decide(
     body: Any, mode: protocol.Mode = "enforce", pol: policy_mod.Policy | None = None
 ) -> protocol.Outcome:
-    return protocol.review(body, matrix=SEED, policy=pol or policy_mod.DEFAULT, mode=mode)
+    judge = protocol.Judge(SEED, pol or policy_mod.DEFAULT, cache_size=0)
+    return protocol.review(body, judge=judge, mode=mode)
 
 
 def test_compliant_pod_is_allowed_and_uid_echoed() -> None:
@@ -223,10 +224,12 @@ def _rs_pod(name: str, ddtrace: str) -> dict[str, Any]:
 
 
 def test_decision_cache_reuses_judgements_of_identical_pods() -> None:
-    cache = protocol.DecisionCache(size=4)
+    judge = protocol.Judge(SEED, cache_size=4)
+    cache = judge.decisions
+    assert cache is not None
 
     def run(body: Any, mode: protocol.Mode = "enforce") -> protocol.Outcome:
-        return protocol.review(body, matrix=SEED, policy=policy_mod.DEFAULT, mode=mode, cache=cache)
+        return protocol.review(body, judge=judge, mode=mode)
 
     first = run(review(_rs_pod("api-5d8f-aaaaa", "1.9.0"), uid="u1"))
     second = run(review(_rs_pod("api-5d8f-bbbbb", "1.9.0"), uid="u2"))
@@ -246,20 +249,18 @@ def test_decision_cache_reuses_judgements_of_identical_pods() -> None:
     run(review(pod("1.9.0", name="one")))
     run(review(pod("1.9.0", name="two")))
     assert cache.misses == 4
-    assert len(cache.entries) == 4
+    assert len(cache) == 4
     run(review(pod("1.9.0", name="three")))
-    assert len(cache.entries) == 4  # bounded, least recently used out
+    assert len(cache) == 4  # bounded, least recently used out
 
 
 def test_decision_cache_matches_uncached_answers() -> None:
-    cache = protocol.DecisionCache()
+    judge = protocol.Judge(SEED)
     bodies = [
         review(_rs_pod(f"api-5d8f-{i}", v), uid=f"u{i}")
         for i, v in enumerate(["1.9.0", "1.20.0"] * 3)
     ]
     for body in bodies:
-        plain = protocol.review(body, matrix=SEED, policy=policy_mod.DEFAULT, mode="enforce")
-        cached = protocol.review(
-            body, matrix=SEED, policy=policy_mod.DEFAULT, mode="enforce", cache=cache
-        )
+        plain = protocol.review(body, judge=protocol.Judge(SEED, cache_size=0), mode="enforce")
+        cached = protocol.review(body, judge=judge, mode="enforce")
         assert plain.body == cached.body and plain.decision == cached.decision

@@ -1,8 +1,8 @@
-"""The typed review path (what the server runs) answers exactly as review() on the JSON.
+"""A review answers alike whether it comes as raw JSON (what the server gets) or parsed.
 
-``protocol.review_json`` decodes only what a judgement reads; a review outside the plain
-shape goes through ``protocol.review`` on the full JSON. Either way the Outcome (body,
-decision, results, errors, findings) must be the one review() gives.
+From raw JSON, ``protocol.review`` decodes only what a judgement reads; a review outside
+the plain shape is parsed in full and checked field by field. Either way the Outcome
+(body, decision, results, errors, findings) must be the one of the parsed review.
 """
 
 from __future__ import annotations
@@ -27,24 +27,26 @@ POLICY = policy_mod.DEFAULT
 
 
 def checked(body: Any, mode: protocol.Mode = "enforce") -> protocol.Outcome:
-    return protocol.review(orjson.loads(json.dumps(body)), matrix=SEED, policy=POLICY, mode=mode)
+    judge = protocol.Judge(SEED, POLICY, cache_size=0)
+    return protocol.review(orjson.loads(json.dumps(body)), judge=judge, mode=mode)
 
 
 def typed(
-    body: Any, mode: protocol.Mode = "enforce", cache: protocol.DecisionCache | None = None
+    body: Any, mode: protocol.Mode = "enforce", judge: protocol.Judge | None = None
 ) -> protocol.Outcome:
     raw = json.dumps(body).encode()
-    return protocol.review_json(raw, matrix=SEED, policy=POLICY, mode=mode, cache=cache)
+    judge = judge or protocol.Judge(SEED, POLICY, cache_size=0)
+    return protocol.review(raw, judge=judge, mode=mode)
 
 
 @pytest.fixture
 def no_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail if review_json hands the request to review() (the path for odd reviews)."""
+    """Fail if a raw review is parsed in full (the way of odd reviews)."""
 
     def refuse(*args: Any, **kwargs: Any) -> protocol.Outcome:
-        raise AssertionError("the typed path gave up on a plain review")
+        raise AssertionError("the typed decoder gave up on a plain review")
 
-    monkeypatch.setattr(protocol, "review", refuse)
+    monkeypatch.setattr(protocol, "_decode_parsed", refuse)
 
 
 def _rs_pod(name: str, env: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -72,32 +74,34 @@ def test_odd_reviews_are_read_in_full_and_named() -> None:
     assert out.decision == "denied"
     assert "metadata.annotations[ddcompat.io/features]" in out.body["response"]["status"]["message"]
     with pytest.raises(protocol.AdmissionError) as err:
-        protocol.review_json(b"{not json", matrix=SEED, policy=POLICY, mode="enforce")
+        protocol.review(b"{not json", judge=protocol.Judge(SEED), mode="enforce")
     assert err.value.status == 400
 
 
 def test_cache_shares_pods_that_differ_only_in_what_no_judgement_reads(
     no_fallback: None,
 ) -> None:
-    cache = protocol.DecisionCache()
+    judge = protocol.Judge(SEED, POLICY)
+    cache = judge.decisions
+    assert cache is not None
     base_env: list[dict[str, str]] = list(PYTHON_APP["env"])  # type: ignore[arg-type]
     first = typed(
         review(_rs_pod("api-5d8f-a", [*base_env, {"name": "DD_SERVICE", "value": "a"}])),
-        cache=cache,
+        judge=judge,
     )
     second = typed(
         review(_rs_pod("api-5d8f-b", [*base_env, {"name": "DD_SERVICE", "value": "b"}])),
-        cache=cache,
+        judge=judge,
     )
     assert (cache.misses, cache.hits) == (1, 1)
     assert first.results == second.results
     assert "pod shop/api-5d8f-b" in second.body["response"]["status"]["message"]
     # a variable the signals read, or a label a policy selector could read: judged again
     rc_off = [{"name": "DD_APPSEC_ENABLED", "value": "true"}]
-    assert typed(review(_rs_pod("api-5d8f-c", rc_off)), cache=cache).decision == "allowed"
+    assert typed(review(_rs_pod("api-5d8f-c", rc_off)), judge=judge).decision == "allowed"
     relabelled = _rs_pod("api-5d8f-d")
     relabelled["metadata"]["labels"]["team"] = "payments"
-    typed(review(relabelled), cache=cache)
+    typed(review(relabelled), judge=judge)
     assert cache.misses == 3
 
 
@@ -130,10 +134,10 @@ reviews = st.builds(
 @given(reviews, st.sampled_from(protocol.MODES))
 def test_generated_reviews_answer_alike(body: dict[str, Any], mode: protocol.Mode) -> None:
     expected = checked(body, mode)
-    cache = protocol.DecisionCache()
+    judge = protocol.Judge(SEED, POLICY)
     assert typed(body, mode) == expected
-    assert typed(body, mode, cache) == expected
+    assert typed(body, mode, judge) == expected
     # a second Pod with the same content: answered from the cache, still alike
     again = copy.deepcopy(body)
     again["request"]["uid"] = "u-again"
-    assert typed(again, mode, cache) == checked(again, mode)
+    assert typed(again, mode, judge) == checked(again, mode)
