@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import aiohttp
+import prometheus_client
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
@@ -190,8 +191,8 @@ def test_scanner_metrics_from_the_real_apiserver(cluster: Cluster, token: str, f
     }
     edge = snap.entries[(NS, "Pod", "edge", "app")]
     assert str(edge.result.workload.facts.platform) == "linux/arm"  # from the node
-    shared = collector.Shared(snapshot=snap)
-    text = collector.SelfMetrics.create(shared).render().decode()
+    registry = collector.SelfMetrics.create(collector.Published(snapshot=snap)).registry
+    text = prometheus_client.generate_latest(registry).decode()
     gaps = {
         (s.labels["feature"], s.labels["code"]): s.value
         for fam in text_string_to_metric_families(text)

@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 import prometheus_client
+import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
