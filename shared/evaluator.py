@@ -14,8 +14,8 @@ from typing import Any
 import msgspec
 
 from ddcompat.shared import cache as cache_mod
+from ddcompat.shared import codes, model, versions
 from ddcompat.shared import matrix as matrix_mod
-from ddcompat.shared import model, versions
 from ddcompat.shared import policy as policy_mod
 
 Findings = tuple[model.Finding, ...]
@@ -48,11 +48,9 @@ def _runtime_findings(
         fully = any(c is versions.Coverage.ALL for _, _, c in cov)
         if not overlapping:
             out.append(
-                model.Finding(
+                codes.finding(
                     "MATRIX_NOT_COVERED",
-                    "unknown",
-                    f"the matrix has no runtime rows for ddtrace {ddt}; "
-                    "add rows with their source via --matrix",
+                    "no_rows",
                     required=", ".join(sorted({r.ddtrace for r, _, _ in rows})) or None,
                     observed=str(ddt),
                 )
@@ -61,10 +59,9 @@ def _runtime_findings(
         if not fully:
             partial = True
             out.append(
-                model.Finding(
+                codes.finding(
                     "MATRIX_NOT_COVERED",
-                    "unknown",
-                    f"the matrix covers only part of ddtrace {ddt} for runtimes",
+                    "partial",
                     required=", ".join(sorted({r.ddtrace for r, _ in overlapping})),
                     observed=str(ddt),
                 )
@@ -82,12 +79,13 @@ def _runtime_findings(
         on_os = [(r, py) for r, py in candidates if r.os == plat.os]
         if not on_os:
             out.append(
-                model.Finding(
+                codes.finding(
                     "PLATFORM_UNSUPPORTED",
-                    bad,
-                    f"no supported runtime on {plat.os}",
+                    "os",
+                    effect=bad,
                     required=", ".join(sorted({r.os for r, _ in candidates})),
                     observed=str(plat),
+                    os=plat.os,
                 )
             )
             return tuple(out), frozenset(not_checked)
@@ -99,13 +97,13 @@ def _runtime_findings(
                 allowed = sorted({a for r, _ in on_os for a in r.arch})
                 effect: model.Effect = bad if not ok else "unknown"
                 out.append(
-                    model.Finding(
+                    codes.finding(
                         "PLATFORM_UNSUPPORTED",
-                        effect,
-                        f"CPU architecture not supported on {plat.os}"
-                        + ("" if not ok else " for some of the allowed node architectures"),
+                        "some_arch" if ok else "arch",
+                        effect=effect,
                         required=f"{plat.os}/{{{','.join(allowed)}}}",
                         observed=str(plat),
+                        os=plat.os,
                     )
                 )
                 if not ok:
@@ -114,34 +112,20 @@ def _runtime_findings(
 
     if facts.python is None:
         not_checked.add("python")
-        out.append(
-            model.Finding(
-                "PYTHON_UNKNOWN",
-                "unknown",
-                "Python version not found "
-                "(set ddcompat.io/python-version or use a python:X.Y image)",
-            )
-        )
+        out.append(codes.finding("PYTHON_UNKNOWN", "missing"))
     else:
         pm = versions.python_minor(facts.python)
         if pm is None:
-            out.append(
-                model.Finding(
-                    "PYTHON_UNKNOWN",
-                    "unknown",
-                    f"Python version {facts.python!r} is not major.minor",
-                    observed=facts.python,
-                )
-            )
+            out.append(codes.finding("PYTHON_UNKNOWN", "unreadable", observed=facts.python))
         elif not any(pm in py for _, py in on_os):
             out.append(
-                model.Finding(
+                codes.finding(
                     "PYTHON_UNSUPPORTED",
-                    bad,
-                    f"CPython {pm[0]}.{pm[1]} is not a supported runtime"
-                    + (f" for ddtrace {ddt}" if ddt is not None else ""),
+                    effect=bad,
                     required=_fmt_pythons([r for r, _ in on_os]),
                     observed=facts.python,
+                    python=f"{pm[0]}.{pm[1]}",
+                    for_ddtrace=f" for ddtrace {ddt}" if ddt is not None else "",
                 )
             )
     return tuple(out), frozenset(not_checked)
@@ -158,31 +142,36 @@ def _framework_findings(
         if row is None or not row.features.get(feature):  # type: ignore[call-overload]
             listed = sorted(r.framework for r in m.frameworks if r.features.get(feature))  # type: ignore[call-overload]
             out.append(
-                model.Finding(
+                codes.finding(
                     "FRAMEWORK_UNSUPPORTED",
-                    "unsupported",
-                    f"framework {name} is not supported for {feature}",
+                    "not_listed",
                     required=", ".join(listed),
                     observed=observed,
+                    name=name,
+                    feature=feature,
                 )
             )
             continue
         cov = _framework_coverage(ver, (versions.at_least(row.min_version),))
         if cov is not versions.Coverage.ALL:
+            certain = cov is versions.Coverage.NONE
             out.append(
-                model.Finding(
+                codes.finding(
                     "FRAMEWORK_UNSUPPORTED",
-                    "unsupported" if cov is versions.Coverage.NONE else "unknown",
-                    f"{name} {ver or '(version unknown)'} is older than {row.min_version}"
-                    if cov is versions.Coverage.NONE
-                    else f"{name} {ver or '(version unknown)'} may be older than {row.min_version}",
+                    "too_old" if certain else "maybe_old",
+                    effect=None if certain else "unknown",
                     required=f"{name}>={row.min_version}",
                     observed=observed,
+                    name=name,
+                    version=ver or "(version unknown)",
+                    minimum=row.min_version,
                 )
             )
         for cav in m.caveats:
             if cav.framework == name and feature in cav.features:
-                out.append(model.Finding(cav.code, "none", cav.message, observed=observed))
+                out.append(
+                    codes.finding(cav.code, effect="none", observed=observed, message=cav.message)
+                )
     return tuple(out)
 
 
@@ -219,13 +208,12 @@ def _auth_findings(
     required = "; ".join(f"{r.framework} {', '.join(r.versions)}" for r in rows)
     shown = ", ".join(observed) or ", ".join(n for n, _ in fws) or "none"
     return (
-        model.Finding(
+        codes.finding(
             "AUTH_FRAMEWORK_UNSUPPORTED",
-            "unsupported" if best is versions.Coverage.NONE else "unknown",
-            f"automatic user activity tracking needs a supported authentication framework "
-            f"(found {shown})",
+            effect=None if best is versions.Coverage.NONE else "unknown",
             required=required,
             observed=shown,
+            found=shown,
         ),
     )
 
@@ -315,11 +303,7 @@ class Evaluator:
         for feature in sorted(features):
             row = m.feature_by_id.get(feature)
             if row is None:
-                result[feature] = (
-                    model.Finding(
-                        "MATRIX_NOT_COVERED", "unknown", f"feature {feature} is not in the matrix"
-                    ),
-                )
+                result[feature] = (codes.finding("MATRIX_NOT_COVERED", "feature", feature=feature),)
                 continue
             f_key = (feature, ddtrace, facts.deployment_type)
             head, deployment_checked = c.feature.get(f_key) or c.feature.put(
@@ -349,13 +333,11 @@ class Evaluator:
                     found += auth
             if row.requires_remote_config and facts.remote_config is False:
                 found += (
-                    model.Finding(
+                    codes.finding(
                         "REMOTE_CONFIG_DISABLED",
-                        "unsupported",
-                        f"{row.title} needs Remote Configuration, which is disabled "
-                        "(DD_REMOTE_CONFIGURATION_ENABLED)",
                         required="DD_REMOTE_CONFIGURATION_ENABLED=true",
                         observed="DD_REMOTE_CONFIGURATION_ENABLED=false",
+                        title=row.title,
                     ),
                 )
             result[feature] = found
@@ -397,7 +379,8 @@ def _common_findings(
     try:
         ddt = versions.parse_range(ddtrace)
     except versions.VersionSyntaxError as exc:
-        return (model.Finding("DDTRACE_UNKNOWN", "unknown", str(exc), observed=ddtrace),), None
+        finding = codes.finding("DDTRACE_UNKNOWN", "unreadable", observed=ddtrace, error=exc)
+        return (finding,), None
     common: list[model.Finding] = []
     for rb in m.release_branches:
         if (
@@ -405,15 +388,14 @@ def _common_findings(
             and versions.coverage(ddt, versions.parse_range(rb.ddtrace)) is versions.Coverage.ALL
         ):
             common.append(
-                model.Finding(
+                codes.finding(
                     "MAINTENANCE_BRANCH",
-                    "none",
-                    f"ddtrace {ddt} is on a maintenance release branch ({rb.ddtrace})",
                     required=", ".join(
                         r.ddtrace for r in m.release_branches if r.level == "general_availability"
                     )
                     or None,
                     observed=str(ddt),
+                    branch=rb.ddtrace,
                 )
             )
     return tuple(common), ddt
@@ -431,56 +413,44 @@ def _feature_findings(
     by the version's common findings), and whether the deployment type was checked."""
     found: list[model.Finding] = []
     if row.preview:
-        found.append(
-            model.Finding(
-                "PREVIEW_FEATURE", "preview", f"{row.title} is in preview (no GA version)"
-            )
-        )
+        found.append(codes.finding("PREVIEW_FEATURE", title=row.title))
     elif ddtrace is None:
-        found.append(
-            model.Finding(
-                "DDTRACE_UNKNOWN",
-                "unknown",
-                "ddtrace version not found (set ddcompat.io/ddtrace-version, "
-                "pin ddtrace in the image, or use library injection with a version)",
-                required=f">={row.min_ddtrace}",
-            )
-        )
+        found.append(codes.finding("DDTRACE_UNKNOWN", "missing", required=f">={row.min_ddtrace}"))
     elif ddt is not None and row.min_ddtrace is not None:
         cov = versions.coverage(ddt, versions.at_least(row.min_ddtrace))
         if cov is versions.Coverage.NONE:
             found.append(
-                model.Finding(
+                codes.finding(
                     "DDTRACE_TOO_OLD",
-                    "unsupported",
-                    f"{row.title} needs ddtrace {row.min_ddtrace} or newer",
                     required=f">={row.min_ddtrace}",
                     observed=str(ddt),
+                    title=row.title,
+                    minimum=row.min_ddtrace,
                 )
             )
         elif cov is versions.Coverage.SOME:
             found.append(
-                model.Finding(
+                codes.finding(
                     "DDTRACE_UNKNOWN",
-                    "unknown",
-                    f"ddtrace range {ddt} includes versions older than {row.min_ddtrace}, "
-                    f"which {row.title} needs; pin the version",
+                    "range",
                     required=f">={row.min_ddtrace}",
                     observed=str(ddt),
+                    title=row.title,
+                    minimum=row.min_ddtrace,
                 )
             )
     found.extend(common)
     dep = m.deployment_support.get((deployment_type, row.id))
     if dep is not None and not dep.supported:
         found.append(
-            model.Finding(
+            codes.finding(
                 "DEPLOYMENT_UNSUPPORTED",
-                "unsupported",
-                f"{row.title} is not supported on {deployment_type}",
                 required=", ".join(
                     d.deployment_type for d in m.deployments if d.feature == row.id and d.supported
                 ),
                 observed=deployment_type,
+                title=row.title,
+                deployment_type=deployment_type,
             )
         )
     return tuple(found), dep is not None

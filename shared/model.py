@@ -22,22 +22,10 @@ DEPLOYMENT_TYPES: tuple[DeploymentType, ...] = get_args(DeploymentType)
 
 Status = Literal["supported", "unsupported", "unknown", "preview"]
 
-Code = Literal[
-    "DDTRACE_TOO_OLD",
-    "DDTRACE_UNKNOWN",
-    "PYTHON_UNSUPPORTED",
-    "PYTHON_UNKNOWN",
-    "PLATFORM_UNSUPPORTED",
-    "DEPLOYMENT_UNSUPPORTED",
-    "FRAMEWORK_UNSUPPORTED",
-    "AUTH_FRAMEWORK_UNSUPPORTED",
-    "REMOTE_CONFIG_DISABLED",
-    "PREVIEW_FEATURE",
-    "MATRIX_NOT_COVERED",
-    "MAINTENANCE_BRANCH",
-    "FLASK_QUERY_STRING",
-]
-CODES: tuple[Code, ...] = get_args(Code)
+# A reason code: one of the rows of :mod:`ddcompat.shared.codes` (checked where codes
+# come from files: policy and matrix schemas).
+Code = str
+
 
 Severity = Literal["error", "warning", "info"]
 SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}

@@ -25,24 +25,7 @@ from typing import Any
 
 import msgspec
 
-from ddcompat.shared import model
-
-DEFAULT_SEVERITIES: dict[str, model.Severity] = {
-    "DDTRACE_TOO_OLD": "error",
-    "DDTRACE_UNKNOWN": "warning",
-    "PYTHON_UNSUPPORTED": "error",
-    "PYTHON_UNKNOWN": "warning",
-    "PLATFORM_UNSUPPORTED": "error",
-    "DEPLOYMENT_UNSUPPORTED": "error",
-    "FRAMEWORK_UNSUPPORTED": "error",
-    "AUTH_FRAMEWORK_UNSUPPORTED": "error",
-    "REMOTE_CONFIG_DISABLED": "error",
-    "PREVIEW_FEATURE": "warning",
-    "MATRIX_NOT_COVERED": "warning",
-    "MAINTENANCE_BRANCH": "info",
-    "FLASK_QUERY_STRING": "info",
-}
-assert set(DEFAULT_SEVERITIES) == set(model.CODES)
+from ddcompat.shared import codes, model
 
 
 class PolicyError(ValueError):
@@ -95,7 +78,7 @@ class Policy(msgspec.Struct, frozen=True):
         """The severity of a code; ``None`` means the policy drops the finding."""
         if code in self.severities:
             return self.severities[code]
-        return DEFAULT_SEVERITIES[code]
+        return codes.DEFAULT_SEVERITIES[code]
 
     def required_features(self, w: model.WorkloadContainer) -> frozenset[str]:
         out: set[str] = set()

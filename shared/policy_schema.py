@@ -8,8 +8,11 @@ from typing import Annotated, Any
 import pydantic
 import yaml
 
-from ddcompat.shared import model
+from ddcompat.shared import codes, model
 from ddcompat.shared import policy as runtime
+
+# a reason code of ddcompat.shared.codes
+CodeName = Annotated[str, pydantic.AfterValidator(codes.check)]
 
 
 class _Selector(pydantic.BaseModel):
@@ -33,7 +36,7 @@ class Exemption(_Selector):
 
 class Policy(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
-    severities: dict[model.Code, model.Severity | None] = {}
+    severities: dict[CodeName, model.Severity | None] = {}
     require: tuple[Requirement, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from ddcompat.shared import codes, model, versions
 from ddcompat.shared import matrix as matrix_mod
-from ddcompat.shared import model, versions
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -248,23 +248,6 @@ def render_table(run: Run) -> str:
 
 
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
-RULE_HELP: dict[str, str] = {
-    "DDTRACE_TOO_OLD": "The ddtrace version is older than the feature's minimum.",
-    "DDTRACE_UNKNOWN": "The ddtrace version is not known precisely enough to decide.",
-    "PYTHON_UNSUPPORTED": "The Python version is not a supported runtime.",
-    "PYTHON_UNKNOWN": "The Python version is not known.",
-    "PLATFORM_UNSUPPORTED": "The OS or CPU architecture is not a supported runtime.",
-    "DEPLOYMENT_UNSUPPORTED": "The feature is not supported on this deployment type.",
-    "FRAMEWORK_UNSUPPORTED": "The web framework or its version is not supported for the feature.",
-    "AUTH_FRAMEWORK_UNSUPPORTED": (
-        "No supported authentication framework for user activity tracking."
-    ),
-    "REMOTE_CONFIG_DISABLED": "The feature needs Remote Configuration, which is disabled.",
-    "PREVIEW_FEATURE": "The feature is in preview.",
-    "MATRIX_NOT_COVERED": "The compatibility matrix does not cover these facts.",
-    "MAINTENANCE_BRANCH": "The ddtrace release branch is in maintenance.",
-    "FLASK_QUERY_STRING": "Query strings are not supported on Flask.",
-}
 
 
 def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
@@ -310,7 +293,7 @@ def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
                         "version": tool_version,
                         "informationUri": TOOL_URI,
                         "rules": [
-                            {"id": c, "shortDescription": {"text": RULE_HELP[c]}} for c in used
+                            {"id": c, "shortDescription": {"text": codes.HELP[c]}} for c in used
                         ],
                     }
                 },

@@ -16,6 +16,7 @@ import functools
 import itertools
 import re
 from collections.abc import Mapping
+from typing import Literal
 
 import msgspec
 
@@ -73,19 +74,56 @@ def falsy(value: str | None) -> bool:
 
 
 _APPSEC_PREFIXES = ("DD_APPSEC", "DD_IAST")
-# The variables features_from_env reads, in the order its memo key lists their values.
-_FEATURE_ENV = (
-    "DD_REMOTE_CONFIGURATION_ENABLED",
-    "DD_APPSEC_ENABLED",
-    "DD_APPSEC_HTTP_BLOCKED_TEMPLATE_HTML",
-    "DD_APPSEC_HTTP_BLOCKED_TEMPLATE_JSON",
-    "DD_APPSEC_SCA_ENABLED",
-    "DD_IAST_ENABLED",
-    "DD_API_SECURITY_ENABLED",
-    "_DD_API_SECURITY_ENABLED",
-    "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
-    "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE",
+
+
+class EnvSwitch(msgspec.Struct, frozen=True):
+    """A container variable that turns a feature on: set to a true value (``on="true"``),
+    to any non-empty value (``on="set"``), or to one of ``values``. ``with_remote_config``:
+    only while Remote Configuration is on (DD_REMOTE_CONFIGURATION_ENABLED)."""
+
+    variable: str
+    feature: model.FeatureId
+    on: Literal["true", "set", "one_of"] = "true"
+    values: tuple[str, ...] = ()
+    with_remote_config: bool = False
+
+    def turns_on(self, raw: str | None, remote_config: bool | None) -> bool:
+        if raw is None or (self.with_remote_config and not remote_config):
+            return False
+        if self.on == "true":
+            return truthy(raw)
+        if self.on == "set":
+            return bool(raw)
+        return raw.strip().lower() in self.values
+
+
+# Which variable turns on which feature: a new variable is a new row.
+REMOTE_CONFIG_ENV = "DD_REMOTE_CONFIGURATION_ENABLED"
+ENV_SWITCHES: tuple[EnvSwitch, ...] = (
+    EnvSwitch("DD_APPSEC_ENABLED", "threat_detection"),
+    EnvSwitch("DD_APPSEC_ENABLED", "threat_protection", with_remote_config=True),
+    EnvSwitch("DD_APPSEC_HTTP_BLOCKED_TEMPLATE_HTML", "custom_blocking_response", on="set"),
+    EnvSwitch("DD_APPSEC_HTTP_BLOCKED_TEMPLATE_JSON", "custom_blocking_response", on="set"),
+    EnvSwitch("DD_APPSEC_SCA_ENABLED", "sca"),
+    EnvSwitch("DD_IAST_ENABLED", "code_security"),
+    EnvSwitch("DD_API_SECURITY_ENABLED", "api_security"),
+    EnvSwitch("_DD_API_SECURITY_ENABLED", "api_security"),
+    EnvSwitch(
+        "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
+        "user_activity_tracking",
+        on="one_of",
+        values=("safe", "extended"),
+    ),
+    EnvSwitch(
+        "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE",
+        "user_activity_tracking",
+        on="one_of",
+        values=("identification", "anonymization"),
+    ),
 )
+# The variables features_from_env reads, in the order its memo key lists their values.
+_FEATURE_ENV = (REMOTE_CONFIG_ENV, *dict.fromkeys(s.variable for s in ENV_SWITCHES))
+_SWITCH_INDEX = tuple((_FEATURE_ENV.index(s.variable), s) for s in ENV_SWITCHES)
 
 
 # The container variables that can change what the signals say (build_facts,
@@ -104,37 +142,12 @@ def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | No
 def _features_from_values(
     values: tuple[str | None, ...],
 ) -> tuple[frozenset[str], bool | None]:
-    (
-        rc_raw,
-        appsec,
-        blocked_html,
-        blocked_json,
-        sca,
-        iast,
-        api_security,
-        api_security_private,
-        tracking,
-        instrumentation,
-    ) = values
-    found: set[str] = set()
+    rc_raw = values[0]
     remote_config = True if truthy(rc_raw) else (False if falsy(rc_raw) else None)
-    if truthy(appsec):
-        found.add("threat_detection")
-        if remote_config:
-            found.add("threat_protection")
-    if blocked_html or blocked_json:
-        found.add("custom_blocking_response")
-    if truthy(sca):
-        found.add("sca")
-    if truthy(iast):
-        found.add("code_security")
-    if truthy(api_security) or truthy(api_security_private):
-        found.add("api_security")
-    tracking = (tracking or "").strip().lower()
-    instrumentation = (instrumentation or "").strip().lower()
-    if tracking in ("safe", "extended") or instrumentation in ("identification", "anonymization"):
-        found.add("user_activity_tracking")
-    return frozenset(found), remote_config
+    found = frozenset(
+        switch.feature for i, switch in _SWITCH_INDEX if switch.turns_on(values[i], remote_config)
+    )
+    return found, remote_config
 
 
 @functools.lru_cache(maxsize=1024)

@@ -14,12 +14,16 @@ import packaging.version
 import pydantic
 import yaml
 
+from ddcompat.shared import codes, model, versions
 from ddcompat.shared import matrix as runtime
-from ddcompat.shared import model, versions
 
 MatrixError = runtime.MatrixError
 
 NonEmpty = Annotated[str, pydantic.StringConstraints(min_length=1, strip_whitespace=True)]
+
+
+# a reason code of ddcompat.shared.codes
+CodeName = Annotated[str, pydantic.AfterValidator(codes.check)]
 
 
 class _Row(pydantic.BaseModel):
@@ -94,7 +98,7 @@ class FrameworkRow(_Row):
     framework: Annotated[str, pydantic.StringConstraints(to_lower=True, min_length=1)]
     min_version: VersionStr
     features: dict[model.FeatureId, bool]
-    caveats: tuple[model.Code, ...] = ()
+    caveats: tuple[CodeName, ...] = ()
 
 
 class AuthFrameworkRow(_Row):
@@ -104,7 +108,7 @@ class AuthFrameworkRow(_Row):
 
 
 class CaveatRow(_Row):
-    code: model.Code
+    code: CodeName
     framework: Annotated[str, pydantic.StringConstraints(to_lower=True)] | None = None
     features: tuple[model.FeatureId, ...]
     message: NonEmpty

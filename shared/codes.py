@@ -1,0 +1,181 @@
+"""The reason codes: one row each, with everything every part of ddcompat says about it.
+
+A row gives the code, its default severity (a policy may change it), the effect a
+certain finding has on the feature's status (the evaluator makes it ``unknown`` where
+the facts leave the answer open), the one-line help shown in SARIF rules and the
+contract, and the message templates of the evaluator (``str.format`` fields). Adding a
+code is adding a row here; the policy schema, the JSON Schema, SARIF, the metrics' code
+label set and the contract page all read this table.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from ddcompat.shared import model
+
+
+class CodeRow(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    severity: model.Severity
+    effect: model.Effect
+    help: str
+    # variant -> message template ("default" when the code has one message)
+    messages: dict[str, str]
+
+
+TABLE: tuple[CodeRow, ...] = (
+    CodeRow(
+        code="DDTRACE_TOO_OLD",
+        severity="error",
+        effect="unsupported",
+        help="The ddtrace version is older than the feature's minimum.",
+        messages={"default": "{title} needs ddtrace {minimum} or newer"},
+    ),
+    CodeRow(
+        code="DDTRACE_UNKNOWN",
+        severity="warning",
+        effect="unknown",
+        help="The ddtrace version is not known precisely enough to decide.",
+        messages={
+            "missing": "ddtrace version not found (set ddcompat.io/ddtrace-version, "
+            "pin ddtrace in the image, or use library injection with a version)",
+            "unreadable": "{error}",
+            "range": "ddtrace range {observed} includes versions older than {minimum}, "
+            "which {title} needs; pin the version",
+        },
+    ),
+    CodeRow(
+        code="PYTHON_UNSUPPORTED",
+        severity="error",
+        effect="unsupported",
+        help="The Python version is not a supported runtime.",
+        messages={"default": "CPython {python} is not a supported runtime{for_ddtrace}"},
+    ),
+    CodeRow(
+        code="PYTHON_UNKNOWN",
+        severity="warning",
+        effect="unknown",
+        help="The Python version is not known.",
+        messages={
+            "missing": "Python version not found "
+            "(set ddcompat.io/python-version or use a python:X.Y image)",
+            "unreadable": "Python version {observed!r} is not major.minor",
+        },
+    ),
+    CodeRow(
+        code="PLATFORM_UNSUPPORTED",
+        severity="error",
+        effect="unsupported",
+        help="The OS or CPU architecture is not a supported runtime.",
+        messages={
+            "os": "no supported runtime on {os}",
+            "arch": "CPU architecture not supported on {os}",
+            "some_arch": "CPU architecture not supported on {os} "
+            "for some of the allowed node architectures",
+        },
+    ),
+    CodeRow(
+        code="DEPLOYMENT_UNSUPPORTED",
+        severity="error",
+        effect="unsupported",
+        help="The feature is not supported on this deployment type.",
+        messages={"default": "{title} is not supported on {deployment_type}"},
+    ),
+    CodeRow(
+        code="FRAMEWORK_UNSUPPORTED",
+        severity="error",
+        effect="unsupported",
+        help="The web framework or its version is not supported for the feature.",
+        messages={
+            "not_listed": "framework {name} is not supported for {feature}",
+            "too_old": "{name} {version} is older than {minimum}",
+            "maybe_old": "{name} {version} may be older than {minimum}",
+        },
+    ),
+    CodeRow(
+        code="AUTH_FRAMEWORK_UNSUPPORTED",
+        severity="error",
+        effect="unsupported",
+        help="No supported authentication framework for user activity tracking.",
+        messages={
+            "default": "automatic user activity tracking needs a supported authentication "
+            "framework (found {found})"
+        },
+    ),
+    CodeRow(
+        code="REMOTE_CONFIG_DISABLED",
+        severity="error",
+        effect="unsupported",
+        help="The feature needs Remote Configuration, which is disabled.",
+        messages={
+            "default": "{title} needs Remote Configuration, which is disabled "
+            "(DD_REMOTE_CONFIGURATION_ENABLED)"
+        },
+    ),
+    CodeRow(
+        code="PREVIEW_FEATURE",
+        severity="warning",
+        effect="preview",
+        help="The feature is in preview.",
+        messages={"default": "{title} is in preview (no GA version)"},
+    ),
+    CodeRow(
+        code="MATRIX_NOT_COVERED",
+        severity="warning",
+        effect="unknown",
+        help="The compatibility matrix does not cover these facts.",
+        messages={
+            "no_rows": "the matrix has no runtime rows for ddtrace {observed}; "
+            "add rows with their source via --matrix",
+            "partial": "the matrix covers only part of ddtrace {observed} for runtimes",
+            "feature": "feature {feature} is not in the matrix",
+        },
+    ),
+    CodeRow(
+        code="MAINTENANCE_BRANCH",
+        severity="info",
+        effect="none",
+        help="The ddtrace release branch is in maintenance.",
+        messages={"default": "ddtrace {observed} is on a maintenance release branch ({branch})"},
+    ),
+    CodeRow(
+        code="FLASK_QUERY_STRING",
+        severity="info",
+        effect="none",
+        help="Query strings are not supported on Flask.",
+        # the matrix's caveat row carries the text
+        messages={"default": "{message}"},
+    ),
+)
+
+BY_CODE: dict[str, CodeRow] = {row.code: row for row in TABLE}
+CODES: tuple[str, ...] = tuple(BY_CODE)
+DEFAULT_SEVERITIES: dict[str, model.Severity] = {row.code: row.severity for row in TABLE}
+HELP: dict[str, str] = {row.code: row.help for row in TABLE}
+
+
+def check(code: str) -> str:
+    """``code`` if it is a reason code; ValueError naming the known ones otherwise (the
+    policy and matrix schemas validate with it)."""
+    if code not in BY_CODE:
+        raise ValueError(f"unknown reason code {code!r} (known: {', '.join(CODES)})")
+    return code
+
+
+def finding(
+    code: str,
+    variant: str = "default",
+    *,
+    effect: model.Effect | None = None,
+    required: str | None = None,
+    observed: str | None = None,
+    **fields: Any,
+) -> model.Finding:
+    """A finding of ``code`` with the message of ``variant`` filled from ``fields`` (and
+    ``observed``); ``effect`` replaces the row's where the facts leave the answer open."""
+    row = BY_CODE[code]
+    message = row.messages[variant].format(observed=observed, **fields)
+    return model.Finding(code, effect or row.effect, message, required, observed)
