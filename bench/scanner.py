@@ -140,9 +140,9 @@ async def floor(host: str, page_size: int) -> int:
 async def scanner(host: str, page_size: int) -> int:
     import aiohttp
 
-    from ddcompat.scanner import kube
     from ddcompat.scanner import scan as scan_mod
     from ddcompat.shared import matrix, policy
+    from ddcompat.shared.sources import kubernetes as kube
 
     opts = scan_mod.Options(
         kubernetes=True, endpoint=kube.Endpoint(host=host, ssl=False), page_size=page_size

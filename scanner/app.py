@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from ddcompat.scanner import collector, kube
+from ddcompat.scanner import collector
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.sources import kubernetes as kube
 
 log = logging.getLogger("ddcompat.scanner")
 

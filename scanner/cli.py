@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ddcompat.scanner import app as app_mod
-from ddcompat.scanner import kube
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.sources import kubernetes as kube
 
 
 def register(sub: Any) -> None:

@@ -19,11 +19,12 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from ddcompat.scanner import kube
-from ddcompat.shared import evaluator, gc_pause, model, parsers
+from ddcompat.shared import evaluator, gc_pause, model
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.parsers import kubernetes as k8s_parser
+from ddcompat.shared.sources import files
+from ddcompat.shared.sources import kubernetes as kube
 
 log = logging.getLogger("ddcompat.scanner")
 
@@ -303,7 +304,7 @@ def scan_files(
     acc: Accumulator,
     errors: list[tuple[str, str, str]],
 ) -> None:
-    parsed = parsers.collect(paths, reader=judging.reader)
+    parsed = files.collect(paths, reader=judging.reader)
     judge = judging.evaluator
     for e in parsed.errors:
         errors.append(("files", "bad_input", str(e)))

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import msgspec
 
-from ddcompat.shared import about, evaluator, gc_pause, parsers, policy, report
+from ddcompat.shared import about, evaluator, gc_pause, policy, report
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.parsers import kubernetes
+from ddcompat.shared.sources import files
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 ENTRY_POINT_GROUP = "ddcompat.commands"
@@ -51,7 +52,7 @@ def run_check(
     # this run's caches: what each template says, what each set of facts gives
     judge = evaluator.Evaluator(m, pol).evaluate
     with gc_pause.paused():
-        parsed = parsers.collect(paths, excludes, reader=kubernetes.Reader())
+        parsed = files.collect(paths, excludes, reader=kubernetes.Reader())
         results = [judge(w) for w in parsed.workloads]
     return report.Run(
         matrix=m,

@@ -168,14 +168,27 @@ def parse_matrix_file(path: Path | str, text: str) -> FileData:
     return schema.to_plain(schema.parse_matrix_file(path, text))
 
 
-def _builtin_files() -> list[tuple[str, str]]:
+# Editions: one directory of YAML files each, beside this module. An edition is read
+# whole and alone: files of another edition never merge into it.
+EDITIONS: tuple[str, ...] = ("seed",)
+DEFAULT_EDITION = "seed"
+
+
+def _builtin_files(edition: str) -> list[tuple[str, str]]:
+    if edition not in EDITIONS:
+        raise MatrixError(f"unknown matrix edition {edition!r} (known: {', '.join(EDITIONS)})")
     # the package's own directory: ddcompat is installed as files (importlib.resources
     # would cost every start more than reading the directory)
-    root = Path(__file__).parent
+    root = Path(__file__).parent / edition
     out = []
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if entry.name.endswith(".yaml"):
-            out.append((f"ddcompat.shared.matrix/{entry.name}", entry.read_text(encoding="utf-8")))
+            out.append(
+                (
+                    f"ddcompat.shared.matrix/{edition}/{entry.name}",
+                    entry.read_text(encoding="utf-8"),
+                )
+            )
     return out
 
 
@@ -211,9 +224,12 @@ def build(files: Iterable[tuple[str, FileData]]) -> Matrix:
     )
 
 
-def load(extra: Iterable[Path] = (), *, builtin: bool = True) -> Matrix:
-    """The built-in matrix plus user files. Raises :class:`MatrixError` on any problem."""
-    texts: list[tuple[str, str]] = _builtin_files() if builtin else []
+def load(
+    extra: Iterable[Path] = (), *, builtin: bool = True, edition: str = DEFAULT_EDITION
+) -> Matrix:
+    """The built-in matrix of ``edition`` plus user files. Raises :class:`MatrixError` on
+    any problem."""
+    texts: list[tuple[str, str]] = _builtin_files(edition) if builtin else []
     for path in extra:
         try:
             text = Path(path).read_text(encoding="utf-8")

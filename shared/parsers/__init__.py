@@ -1,21 +1,16 @@
-"""Descriptor discovery and format detection.
+"""Format detection: one file (``parse_file``) or text (``parse_text``) to workloads.
 
-``collect(paths)`` walks directories, reads each candidate file and hands every
-document to the parser of its format. A file that cannot be read, or a document
-whose structure is wrong, becomes an :class:`~ddcompat.shared.model.InputError`
-naming the file (and field); it never stops the other files from being reported.
-
-In a directory walk, YAML/JSON files that are no deployment descriptor (a Helm
-``values.yaml``, a ``package.json``) are ignored and listed as such; a file named
-explicitly on the command line must be a descriptor.
+Each document goes to the parser of its format. A file that cannot be read, or a
+document whose structure is wrong, becomes an :class:`~ddcompat.shared.model.InputError`
+naming the file (and field). Walking directories is the files source's business
+(:mod:`ddcompat.shared.sources.files`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +19,6 @@ from ddcompat.shared.parsers import aws_lambda, cloudformation, compose, dockerf
 
 FORMATS = ("kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation")
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
-SKIP_DIRS = frozenset(
-    {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"}
-)
 
 
 class YAMLProblem(ValueError):
@@ -211,57 +203,3 @@ def parse_file(
     return parse_text(
         text, source, suffix=suffix, path=Path(path), explicit=explicit, reader=reader
     )
-
-
-def _candidate(name: str) -> bool:
-    return name.lower().endswith(DATA_SUFFIXES) or dockerfile.is_dockerfile_name(name)
-
-
-def walk(root: str | Path, excludes: Iterable[str] = ()) -> Iterator[str]:
-    """Candidate files under ``root``, in a stable order (paths as strings: a fleet can
-    hold tens of thousands of files, and Path objects cost more than reading some)."""
-    patterns = tuple(excludes)
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-        for fname in sorted(filenames):
-            if not _candidate(fname):
-                continue
-            p = os.path.join(dirpath, fname)
-            if patterns:
-                rel = os.path.relpath(p, root)
-                if any(
-                    fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(fname, pat) for pat in patterns
-                ):
-                    continue
-            yield p
-
-
-def collect(
-    paths: Iterable[str | Path],
-    excludes: Iterable[str] = (),
-    *,
-    reader: kubernetes.Reader | None = None,
-) -> model.ParseResult:
-    """Every descriptor under ``paths``; ``reader`` (its caches) is the caller's, or one
-    made for this call."""
-    out = model.ParseResult()
-    if reader is None:
-        reader = kubernetes.Reader()
-    excludes = tuple(excludes)
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            for f in walk(p, excludes):
-                out.extend(parse_file(f, f, explicit=False, reader=reader))
-        elif p.exists():
-            out.extend(parse_file(p, str(raw), explicit=True, reader=reader))
-        else:
-            out.errors.append(model.InputError(str(raw), "no such file or directory"))
-    if out.built_dockerfiles:
-        # A Dockerfile that a compose service builds is reported through that service.
-        out.workloads = [
-            w
-            for w in out.workloads
-            if w.kind != "Dockerfile" or str(Path(w.source).resolve()) not in out.built_dockerfiles
-        ]
-    return out

@@ -18,10 +18,11 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from ddcompat.scanner import collector, kube
+from ddcompat.scanner import collector
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.sources import kubernetes as kube
 from tests.e2e.conftest import Cluster, clean_env
 from tests.tools import ROOT, free_port, k8s_tool, wait_ready
 

@@ -10,8 +10,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from ddcompat.scanner import app as app_mod
-from ddcompat.scanner import kube
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared.sources import kubernetes as kube
 from tests.scanner.fake_apiserver import FakeAPIServer, Faults, node, owned, pod
 
 PROTECTION = {"DD_APPSEC_ENABLED": "true", "DD_REMOTE_CONFIGURATION_ENABLED": "true"}

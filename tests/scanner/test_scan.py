@@ -8,10 +8,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from ddcompat.scanner import kube
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.sources import kubernetes as kube
 from tests.scanner.conftest import Start, fleet
 from tests.scanner.fake_apiserver import Faults, pod
 

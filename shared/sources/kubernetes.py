@@ -24,7 +24,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-log = logging.getLogger("ddcompat.scanner.kube")
+log = logging.getLogger("ddcompat.sources.kubernetes")
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
