@@ -1,0 +1,75 @@
+"""docs/contract.md says what the code does: every reason code, `ddcompat.io/` key and
+environment switch it names exists in the code with the severity, effect and feature it
+gives, and every one in the code is named there."""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import resources
+
+from ddcompat.shared import codes, model, signals
+from ddcompat.shared.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from tests.tools import ROOT
+
+DOC = (ROOT / "docs" / "contract.md").read_text(encoding="utf-8")
+
+
+def _rows(first_cell: str) -> list[list[str]]:
+    """Table rows whose first cell matches ``first_cell`` (cells stripped of backticks)."""
+    out = []
+    for line in DOC.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip().strip("`") for c in line.strip("|").split("|")]
+        if re.fullmatch(first_cell, cells[0]):
+            out.append(cells)
+    return out
+
+
+def test_every_reason_code_with_its_severity_effect_and_help() -> None:
+    rows = _rows(r"(?!_?DD_)[A-Z][A-Z0-9_]+")
+    assert [r[0] for r in rows] == list(codes.CODES)
+    for code, severity, effect, meaning in rows:
+        row = codes.BY_CODE[code]
+        assert (severity, effect, meaning) == (row.severity, row.effect, row.help)
+    # every code-like word in the text is a code
+    named = set(re.findall(r"`([A-Z]+(?:_[A-Z]+)+)`", DOC))
+    env_like = {n for n in named if n.startswith(("DD_", "_DD_"))}
+    assert named - env_like <= set(codes.CODES)
+
+
+def test_every_environment_switch() -> None:
+    rows = _rows(r"_?DD_[A-Z_]+")
+    assert [(r[0], r[2]) for r in rows] == [(s.variable, s.feature) for s in signals.ENV_SWITCHES]
+    for (variable, when, _), switch in zip(rows, signals.ENV_SWITCHES, strict=True):
+        assert variable == switch.variable
+        assert all(re.search(rf"\b{v}\b", when) for v in switch.values)
+        assert ("DD_REMOTE_CONFIGURATION_ENABLED" in when) == switch.with_remote_config
+    assert signals.REMOTE_CONFIG_ENV in DOC
+
+
+def test_every_annotation_key_and_feature_id() -> None:
+    keys = {r[0] for r in _rows(re.escape(signals.PREFIX) + ".*")}
+    expected = {signals.PREFIX + k for k in (*signals.KEYS, signals.KEY_MODE)}
+    assert keys == expected
+    for name in re.findall(r"`ddcompat\.io/([^`]+)`", DOC):
+        key = name.rsplit(".", 1)[-1] if name.startswith("<container>.") else name
+        assert key in (*signals.KEYS, signals.KEY_MODE, "<key>"), name
+    assert signals.LIB_INJECTION_ANNOTATION in DOC
+    for feature in model.FEATURES:
+        assert f"`{feature}`" in DOC
+
+
+def test_json_fields_and_exit_status() -> None:
+    schema = json.loads(
+        resources.files("ddcompat.shared.schemas")
+        .joinpath("check-output.schema.json")
+        .read_text(encoding="utf-8")
+    )
+    for field in (*schema["properties"], *schema["$defs"]["workload"]["properties"]):
+        assert f"`{field}`" in DOC, field
+    for field in schema["$defs"]["reason"]["properties"]:
+        assert f"`{field}`" in DOC, field
+    statuses = {r[0] for r in (line.split("|")[1:2] for line in DOC.splitlines()) if r}
+    assert {str(EXIT_OK), str(EXIT_FINDINGS), str(EXIT_USAGE)} <= {s.strip() for s in statuses}
