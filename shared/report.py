@@ -18,7 +18,7 @@ SCHEMA_VERSION: Literal[1] = 1
 TOOL_URI = "https://github.com/ddcompat/ddcompat"
 
 
-# The JSON report (CONTRACT.md) as typed structs: fields in the contract's order, encoded
+# The JSON report (docs/contract.md) as typed structs: fields in the contract's order, encoded
 # by msgspec straight from these (no intermediate dicts).
 
 

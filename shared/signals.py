@@ -2,7 +2,7 @@
 
 Every descriptor format ends up here: annotations/labels/tags with the
 ``ddcompat.io/`` keys, container environment, image references, Datadog library
-injection. Precedence (highest first) is the one in CONTRACT.md: explicit
+injection. Precedence (highest first) is the one in docs/contract.md: explicit
 ``ddcompat.io/`` values, then library injection, then what the image/runtime implies.
 
 Per-container values use the Datadog autodiscovery form: ``ddcompat.io/<container>.<key>``
