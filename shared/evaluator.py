@@ -313,24 +313,20 @@ class Evaluator:
                 not_checked.add("deployment")
             found = head + runtime
             frameworks = facts.frameworks
-            if feature in m.framework_checked_features:
+            for checked, memo, check in (
+                (m.framework_checked_features, c.frameworks, _framework_findings),
+                (m.auth_checked_features, c.auth, _auth_findings),
+            ):
+                if feature not in checked:
+                    continue
                 if frameworks is None:
                     not_checked.add("frameworks")
-                else:
-                    fw_key = (feature, frameworks)
-                    fw = c.frameworks.get(fw_key)
-                    if fw is None:
-                        fw = c.frameworks.put(fw_key, _framework_findings(feature, frameworks, m))
-                    found += fw
-            if feature in m.auth_checked_features:
-                if frameworks is None:
-                    not_checked.add("frameworks")
-                else:
-                    fw_key = (feature, frameworks)
-                    auth = c.auth.get(fw_key)
-                    if auth is None:
-                        auth = c.auth.put(fw_key, _auth_findings(feature, frameworks, m))
-                    found += auth
+                    continue
+                fw_key = (feature, frameworks)
+                fw = memo.get(fw_key)
+                if fw is None:
+                    fw = memo.put(fw_key, check(feature, frameworks, m))
+                found += fw
             if row.requires_remote_config and facts.remote_config is False:
                 found += (
                     codes.finding(
