@@ -5,7 +5,8 @@ front end creates (one per ``check`` run, one per webhook or scanner app) and ha
 the core: none is a module global, none outlives its owner, and each is keyed by
 everything its answer depends on. A cache is bounded by an estimate of the bytes its
 entries hold (:func:`approx_bytes`, taken once per entry when it is stored); past the
-bound the oldest entries go first.
+bound the oldest entries go first. Weighing walks an entry's objects, so a cache weighs
+its first entries and every 64th in full and counts the others at their running mean.
 
 Memoised pure functions of a string (``functools.lru_cache`` on image-name or version
 parsing) are not caches of this kind: their answer depends on their argument alone.
@@ -54,13 +55,16 @@ class Cache(Generic[K, V]):
     """A map bounded by the estimated bytes of its keys and values; oldest out first.
 
     ``get`` is the dict's own lookup (hot paths call it per workload); ``put`` weighs
-    the entry once. ``max_entries`` bounds the count too. With ``lru=True`` a hit moves
+    the entry (see the module). ``max_entries`` bounds the count too. With ``lru=True`` a hit moves
     the entry to the young end (the webhook's decision cache), at the cost of one more
     step per hit.
     """
 
     __slots__ = (
         "_data",
+        "_mean",
+        "_puts",
+        "_sampled",
         "_weigh",
         "_weights",
         "bytes",
@@ -89,6 +93,11 @@ class Cache(Generic[K, V]):
         self._data: dict[K, V] = {}
         self._weights: dict[K, int] = {}
         self._weigh: Callable[[object], int] = weigh
+        # entries of one cache are alike: the first ones and every 64th are weighed in
+        # full, the others at the running mean (weighing walks the entry's objects)
+        self._mean = 0.0
+        self._sampled = 0
+        self._puts = 0
         self.bytes = 0
         self.hits = 0
         self.misses = 0
@@ -114,7 +123,13 @@ class Cache(Generic[K, V]):
         if old is not None:
             self.bytes -= old
             del self._data[key]
-        weight = self._weigh((key, value))
+        self._puts += 1
+        if self._sampled < 64 or self._puts % 64 == 0:
+            weight = self._weigh((key, value))
+            self._mean += (weight - self._mean) / (self._sampled + 1)
+            self._sampled += 1
+        else:
+            weight = int(self._mean) + 1
         if weight > self.max_bytes:
             return value
         data, weights = self._data, self._weights
