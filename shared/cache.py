@@ -151,10 +151,5 @@ class Cache(Generic[K, V]):
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
-    def clear(self) -> None:
-        self._data.clear()
-        self._weights.clear()
-        self.bytes = 0
-
     def __repr__(self) -> str:
         return f"<Cache {self.name}: {len(self._data)} entries, {self.bytes}/{self.max_bytes} B>"

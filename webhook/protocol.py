@@ -312,6 +312,11 @@ class Request(msgspec.Struct, gc=False):
     problem: model.InputError | None = None
 
 
+def _ours(kind: object, group: object, operation: str, obj: object) -> bool:
+    """A Pod CREATE or UPDATE with an object: what this webhook judges."""
+    return kind == "Pod" and group == "" and operation in ("CREATE", "UPDATE") and obj is not None
+
+
 def decode_review(body: bytes | Any, reader: k8s_parser.Reader) -> Request:
     """The Request of a review given as raw JSON or as parsed JSON; AdmissionError (400)
     names what makes it unusable."""
@@ -331,10 +336,7 @@ def _decode_parsed(body: Any) -> Request:
     out = Request(
         uid=request["uid"],
         operation=operation,
-        judged=kind.get("kind") == "Pod"
-        and kind.get("group", "") == ""
-        and operation in ("CREATE", "UPDATE")
-        and request.get("object") is not None,
+        judged=_ours(kind.get("kind"), kind.get("group", ""), operation, request.get("object")),
         namespace=request.get("namespace"),
         name=request.get("name"),
         dry_run=bool(request.get("dryRun")),
@@ -374,10 +376,7 @@ def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
     out = Request(
         uid=request.uid,
         operation=operation,
-        judged=kind.kind == "Pod"
-        and kind.group == ""
-        and operation in ("CREATE", "UPDATE")
-        and obj is not None,
+        judged=_ours(kind.kind, kind.group, operation, obj),
         namespace=request.namespace,
         name=request.name,
         dry_run=bool(request.dryRun),

@@ -504,11 +504,9 @@ def _plain(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
         return out
     node: Mapping[str, Any] = doc
     node_where = where
-    parents: list[Mapping[str, Any]] = []
     for part in path:
         node = _common.get_map(node, part, node_where, required=True)
         node_where = _common.join(node_where, part)
-        parents.append(node)
     tpl = {
         "metadata": _plain_meta(
             _common.get_map(node, "metadata", node_where), _common.join(node_where, "metadata")
