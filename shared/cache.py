@@ -4,9 +4,8 @@ Every cache of judgements or of what was read lives in a :class:`Cache` object t
 front end creates (one per ``check`` run, one per webhook or scanner app) and hands to
 the core: none is a module global, none outlives its owner, and each is keyed by
 everything its answer depends on. A cache is bounded by an estimate of the bytes its
-entries hold (:func:`approx_bytes`, taken once per entry when it is stored); past the
-bound the oldest entries go first. Weighing walks an entry's objects, so a cache weighs
-its first entries and every 64th in full and counts the others at their running mean.
+entries hold (:func:`approx_bytes` of a sample of them); past the bound the oldest
+entries go first.
 
 Memoised pure functions of a string (``functools.lru_cache`` on image-name or version
 parsing) are not caches of this kind: their answer depends on their argument alone.
@@ -52,25 +51,29 @@ def approx_bytes(obj: object, _seen: set[int] | None = None) -> int:
 
 
 class Cache(Generic[K, V]):
-    """A map bounded by the estimated bytes of its keys and values; oldest out first.
+    """A map bounded by the estimated bytes of its entries; oldest out first.
 
-    ``get`` is the dict's own lookup (hot paths call it per workload); ``put`` weighs
-    the entry (see the module). ``max_entries`` bounds the count too. With ``lru=True`` a hit moves
-    the entry to the young end (the webhook's decision cache), at the cost of one more
-    step per hit.
+    Entries of one cache are alike, so the cache weighs a sample of them in full (the
+    first :data:`SAMPLED_FIRST`, then every :data:`SAMPLE_EVERY`-th) and holds as many
+    as fit the budget at their mean weight: ``bytes`` is that estimate. ``max_entries``
+    bounds the count too. ``get`` is the dict's own lookup (hot paths call it per
+    workload). With ``lru=True`` a hit moves the entry to the young end (the webhook's
+    decision cache), at the cost of one more step per hit.
     """
+
+    SAMPLED_FIRST = 8
+    SAMPLE_EVERY = 256
 
     __slots__ = (
         "_data",
+        "_limit",
         "_mean",
+        "_off",
         "_puts",
         "_sampled",
         "_weigh",
-        "_weights",
-        "bytes",
         "get",
         "hits",
-        "lru",
         "max_bytes",
         "max_entries",
         "misses",
@@ -89,19 +92,18 @@ class Cache(Generic[K, V]):
         self.name = name
         self.max_bytes = max_bytes
         self.max_entries = max_entries
-        self.lru = lru
         self._data: dict[K, V] = {}
-        self._weights: dict[K, int] = {}
         self._weigh: Callable[[object], int] = weigh
-        # entries of one cache are alike: the first ones and every 64th are weighed in
-        # full, the others at the running mean (weighing walks the entry's objects)
         self._mean = 0.0
         self._sampled = 0
         self._puts = 0
-        self.bytes = 0
+        self._off = max_bytes <= 0 or max_entries == 0
+        # entries that fit: max_entries, and max_bytes at the mean weight (-1: no bound
+        # known yet, before the first entry is weighed)
+        self._limit = max_entries if max_entries is not None else -1
         self.hits = 0
         self.misses = 0
-        self.get: Callable[[K], V | None] = self._data.get if not lru else self._lru_get
+        self.get: Callable[[K], V | None] = self._lru_get if lru else self._data.get
 
     def _lru_get(self, key: K) -> V | None:
         data = self._data
@@ -114,35 +116,38 @@ class Cache(Generic[K, V]):
         data[key] = found
         return found
 
-    def put(self, key: K, value: V) -> V:
-        """Store ``value`` (returned, for ``x = cache.put(k, make())``); an entry larger
-        than the whole budget is not kept."""
-        if self.max_bytes <= 0 or self.max_entries == 0:
-            return value
-        old = self._weights.pop(key, None)
-        if old is not None:
-            self.bytes -= old
-            del self._data[key]
-        self._puts += 1
-        if self._sampled < 64 or self._puts % 64 == 0:
-            weight = self._weigh((key, value))
-            self._mean += (weight - self._mean) / (self._sampled + 1)
-            self._sampled += 1
-        else:
-            weight = int(self._mean) + 1
-        if weight > self.max_bytes:
-            return value
-        data, weights = self._data, self._weights
+    @property
+    def bytes(self) -> int:
+        """The estimated bytes held: entries at their mean sampled weight."""
+        return int(len(self._data) * self._mean)
+
+    def _sample(self, key: K, value: V) -> bool:
+        """Weigh one entry into the mean; False when it alone exceeds the budget."""
+        weight = self._weigh((key, value))
+        self._sampled += 1
+        self._mean += (weight - self._mean) / self._sampled
+        by_bytes = int(self.max_bytes // max(self._mean, 1.0))
         cap = self.max_entries
-        while data and (
-            self.bytes + weight > self.max_bytes or (cap is not None and len(data) >= cap)
+        self._limit = by_bytes if cap is None else min(cap, by_bytes)
+        return weight <= self.max_bytes
+
+    def put(self, key: K, value: V) -> V:
+        """Store ``value`` (returned, for ``x = cache.put(k, make())``); a sampled entry
+        larger than the whole budget is not kept."""
+        if self._off:
+            return value
+        data = self._data
+        data.pop(key, None)
+        self._puts += 1
+        if (self._sampled < self.SAMPLED_FIRST or self._puts % self.SAMPLE_EVERY == 0) and (
+            not self._sample(key, value)
         ):
-            oldest = next(iter(data))
-            del data[oldest]
-            self.bytes -= weights.pop(oldest)
-        data[key] = value
-        weights[key] = weight
-        self.bytes += weight
+            return value
+        limit = self._limit
+        while len(data) >= limit > 0:
+            del data[next(iter(data))]
+        if limit != 0:
+            data[key] = value
         return value
 
     def __len__(self) -> int:

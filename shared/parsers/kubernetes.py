@@ -374,7 +374,11 @@ class Reader:
             return  # no kind, no workload
         if obj.items is not None and (kind == "List" or kind.endswith("List")):
             for i, item in enumerate(obj.items):
-                self.read_object(item, source, _common.join(where, f"items[{i}]"), out)
+                try:
+                    self.read_object(item, source, "", out)
+                except DocumentError as exc:  # (the item's path is built only for errors)
+                    at = _common.join(where, f"items[{i}]")
+                    raise DocumentError(_common.join(at, exc.field), str(exc)) from None
             return
         if kind not in TEMPLATE_PATHS:
             return  # Services, ConfigMaps ... carry no workload
@@ -388,15 +392,17 @@ class Reader:
         if path is None:
             pod_meta: WireMeta | None = meta
             spec = obj.spec
-            spec_where = _common.join(where, "spec")
         else:
-            tpl = _template(obj, kind, where)
-            pod_meta, spec = tpl.metadata, tpl.spec
-            spec_where = _common.join(where, ".".join((*path, "spec")))
+            node: Any = obj
+            for part in path:
+                node = getattr(node, part)
+                if node is None:
+                    raise _missing_part(obj, path, where)
+            pod_meta, spec = node.metadata, node.spec
         if spec is None:
-            raise DocumentError(spec_where, "missing")
+            raise DocumentError(_spec_field(where, kind), "missing")
         if spec.containers is None:
-            raise DocumentError(_common.join(spec_where, "containers"), "missing")
+            raise DocumentError(_spec_field(where, kind, "containers"), "missing")
         if pod_meta is None or pod_meta is meta:
             annotations = meta.annotations or _EMPTY
             labels = meta.labels or _EMPTY
@@ -425,7 +431,7 @@ class Reader:
                 raw_spec["nodeSelector"] = spec.nodeSelector
             if spec.affinity is not None:
                 raw_spec["affinity"] = spec.affinity
-            platform = platform_of(raw_spec, spec_where)
+            platform = platform_of(raw_spec, _spec_field(where, kind))
         key: TemplateKey = (
             tuple(annotations.items()),
             keys,
@@ -441,29 +447,28 @@ class Reader:
         namespace = meta.namespace
         # signals.label_pairs, for labels known to be strings
         label_pairs = tuple(sorted(labels.items())) if labels else ()
-        append = out.workloads.append
+        append, make = out.workloads.append, model.WorkloadContainer
         for container, facts, exempt in found:
-            append(
-                model.WorkloadContainer(
-                    source, kind, namespace, name, container, facts, label_pairs, exempt
-                )
-            )
+            append(make(source, kind, namespace, name, container, facts, label_pairs, exempt))
         for message, field in errors:
             out.errors.append(model.InputError(source, message, field))
         out.skipped_containers += skipped
 
 
-def _template(obj: WireObject[Any], kind: str, where: str) -> WireTemplate[Any]:
-    """The pod template of a workload; DocumentError names the first missing part."""
-    path = TEMPLATE_PATHS[kind]
-    assert path is not None
+def _spec_field(where: str, kind: str, *rest: str) -> str:
+    """The field path of a kind's pod spec (``spec.template.spec`` ...), for errors."""
+    path = TEMPLATE_PATHS[kind] or ()
+    return _common.join(where, ".".join((*path, "spec", *rest)))
+
+
+def _missing_part(obj: WireObject[Any], path: tuple[str, ...], where: str) -> DocumentError:
+    """The error naming the first missing part of a workload's path to its template."""
     node: Any = obj
     for depth, part in enumerate(path):
-        node = getattr(node, part, None)
+        node = getattr(node, part)
         if node is None:
-            raise DocumentError(_common.join(where, ".".join(path[: depth + 1])), "missing")
-    assert isinstance(node, WireTemplate)
-    return node
+            return DocumentError(_common.join(where, ".".join(path[: depth + 1])), "missing")
+    raise AssertionError("the template is not missing")
 
 
 _CONVERT_TYPE = WireObject[EnvEntries]
