@@ -93,7 +93,8 @@ async def _loop(state: State, session: aiohttp.ClientSession | None) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     cfg = state.config
-    state.judging = scan_mod.Judging(cfg.settings.matrix, cfg.settings.policy)
+    settings = cfg.settings
+    state.judging = scan_mod.Judging(settings.matrix, settings.policy, as_of=settings.as_of)
     session = None
     if cfg.options.kubernetes:
         session = aiohttp.ClientSession(

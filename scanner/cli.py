@@ -52,8 +52,7 @@ def register(sub: Any) -> None:
     )
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=9090)
-    run.add_argument("--matrix", type=Path, action="append", default=[], metavar="FILE")
-    run.add_argument("--policy", type=Path, metavar="FILE")
+    settings_mod.add_arguments(run)
     run.add_argument("--log-level", default="INFO")
     run.set_defaults(handler=_run)
 
@@ -83,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     args.shard = shard_from(args.shard)
     if not 0 <= args.shard < args.total_shards:
         raise SystemExit("ddcompat scanner run: --shard must be in [0, --total-shards)")
-    settings = settings_mod.Settings.load(args.matrix, args.policy)  # (exit 2 if bad)
+    settings = settings_mod.from_arguments(args)  # (exit 2 if bad)
     endpoint = None
     if args.kubernetes:
         endpoint = kube.load_endpoint(args.kubeconfig, args.context)

@@ -9,6 +9,7 @@ one workload disagree (a rollout in progress) the worst status per feature is ke
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import time
 import zlib
@@ -69,8 +70,14 @@ class Judging:
 
     __slots__ = ("evaluator", "reader")
 
-    def __init__(self, matrix: matrix_mod.Matrix, policy: policy_mod.Policy) -> None:
-        self.evaluator = evaluator.Evaluator(matrix, policy)
+    def __init__(
+        self,
+        matrix: matrix_mod.Matrix,
+        policy: policy_mod.Policy,
+        *,
+        as_of: datetime.date | None = None,
+    ) -> None:
+        self.evaluator = evaluator.Evaluator(matrix, policy, as_of=as_of)
         self.reader = k8s_parser.Reader()
 
 

@@ -11,6 +11,7 @@ Exit status of ``check``: 0 no finding at or above ``--fail-on``, 1 such finding
 from __future__ import annotations
 
 import argparse
+import datetime
 import gc
 import sys
 from collections.abc import Callable, Sequence
@@ -48,13 +49,16 @@ def run_check(
     m: matrix_mod.Matrix,
     pol: policy.Policy,
     excludes: Sequence[str] = (),
+    *,
+    as_of: datetime.date | None = None,
 ) -> report.Run:
     # this run's caches: what each template says, what each set of facts gives
-    judge = evaluator.Evaluator(m, pol).evaluate
+    judge = evaluator.Evaluator(m, pol, as_of=as_of)
     with gc_pause.paused():
         parsed = files.collect(paths, excludes, reader=kubernetes.Reader())
-        results = [judge(w) for w in parsed.workloads]
+        results = [judge.evaluate(w) for w in parsed.workloads]
     return report.Run(
+        as_of=judge.as_of,
         matrix=m,
         results=results,
         errors=parsed.errors,
@@ -64,12 +68,12 @@ def run_check(
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    settings = settings_mod.Settings.load(args.matrix, args.policy)
+    settings = settings_mod.from_arguments(args)
     m, pol = settings.matrix, settings.policy
     # One pause for the whole command: a collection between reading and rendering would
     # walk every object of the report for nothing (the process ends right after).
     with gc_pause.paused():
-        run = run_check(args.paths, m, pol, args.exclude)
+        run = run_check(args.paths, m, pol, args.exclude, as_of=settings.as_of)
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
             data = report.render_json_bytes(run)
@@ -104,13 +108,14 @@ def _write_stdout(data: bytes) -> None:
 
 
 def _cmd_matrix_show(args: argparse.Namespace) -> int:
-    m = settings_mod.Settings.load(args.matrix).matrix
+    m = settings_mod.from_arguments(args).matrix
     if args.format == "json":
         import json
 
         data = {
             "name": m.name,
             "version": m.version,
+            "edition": m.edition,
             **{
                 section: [msgspec.to_builtins(row) for row in getattr(m, section)]
                 for section in matrix_mod.SECTIONS
@@ -150,16 +155,7 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         default="error",
         help="lowest severity that makes the exit status 1 (default: error)",
     )
-    check.add_argument(
-        "--policy", metavar="FILE", help="policy YAML (severities, requirements, exemptions)"
-    )
-    check.add_argument(
-        "--matrix",
-        metavar="FILE",
-        action="append",
-        default=[],
-        help="extra matrix YAML added to the built-in one (repeatable)",
-    )
+    settings_mod.add_arguments(check)
     check.add_argument(
         "--exclude",
         metavar="GLOB",
@@ -175,7 +171,7 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     mx = sub.add_parser("matrix", help="the compatibility matrix")
     mx_sub = mx.add_subparsers(dest="matrix_command", required=True, metavar="ACTION")
     show = mx_sub.add_parser("show", help="print the matrix in force")
-    show.add_argument("--matrix", metavar="FILE", action="append", default=[])
+    settings_mod.add_arguments(show, policy=False)
     show.add_argument("--format", choices=("table", "json"), default="table")
     show.set_defaults(handler=_cmd_matrix_show)
 

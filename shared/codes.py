@@ -52,7 +52,11 @@ TABLE: tuple[CodeRow, ...] = (
         severity="error",
         effect="unsupported",
         help="The Python version is not a supported runtime.",
-        messages={"default": "CPython {python} is not a supported runtime{for_ddtrace}"},
+        messages={
+            "default": "CPython {python} is not a supported runtime{for_ddtrace}",
+            "partial": "CPython {python} is a supported runtime for only part of ddtrace "
+            "{ddtrace}; pin the version",
+        },
     ),
     CodeRow(
         code="PYTHON_UNKNOWN",
@@ -140,6 +144,16 @@ TABLE: tuple[CodeRow, ...] = (
         effect="none",
         help="The ddtrace release branch is in maintenance.",
         messages={"default": "ddtrace {observed} is on a maintenance release branch ({branch})"},
+    ),
+    CodeRow(
+        code="DDTRACE_END_OF_LIFE",
+        severity="warning",
+        effect="none",
+        help="The ddtrace release line is at end of life on the date judged.",
+        messages={
+            "default": "ddtrace {observed} is on a release line at end of life ({branch}) "
+            "as of {as_of}"
+        },
     ),
     CodeRow(
         code="FLASK_QUERY_STRING",

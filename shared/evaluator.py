@@ -9,6 +9,9 @@ Evaluator, and so to the front end that made it.
 
 from __future__ import annotations
 
+import datetime
+import math
+import time
 from typing import Any
 
 import msgspec
@@ -41,11 +44,16 @@ def _runtime_findings(
     out: list[model.Finding] = []
     not_checked: set[str] = set()
     rows = m.runtime_intervals
-    partial = False
+    partial = spanning = False
     if ddt is not None:
-        cov = [(r, py, versions.coverage(ddt, iv)) for r, iv, py in rows]
-        overlapping = [(r, py) for r, py, c in cov if c is not versions.Coverage.NONE]
-        fully = any(c is versions.Coverage.ALL for _, _, c in cov)
+        cov = [(r, iv, py, versions.coverage(ddt, iv)) for r, iv, py in rows]
+        overlapping = [(r, py) for r, _, py, c in cov if c is not versions.Coverage.NONE]
+        single = any(c is versions.Coverage.ALL for _, _, _, c in cov)
+        # a range across the rows of a line split by wheel sets (>=3,<3.16 and >=3.16,<4)
+        spanning = not single and versions.union_covers(
+            ddt, [iv for _, iv, _, c in cov if c is not versions.Coverage.NONE]
+        )
+        fully = single or spanning
         if not overlapping:
             out.append(
                 codes.finding(
@@ -126,6 +134,18 @@ def _runtime_findings(
                     observed=facts.python,
                     python=f"{pm[0]}.{pm[1]}",
                     for_ddtrace=f" for ddtrace {ddt}" if ddt is not None else "",
+                )
+            )
+        elif spanning and not all(pm in py for _, py in on_os):
+            out.append(
+                codes.finding(
+                    "PYTHON_UNSUPPORTED",
+                    "partial",
+                    effect="unknown",
+                    required=_fmt_pythons([r for r, _ in on_os]),
+                    observed=facts.python,
+                    python=f"{pm[0]}.{pm[1]}",
+                    ddtrace=ddt,
                 )
             )
     return tuple(out), frozenset(not_checked)
@@ -251,20 +271,31 @@ class Evaluator:
     out in caches it owns (see :class:`Caches`). A front end makes one per run or per
     app; nothing is shared between evaluators."""
 
-    __slots__ = ("caches", "matrix", "policy")
+    __slots__ = ("_cache_bytes", "_next_day", "as_of", "caches", "matrix", "policy")
 
     def __init__(
         self,
         matrix: matrix_mod.Matrix,
         policy: policy_mod.Policy = policy_mod.DEFAULT,
         *,
+        as_of: datetime.date | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
+        """``as_of``: the day release lifecycles are judged on; None: today, following
+        the calendar (a long-running front end starts afresh each day)."""
         self.matrix = matrix
         self.policy = policy
+        self._cache_bytes = cache_bytes
         self.caches = Caches.create(cache_bytes)
+        self.as_of = (as_of or datetime.date.today()).isoformat()
+        # when "today" ends (never for a fixed date)
+        self._next_day = math.inf if as_of is not None else _next_midnight()
 
     def evaluate(self, workload: model.WorkloadContainer) -> model.WorkloadResult:
+        if time.time() >= self._next_day:  # a new day: lifecycles may have moved
+            self.as_of = datetime.date.today().isoformat()
+            self.caches = Caches.create(self._cache_bytes)
+            self._next_day = _next_midnight()
         policy = self.policy
         required = policy.required_features(workload) if policy.require else _NOTHING
         exemption = policy.exemption(workload) if policy.exemptions else None
@@ -293,7 +324,9 @@ class Evaluator:
         ddtrace = facts.ddtrace
         if ddtrace is None:
             not_checked.add("ddtrace")
-        common, ddt = c.common.get(ddtrace) or c.common.put(ddtrace, _common_findings(ddtrace, m))
+        common, ddt = c.common.get(ddtrace) or c.common.put(
+            ddtrace, _common_findings(ddtrace, m, self.as_of)
+        )
         rt_key = (ddtrace, facts.python, facts.platform)
         runtime, rt_not_checked = c.runtime.get(rt_key) or c.runtime.put(
             rt_key, _runtime_findings(facts, ddt, m)
@@ -366,10 +399,16 @@ class Evaluator:
         return c.results.put(key, (results, nc, model.max_severity(results)))
 
 
+def _next_midnight() -> float:
+    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+    return datetime.datetime.combine(tomorrow, datetime.time()).timestamp()
+
+
 def _common_findings(
-    ddtrace: str | None, m: matrix_mod.Matrix
+    ddtrace: str | None, m: matrix_mod.Matrix, as_of: str
 ) -> tuple[Findings, versions.Interval | None]:
-    """Findings about the ddtrace version itself, and its interval (None if unknown)."""
+    """Findings about the ddtrace version itself as of a day (its release line's support
+    level), and its interval (None if unknown)."""
     if ddtrace is None:
         return (), None
     try:
@@ -378,23 +417,30 @@ def _common_findings(
         finding = codes.finding("DDTRACE_UNKNOWN", "unreadable", observed=ddtrace, error=exc)
         return (finding,), None
     common: list[model.Finding] = []
-    for rb in m.release_branches:
+    in_force = [rb for rb in m.release_branches if rb.applies_on(as_of)]
+    for rb in in_force:
+        code = _LEVEL_CODES.get(rb.level)
         if (
-            rb.level == "maintenance"
+            code is not None
             and versions.coverage(ddt, versions.parse_range(rb.ddtrace)) is versions.Coverage.ALL
         ):
             common.append(
                 codes.finding(
-                    "MAINTENANCE_BRANCH",
+                    code,
                     required=", ".join(
-                        r.ddtrace for r in m.release_branches if r.level == "general_availability"
+                        r.ddtrace for r in in_force if r.level == "general_availability"
                     )
                     or None,
                     observed=str(ddt),
                     branch=rb.ddtrace,
+                    as_of=as_of,
                 )
             )
     return tuple(common), ddt
+
+
+# A release line's support level -> the finding it gives (general availability: none).
+_LEVEL_CODES = {"maintenance": "MAINTENANCE_BRANCH", "end_of_life": "DDTRACE_END_OF_LIFE"}
 
 
 def _feature_findings(
@@ -464,10 +510,12 @@ def evaluate(
     workload: model.WorkloadContainer,
     matrix: matrix_mod.Matrix,
     policy: policy_mod.Policy = policy_mod.DEFAULT,
+    *,
+    as_of: datetime.date | None = None,
 ) -> model.WorkloadResult:
     """One workload judged by a new :class:`Evaluator` (nothing remembered between
     calls; front ends keep an Evaluator instead)."""
-    return Evaluator(matrix, policy).evaluate(workload)
+    return Evaluator(matrix, policy, as_of=as_of).evaluate(workload)
 
 
 def _feature_result(

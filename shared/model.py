@@ -14,6 +14,8 @@ FeatureId = Literal[
     "code_security",
     "user_activity_tracking",
     "api_security",
+    "exploit_prevention",
+    "account_takeover_protection",
 ]
 FEATURES: tuple[FeatureId, ...] = get_args(FeatureId)
 

@@ -73,6 +73,8 @@ class SummaryJSON(msgspec.Struct, gc=False):
 class MatrixJSON(msgspec.Struct, gc=False):
     name: str
     version: str
+    edition: str | None
+    as_of: str
 
 
 class ReportJSON(msgspec.Struct, gc=False):
@@ -91,6 +93,7 @@ class Run(msgspec.Struct, frozen=True):
     errors: list[model.InputError]
     skipped_containers: int = 0
     ignored_files: tuple[str, ...] = ()
+    as_of: str = ""  # the ISO date lifecycles were judged on
 
     def fails(self, level: model.Severity) -> bool:
         return any(r.fails_at(level) for r in self.results)
@@ -183,7 +186,7 @@ def to_report(run: Run) -> ReportJSON:
     encoded = _Encoded()
     return ReportJSON(
         schema_version=SCHEMA_VERSION,
-        matrix=MatrixJSON(run.matrix.name, run.matrix.version),
+        matrix=MatrixJSON(run.matrix.name, run.matrix.version, run.matrix.edition, run.as_of),
         workloads=[workload_json(r, encoded) for r in run.results],
         errors=[ErrorJSON(e.source, e.field, e.message) for e in run.errors],
         summary=summary(run),
@@ -385,7 +388,7 @@ def render_junit(run: Run, fail_on: model.Severity) -> str:
 
 
 def render_matrix(m: matrix_mod.Matrix) -> str:
-    parts = [f"Matrix {m.name} {m.version} ({len(m.files)} files)"]
+    parts = [f"Matrix {m.name} {m.version}, edition {m.edition or '-'} ({len(m.files)} files)"]
     parts.append(
         "\nFeatures\n"
         + _table(
@@ -415,8 +418,11 @@ def render_matrix(m: matrix_mod.Matrix) -> str:
     parts.append(
         "\nRelease branches\n"
         + _table(
-            [[b.ddtrace, b.level, b.source] for b in m.release_branches],
-            ["DDTRACE", "LEVEL", "SOURCE"],
+            [
+                [b.ddtrace, b.level, b.since or "", b.until or "", b.source]
+                for b in m.release_branches
+            ],
+            ["DDTRACE", "LEVEL", "SINCE", "UNTIL", "SOURCE"],
         )
     )
     parts.append(

@@ -108,6 +108,7 @@ ENV_SWITCHES: tuple[EnvSwitch, ...] = (
     EnvSwitch("DD_IAST_ENABLED", "code_security"),
     EnvSwitch("DD_API_SECURITY_ENABLED", "api_security"),
     EnvSwitch("_DD_API_SECURITY_ENABLED", "api_security"),
+    EnvSwitch("DD_APPSEC_RASP_ENABLED", "exploit_prevention"),
     EnvSwitch(
         "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
         "user_activity_tracking",

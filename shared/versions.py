@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -115,6 +116,41 @@ def coverage_any(observed: Interval, allowed: tuple[Interval, ...]) -> Coverage:
         if c is Coverage.SOME:
             result = c
     return result
+
+
+def union_covers(observed: Interval, parts: Iterable[Interval]) -> bool:
+    """True when every version of ``observed`` lies in one of ``parts`` (a release line
+    split into rows: ``>=3,<3.16`` and ``>=3.16,<4`` together cover ``>=3,<4``)."""
+    # sweep from observed's low end: each step takes a part that contains the start of
+    # what is left uncovered and moves the start to that part's high end
+    lo, lo_closed = observed.lo, observed.lo_closed if observed.lo is not None else True
+    pending = sorted(
+        (p for p in parts if p.overlaps(observed)),
+        key=lambda p: (p.lo is not None, p.lo or _ZERO, not p.lo_closed),
+    )
+    for part in pending:
+        starts_before = part.lo is None or (
+            lo is not None
+            and (part.lo < lo or (part.lo == lo and (part.lo_closed or not lo_closed)))
+        )
+        if not starts_before:
+            return False  # a gap before this part
+        if part.hi is None:
+            return True
+        if lo is not None and (
+            part.hi < lo or (part.hi == lo and not (part.hi_closed and lo_closed))
+        ):
+            continue  # ends before the uncovered start
+        if observed.hi is not None and (
+            part.hi > observed.hi
+            or (part.hi == observed.hi and (part.hi_closed or not observed.hi_closed))
+        ):
+            return True
+        lo, lo_closed = part.hi, not part.hi_closed
+    return False
+
+
+_ZERO = version.Version("0")
 
 
 def _next_release(release: tuple[int, ...]) -> version.Version:

@@ -17,6 +17,9 @@ import pytest_asyncio
 # The validated-matrix cache of this test run (and of the processes it starts) lives
 # apart from the user's; tests of the cache itself point it elsewhere.
 os.environ["DDCOMPAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="ddcompat-test-cache-")
+# The tests written for the seed page judge on its edition (commands and the processes they
+# start read this); tests of the current edition select it explicitly.
+os.environ["DDCOMPAT_MATRIX_EDITION"] = "seed"
 
 from ddcompat.shared import evaluator, model, policy
 from ddcompat.shared import matrix as matrix_mod
@@ -51,7 +54,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def seed_matrix() -> matrix_mod.Matrix:
-    return matrix_mod.load()
+    return matrix_mod.load(edition="seed")
 
 
 def make_workload(

@@ -8,7 +8,8 @@ import json
 import re
 from importlib import resources
 
-from ddcompat.shared import codes, model, signals
+from ddcompat.shared import codes, model, settings, signals
+from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from tests.tools import ROOT
 
@@ -35,7 +36,7 @@ def test_every_reason_code_with_its_severity_effect_and_help() -> None:
         assert (severity, effect, meaning) == (row.severity, row.effect, row.help)
     # every code-like word in the text is a code
     named = set(re.findall(r"`([A-Z]+(?:_[A-Z]+)+)`", DOC))
-    env_like = {n for n in named if n.startswith(("DD_", "_DD_"))}
+    env_like = {n for n in named if n.startswith(("DD_", "_DD_", "DDCOMPAT_"))}
     assert named - env_like <= set(codes.CODES)
 
 
@@ -47,6 +48,9 @@ def test_every_environment_switch() -> None:
         assert all(re.search(rf"\b{v}\b", when) for v in switch.values)
         assert ("DD_REMOTE_CONFIGURATION_ENABLED" in when) == switch.with_remote_config
     assert signals.REMOTE_CONFIG_ENV in DOC
+    assert settings.EDITION_ENV in DOC
+    for edition in matrix_mod.EDITIONS:
+        assert f"`{edition}`" in DOC
 
 
 def test_every_annotation_key_and_feature_id() -> None:

@@ -172,8 +172,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     reloader; undo on exit."""
     state = app[STATE]
     cfg = state.config
+    settings = cfg.settings
     state.judge = protocol.Judge(
-        cfg.settings.matrix, cfg.settings.policy, cache_size=cfg.cache_size
+        settings.matrix, settings.policy, as_of=settings.as_of, cache_size=cfg.cache_size
     )
     # Everything loaded so far lives as long as the process: keep it out of the cyclic
     # GC's passes, and collect less often (each review allocates a ~15 KB JSON tree).

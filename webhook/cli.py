@@ -27,8 +27,7 @@ def register(sub: Any) -> None:
         default=d.default_mode,
         help="mode for /validate; /validate/<mode> overrides it per webhook entry",
     )
-    serve.add_argument("--matrix", type=Path, action="append", default=[], metavar="FILE")
-    serve.add_argument("--policy", type=Path, metavar="FILE")
+    settings_mod.add_arguments(serve)
     serve.add_argument(
         "--deadline-ms",
         type=float,
@@ -59,7 +58,7 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = settings_mod.Settings.load(args.matrix, args.policy)  # (exit 2 if bad)
+    settings = settings_mod.from_arguments(args)  # (exit 2 if bad)
     app_mod.serve(
         app_mod.Config(
             cert=args.tls_cert,

@@ -9,6 +9,7 @@ HTTP status the adapter should answer with (4xx, never 5xx).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, Literal, NotRequired, TypedDict
@@ -222,10 +223,11 @@ class Judge:
         matrix: matrix_mod.Matrix,
         policy: policy_mod.Policy = policy_mod.DEFAULT,
         *,
+        as_of: datetime.date | None = None,
         cache_size: int = 512,
         cache_bytes: int = 64 << 20,
     ) -> None:
-        self.evaluator = evaluator.Evaluator(matrix, policy)
+        self.evaluator = evaluator.Evaluator(matrix, policy, as_of=as_of)
         self.reader = k8s_parser.Reader()
         self.decisions: cache_mod.Cache[Hashable, Judgement] | None = (
             cache_mod.Cache("webhook.decisions", cache_bytes, lru=True, max_entries=cache_size)

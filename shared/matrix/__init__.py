@@ -57,6 +57,15 @@ class ReleaseBranchRow(msgspec.Struct, frozen=True):
     source: str
     ddtrace: str
     level: Literal["maintenance", "general_availability", "end_of_life"]
+    # ISO dates: the row applies from ``since`` (inclusive) to ``until`` (exclusive)
+    since: str | None = None
+    until: str | None = None
+
+    def applies_on(self, day: str) -> bool:
+        """Whether this row is in force on ``day`` (ISO date; strings compare as dates)."""
+        return (self.since is None or self.since <= day) and (
+            self.until is None or day < self.until
+        )
 
 
 # kw_only: fields in the schema's order (as `matrix show --format json` prints them)
@@ -134,6 +143,7 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     caveats: tuple[CaveatRow, ...]
     notes: tuple[NoteRow, ...]
     files: tuple[str, ...] = ()
+    edition: str | None = None  # the built-in edition under the user files, if any
 
     @functools.cached_property
     def feature_by_id(self) -> dict[str, FeatureRow]:
@@ -170,8 +180,8 @@ def parse_matrix_file(path: Path | str, text: str) -> FileData:
 
 # Editions: one directory of YAML files each, beside this module. An edition is read
 # whole and alone: files of another edition never merge into it.
-EDITIONS: tuple[str, ...] = ("seed",)
-DEFAULT_EDITION = "seed"
+EDITIONS: tuple[str, ...] = ("seed", "current")
+DEFAULT_EDITION = "current"
 
 
 def _builtin_files(edition: str) -> list[tuple[str, str]]:
@@ -192,7 +202,7 @@ def _builtin_files(edition: str) -> list[tuple[str, str]]:
     return out
 
 
-def build(files: Iterable[tuple[str, FileData]]) -> Matrix:
+def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> Matrix:
     sections: dict[str, list[Any]] = {name: [] for name in SECTIONS}
     meta: Meta | None = None
     names: list[str] = []
@@ -213,6 +223,7 @@ def build(files: Iterable[tuple[str, FileData]]) -> Matrix:
         name=meta.name,
         version=meta.version,
         files=tuple(names),
+        edition=edition,
         features=tuple(sections["features"]),
         deployments=tuple(sections["deployments"]),
         release_branches=tuple(sections["release_branches"]),
@@ -230,6 +241,7 @@ def load(
     """The built-in matrix of ``edition`` plus user files. Raises :class:`MatrixError` on
     any problem."""
     texts: list[tuple[str, str]] = _builtin_files(edition) if builtin else []
+    named = edition if builtin else None
     for path in extra:
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -240,19 +252,20 @@ def load(
     validated = _read_cache(cache) if cache is not None else None
     if validated is None:
         validated = [(name, parse_matrix_file(name, text)) for name, text in texts]
-        matrix = build(validated)  # (its own checks pass before anything is remembered)
+        matrix = build(validated, named)  # (its own checks pass before anything is remembered)
         if cache is not None:
             _write_cache(cache, validated)
         return matrix
     try:
-        return build(validated)
+        return build(validated, named)
     except (TypeError, ValueError):  # a cache from something else: validate instead
-        return build([(name, parse_matrix_file(name, text)) for name, text in texts])
+        return build([(name, parse_matrix_file(name, text)) for name, text in texts], named)
 
 
-@functools.lru_cache(maxsize=1)
-def builtin() -> Matrix:
-    return load()
+@functools.lru_cache(maxsize=len(EDITIONS))
+def builtin(edition: str = DEFAULT_EDITION) -> Matrix:
+    """The built-in matrix of ``edition`` (loaded once per process: it never changes)."""
+    return load(edition=edition)
 
 
 # --- the cache of validated files ---------------------------------------------------

@@ -6,6 +6,7 @@ Imported when a matrix file's content has not been validated before (see
 
 from __future__ import annotations
 
+import datetime
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -71,9 +72,27 @@ class DeploymentRow(_Row):
     supported: bool
 
 
+def _iso_date(value: Any) -> Any:
+    # YAML reads an unquoted 2026-05-31 as a date: keep it as its ISO text
+    return value.isoformat() if isinstance(value, datetime.date) else value
+
+
+def _check_date(value: str) -> str:
+    try:
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a date (YYYY-MM-DD): {value!r}") from None
+    return value
+
+
+DateStr = Annotated[str, pydantic.BeforeValidator(_iso_date), pydantic.AfterValidator(_check_date)]
+
+
 class ReleaseBranchRow(_Row):
     ddtrace: RangeStr
     level: Literal["maintenance", "general_availability", "end_of_life"]
+    since: DateStr | None = None  # from this day (inclusive)
+    until: DateStr | None = None  # to this day (exclusive)
 
 
 class RuntimeRow(_Row):

@@ -179,7 +179,7 @@ def test_scanner_metrics_from_the_real_apiserver(cluster: Cluster, token: str, f
     async def scan() -> scan_mod.Snapshot:
         async with aiohttp.ClientSession() as s:
             return await scan_mod.scan(
-                s, opts, scan_mod.Judging(matrix_mod.load(), policy_mod.DEFAULT)
+                s, opts, scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
             )
 
     snap = asyncio.run(scan())

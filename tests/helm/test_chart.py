@@ -322,3 +322,17 @@ def test_values_schema_rejects(helm: Path, flag: str, message: str) -> None:
         [str(helm), "template", "rel", str(CHART), "--set", flag], capture_output=True, text=True
     )
     assert out.returncode != 0 and message in out.stderr, out.stderr
+
+
+def test_matrix_edition_value_reaches_both_servers(helm: Path) -> None:
+    for extra, edition in (((), "current"), (("--set", "matrixEdition=seed"), "seed")):
+        docs = render(helm, None, *extra)
+        for kind in ("Deployment", "StatefulSet"):
+            args = one(docs, kind)["spec"]["template"]["spec"]["containers"][0]["args"]
+            assert f"--matrix-edition={edition}" in args
+    bad = subprocess.run(
+        [str(helm), "template", "rel", str(CHART), "--set", "matrixEdition=newest"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "matrixEdition" in bad.stderr

@@ -69,7 +69,7 @@ def exported_metric_names() -> set[str]:
     published = collector.Published()
     sm = collector.SelfMetrics.create(published)
     opts = scan_mod.Options(paths=(ROOT / "examples",))
-    judging = scan_mod.Judging(matrix_mod.load(), policy_mod.DEFAULT)
+    judging = scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
     published.snapshot = asyncio.run(scan_mod.scan(None, opts, judging))
     sm.duration.observe(1.0)
     sm.errors.labels("files", "bad_input").inc()

@@ -59,10 +59,10 @@ def test_a_broken_edit_is_never_taken_from_the_cache(
     monkeypatch.setenv("DDCOMPAT_CACHE_DIR", str(tmp_path / "cache"))
     extra = tmp_path / "m.yaml"
     extra.write_text(EXTRA)
-    assert len(matrix_mod.load([extra]).runtimes) > 1
+    assert len(matrix_mod.load([extra], edition="seed").runtimes) > 1
     extra.write_text(EXTRA.replace('python: ["3.12"]', "python: []"))
     with pytest.raises(matrix_mod.MatrixError, match=r"m.yaml: runtimes\[0\].*python"):
-        matrix_mod.load([extra])
+        matrix_mod.load([extra], edition="seed")
     assert len(list((tmp_path / "cache").iterdir())) == 1  # failures are not remembered
 
 
@@ -71,18 +71,18 @@ def test_a_damaged_or_unwritable_cache_only_costs_time(
 ) -> None:
     cache = tmp_path / "cache"
     monkeypatch.setenv("DDCOMPAT_CACHE_DIR", str(cache))
-    expected = matrix_mod.load()
+    expected = matrix_mod.load(edition="seed")
     (entry,) = cache.iterdir()
     entry.write_bytes(b"\x00garbage")
-    assert matrix_mod.load() == expected
+    assert matrix_mod.load(edition="seed") == expected
     entry.write_bytes(b"")
-    assert matrix_mod.load() == expected
+    assert matrix_mod.load(edition="seed") == expected
     blocked = tmp_path / "file"
     blocked.write_text("not a directory")
     monkeypatch.setenv("DDCOMPAT_CACHE_DIR", str(blocked / "cache"))
-    assert matrix_mod.load() == expected
+    assert matrix_mod.load(edition="seed") == expected
     monkeypatch.setenv("DDCOMPAT_CACHE_DIR", "")  # off
-    assert matrix_mod.cache_dir() is None and matrix_mod.load() == expected
+    assert matrix_mod.cache_dir() is None and matrix_mod.load(edition="seed") == expected
 
 
 @pytest.mark.parametrize("section", matrix_mod.SECTIONS)

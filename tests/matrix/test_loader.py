@@ -27,7 +27,7 @@ def write(tmp_path: Path, text: str, name: str = "m.yaml") -> Path:
 
 
 def test_builtin_matrix_loads_with_sources() -> None:
-    m = matrix_mod.load()
+    m = matrix_mod.load(edition="seed")
     assert m.name == "datadog-appsec-python"
     for section in matrix_mod.SECTIONS:
         for row in getattr(m, section):
@@ -71,7 +71,7 @@ def test_builtin_matrix_loads_with_sources() -> None:
 def test_broken_matrix_names_file_row_field(tmp_path: Path, text: str, expected: str) -> None:
     p = write(tmp_path, text)
     with pytest.raises(matrix_mod.MatrixError) as exc:
-        matrix_mod.load([p])
+        matrix_mod.load([p], edition="seed")
     assert str(p) in str(exc.value)
     assert expected in str(exc.value)
 
@@ -79,19 +79,19 @@ def test_broken_matrix_names_file_row_field(tmp_path: Path, text: str, expected:
 def test_duplicate_feature_is_rejected(tmp_path: Path) -> None:
     p = write(tmp_path, "features:\n  - {id: sca, title: x, min_ddtrace: '1.0', source: s}\n")
     with pytest.raises(matrix_mod.MatrixError, match="sca"):
-        matrix_mod.load([p])
+        matrix_mod.load([p], edition="seed")
 
 
 def test_unreadable_matrix_file(tmp_path: Path) -> None:
     with pytest.raises(matrix_mod.MatrixError, match="cannot read"):
-        matrix_mod.load([tmp_path / "missing.yaml"])
+        matrix_mod.load([tmp_path / "missing.yaml"], edition="seed")
 
 
 def test_user_matrix_covers_ddtrace_2(tmp_path: Path) -> None:
     w = make_workload(ddtrace="2.6.1", python="3.12", features=("api_security",))
-    seed = matrix_mod.load()
+    seed = matrix_mod.load(edition="seed")
     assert evaluator.evaluate(w, seed).features["api_security"].status == "unknown"
-    extended = matrix_mod.load([write(tmp_path, EXTENSION)])
+    extended = matrix_mod.load([write(tmp_path, EXTENSION)], edition="seed")
     assert extended.name == seed.name  # the extension has no meta of its own
     assert evaluator.evaluate(w, extended).features["api_security"].status == "supported"
     too_new = make_workload(ddtrace="2.6.1", python="3.13", features=("api_security",))
@@ -101,5 +101,5 @@ def test_user_matrix_covers_ddtrace_2(tmp_path: Path) -> None:
 
 def test_user_matrix_can_rename(tmp_path: Path) -> None:
     p = write(tmp_path, EXTENSION + "meta: {name: acme, version: '7'}\n")
-    m = matrix_mod.load([p])
+    m = matrix_mod.load([p], edition="seed")
     assert (m.name, m.version) == ("acme", "7")

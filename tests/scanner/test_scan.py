@@ -15,7 +15,7 @@ from ddcompat.shared.sources import kubernetes as kube
 from tests.scanner.conftest import Start, fleet
 from tests.scanner.fake_apiserver import Faults, pod
 
-SEED = matrix_mod.load()
+SEED = matrix_mod.load(edition="seed")
 FAST = kube.Retry(attempts=6, base=0.001, cap=0.01)
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -13,7 +13,7 @@ from ddcompat.shared import policy as policy_mod
 from ddcompat.webhook import protocol
 from tests.webhook.conftest import PYTHON_APP, pod, review
 
-SEED = matrix_mod.load()
+SEED = matrix_mod.load(edition="seed")
 
 
 def decide(

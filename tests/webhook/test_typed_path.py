@@ -22,7 +22,7 @@ from ddcompat.webhook import protocol
 from tests.strategies import manifest_strategy
 from tests.webhook.conftest import PYTHON_APP, pod, review
 
-SEED = matrix_mod.load()
+SEED = matrix_mod.load(edition="seed")
 POLICY = policy_mod.DEFAULT
 
 

@@ -1,0 +1,214 @@
+"""The `current` edition: each table pinned row by row to the fact it restates
+(../shared/facts/DATADOG-FACTS.md section, or the release list beside this file)."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+from pathlib import Path
+
+import pytest
+
+from ddcompat.shared import cli, evaluator, model, policy, report, signals
+from ddcompat.shared import matrix as matrix_mod
+
+CURRENT = matrix_mod.load(edition="current")
+SEED = matrix_mod.load(edition="seed")
+# Copy of ../shared/facts/ddtrace-releases.tsv: every stable DataDog/dd-trace-py tag, its
+# date and python_requires as read from pyproject.toml/setup.py at that tag.
+RELEASES = Path(__file__).parent / "current" / "ddtrace-releases.tsv"
+DAY = datetime.date(2026, 12, 2)
+
+
+def judge(
+    ddtrace: str | None,
+    python: str | None = "3.11",
+    features: tuple[str, ...] = ("threat_detection",),
+    os: str = "linux",
+    arch: tuple[str, ...] = ("amd64",),
+    as_of: datetime.date = DAY,
+    deployment_type: model.DeploymentType = "kubernetes",
+    matrix: matrix_mod.Matrix = CURRENT,
+) -> model.WorkloadResult:
+    facts = model.Facts(
+        deployment_type, ddtrace, python, model.Platform(os, arch), frozenset(features)
+    )
+    w = model.WorkloadContainer("f.yaml", "Deployment", "ns", "app", "app", facts)
+    return evaluator.evaluate(w, matrix, as_of=as_of)
+
+
+def codes_of(r: model.WorkloadResult, feature: str = "threat_detection") -> set[str]:
+    return {x.code for x in r.features[feature].reasons}
+
+
+def _releases() -> list[tuple[str, str]]:
+    with RELEASES.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    return [(r["version"], r["python_requires"]) for r in rows if r["version"][0] in "1234"]
+
+
+def _lowest_python(requires: str) -> tuple[int, int]:
+    first = requires.split(",")[0].strip().removeprefix(">=")
+    major, minor = first.split(".")[:2]
+    return int(major), int(minor)
+
+
+RELEASE_ROWS = _releases()
+
+
+def test_every_listed_release_is_covered_and_its_python_floor_holds() -> None:
+    """For each stable tag 1.0-4.x: judged on the matrix (never MATRIX_NOT_COVERED), its
+    lowest python_requires version is a supported runtime on Linux x86-64, the version
+    below it is not, and an upper bound (<3.15) excludes that version."""
+    assert len(RELEASE_ROWS) > 450
+    for version, requires in RELEASE_ROWS:
+        major, minor = _lowest_python(requires)
+        lowest = judge(version, f"{major}.{minor}")
+        assert "MATRIX_NOT_COVERED" not in codes_of(lowest), version
+        assert "PYTHON_UNSUPPORTED" not in codes_of(lowest), (version, requires)
+        below = "3.6" if (major, minor) == (3, 7) else f"{major}.{minor - 1}"
+        if (major, minor) != (2, 7):
+            assert "PYTHON_UNSUPPORTED" in codes_of(judge(version, below)), (version, below)
+        if "<3.15" in requires:
+            assert "PYTHON_UNSUPPORTED" in codes_of(judge(version, "3.15")), version
+
+
+# (ddtrace, python, os, arch, unsupported?, fact)
+RUNTIMES = [
+    ("1.20.19", "3.11", "linux", "386", False, "2.4 v1.20.19 supported runtimes: Linux i686"),
+    ("1.20.19", "3.12", "linux", "amd64", True, "3.1 '<2': CPython 2.7, 3.5-3.11"),
+    ("2.6.0", "3.13", "linux", "amd64", True, "2.2 v2.6.0 wheels cp37-cp312"),
+    ("2.21.12", "3.13", "linux", "amd64", False, "2.2 v2.21.12 wheels cp313"),
+    ("2.21.12", "3.13", "windows", "amd64", True, "2.2 v2.21.12 Windows 'grep -v 313'"),
+    ("3.0.0", "3.7", "linux", "amd64", True, "2.1 v3.0.0 requires >=3.8"),
+    ("3.8.0", "3.13", "windows", "amd64", True, "2.2 Windows 3.13 wheels first at v3.9.0"),
+    ("3.9.0", "3.13", "windows", "amd64", False, "2.2 Windows 3.13 wheels first at v3.9.0"),
+    ("3.15.0", "3.14", "linux", "amd64", True, "2.1 v3.16.0 note: 3.14 support added"),
+    ("3.19.8", "3.14", "linux", "arm64", False, "2.2 v3.19.8 cp314, Linux aarch64"),
+    ("3.19.8", "3.11", "linux", "386", False, "3.1 '>=3,<4': Linux i686"),
+    ("4.0.0", "3.11", "linux", "386", True, "2.2 v4.0.0 no Linux i686 (no-linux-32bit note)"),
+    ("4.13.1", "3.14", "linux", "arm64", False, "2.2 v4.13.1 cp39-cp314 aarch64"),
+    ("4.13.1", "3.8", "linux", "amd64", True, "2.1 v4.0.0 requires >=3.9"),
+    ("4.13.1", "3.12", "windows", "386", False, "2.2 v4.13.1 Windows x86 still built"),
+    ("4.13.1", "3.12", "windows", "arm64", False, "2.2 v4.13.1 win_arm64 cp311+"),
+    ("4.13.1", "3.10", "windows", "arm64", True, "2.2 v4.13.1 win_arm64 skips cp310"),
+]
+
+
+@pytest.mark.parametrize(
+    ("ddtrace", "python", "os", "arch", "unsupported", "fact"),
+    RUNTIMES,
+    ids=[f"{r[0]}-py{r[1]}-{r[2]}-{r[3]}" for r in RUNTIMES],
+)
+def test_runtimes_per_release_line(
+    ddtrace: str, python: str, os: str, arch: str, unsupported: bool, fact: str
+) -> None:
+    found = codes_of(judge(ddtrace, python, os=os, arch=(arch,)))
+    assert ({"PYTHON_UNSUPPORTED", "PLATFORM_UNSUPPORTED"} & found != set()) is unsupported, fact
+    assert "MATRIX_NOT_COVERED" not in found
+
+
+def test_a_range_across_a_lines_rows_is_judged_as_the_union() -> None:
+    # v3 (>=3,<4) spans rows split where the wheel set changed (3.16: Python 3.14)
+    whole = judge(">=3,<4", "3.11")
+    assert whole.features["threat_detection"].status == "supported"
+    part = judge(">=3,<4", "3.14")
+    assert part.features["threat_detection"].status == "unknown"
+    assert "PYTHON_UNSUPPORTED" in codes_of(part) and "MATRIX_NOT_COVERED" not in codes_of(part)
+    assert judge(">=3,<4", "3.7").features["threat_detection"].status == "unsupported"
+
+
+# (ddtrace, day, code or None, fact)
+LIFECYCLE = [
+    (
+        "2.21.12",
+        "2025-06-01",
+        "MAINTENANCE_BRANCH",
+        "3.1 3.x-era: 2.x Maintenance until Oct 31, 2025",
+    ),
+    ("2.21.12", "2025-10-31", "DDTRACE_END_OF_LIFE", "3.1 2.x End of Life October 31, 2025"),
+    ("3.19.8", "2025-06-01", None, "3.1 3.x-era: 3.x GA"),
+    ("3.19.8", "2026-01-10", "MAINTENANCE_BRANCH", "3.1 3.x Maintenance until May 31, 2026"),
+    ("3.19.8", "2026-05-31", "DDTRACE_END_OF_LIFE", "3.1 3.x Maintenance until May 31, 2026"),
+    ("4.13.1", "2026-12-02", None, "3.1 4.x General Availability"),
+    ("1.20.19", "2024-01-01", "MAINTENANCE_BRANCH", "2.4 v2.6.0 docs: >=1.0,<2 Maintenance"),
+    ("1.20.19", "2026-12-02", "DDTRACE_END_OF_LIFE", "3.1 '<2' End of Life"),
+]
+
+
+@pytest.mark.parametrize(("ddtrace", "day", "code", "fact"), LIFECYCLE)
+def test_lifecycle_as_of_a_date(ddtrace: str, day: str, code: str | None, fact: str) -> None:
+    r = judge(ddtrace, as_of=datetime.date.fromisoformat(day))
+    lifecycle = codes_of(r) & {"MAINTENANCE_BRANCH", "DDTRACE_END_OF_LIFE"}
+    assert lifecycle == ({code} if code else set()), fact
+    # a lifecycle finding never makes a working feature unsupported, and warns at most
+    assert r.features["threat_detection"].status == "supported"
+    assert r.max_severity in (None, "info", "warning")
+
+
+# (feature, minimum, fact)
+MINIMUMS = [
+    ("threat_detection", "1.16.0", "3.2(a) HTTP Monitoring 1.16.0"),
+    ("exploit_prevention", "2.20.0", "3.2(a) Exploit Prevention 2.20.0"),
+    ("account_takeover_protection", "2.11.0", "3.2(a) Account Takeover Protection 2.11.0"),
+    ("api_security", "4.6.0", "3.2(a) API Security 4.6.0"),
+    ("code_security", "3.15.0", "3.2(a) Runtime Code Analysis (IAST) 3.15.0"),
+    ("sca", "1.5.0", "3.2(a) Runtime SCA 1.5.0"),
+]
+
+
+@pytest.mark.parametrize(("feature", "minimum", "fact"), MINIMUMS)
+def test_capability_minimums(feature: str, minimum: str, fact: str) -> None:
+    at = judge(minimum, "3.8" if minimum < "2" else "3.11", (feature,))
+    assert at.features[feature].status == "supported", fact
+    major, minor, _ = minimum.split(".")
+    below = f"{major}.{int(minor) - 1}.0"
+    assert "DDTRACE_TOO_OLD" in codes_of(judge(below, "3.8", (feature,)), feature), fact
+
+
+def test_code_security_is_no_longer_preview_on_current_only() -> None:
+    assert judge("4.13.1", features=("code_security",)).features["code_security"].status == (
+        "supported"
+    )
+    seed = judge("1.20.0", features=("code_security",), matrix=SEED)
+    assert seed.features["code_security"].status == "preview"
+
+
+def test_lambda_is_threat_detection_only() -> None:
+    r = judge(
+        "4.13.1", features=("threat_detection", "exploit_prevention"), deployment_type="lambda"
+    )
+    assert r.features["threat_detection"].status == "supported"
+    assert "DEPLOYMENT_UNSUPPORTED" in codes_of(r, "exploit_prevention")
+
+
+def test_rasp_variable_turns_on_exploit_prevention() -> None:
+    features, _ = signals.features_from_env({"DD_APPSEC_RASP_ENABLED": "true"})
+    assert features == {"exploit_prevention"}
+
+
+def test_every_row_names_its_source() -> None:
+    for section in matrix_mod.SECTIONS:
+        for row in getattr(CURRENT, section):
+            assert row.source.strip(), (section, row)
+    assert CURRENT.edition == "current" and SEED.edition == "seed"
+
+
+def test_a_2026_fleet_is_judged_on_current_and_not_on_seed() -> None:
+    fleet = str(Path(__file__).parent / "current" / "fleet-2026.yaml")
+    current = cli.run_check([fleet], CURRENT, policy.DEFAULT, as_of=DAY)
+    seed = cli.run_check([fleet], SEED, policy.DEFAULT, as_of=DAY)
+    assert len(current.results) == len(seed.results) == 6 and not current.errors
+
+    def found(run: report.Run) -> set[str]:
+        return {x.code for r in run.results for f in r.features.values() for x in f.reasons}
+
+    assert "MATRIX_NOT_COVERED" not in found(current)
+    assert "MATRIX_NOT_COVERED" in found(seed)  # the seed stops at ddtrace <2
+    by_name = {r.workload.name: r for r in current.results}
+    assert by_name["api"].features["exploit_prevention"].status == "supported"
+    assert by_name["worker"].features["code_security"].status == "supported"
+    assert "DDTRACE_END_OF_LIFE" in {
+        x.code for x in by_name["legacy"].features["threat_detection"].reasons
+    }
+    assert by_name["injected"].compliant and by_name["injected-v3"].compliant
