@@ -411,8 +411,13 @@ def _common_findings(
     level), and its interval (None if unknown)."""
     if ddtrace is None:
         return (), None
+    latest = m.latest
     try:
-        ddt = versions.parse_range(ddtrace)
+        if latest is not None and ddtrace.strip().lower() in _LATEST:
+            # library injection's `latest`: the newest release the edition knows
+            ddt = versions.parse_range(latest.ddtrace)
+        else:
+            ddt = versions.parse_range(ddtrace)
     except versions.VersionSyntaxError as exc:
         finding = codes.finding("DDTRACE_UNKNOWN", "unreadable", observed=ddtrace, error=exc)
         return (finding,), None
@@ -439,6 +444,7 @@ def _common_findings(
     return tuple(common), ddt
 
 
+_LATEST = frozenset({"latest", "vlatest"})
 # A release line's support level -> the finding it gives (general availability: none).
 _LEVEL_CODES = {"maintenance": "MAINTENANCE_BRANCH", "end_of_life": "DDTRACE_END_OF_LIFE"}
 

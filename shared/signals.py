@@ -30,7 +30,9 @@ KEY_FRAMEWORKS = "frameworks"
 KEY_EXEMPT = "exempt"
 KEY_MODE = "mode"
 KEYS = (KEY_DDTRACE, KEY_PYTHON, KEY_FEATURES, KEY_FRAMEWORKS, KEY_EXEMPT)
+ADMISSION_PREFIX = "admission.datadoghq.com/"
 LIB_INJECTION_ANNOTATION = "admission.datadoghq.com/python-lib.version"
+LIB_CUSTOM_IMAGE_ANNOTATION = "admission.datadoghq.com/python-lib.custom-image"
 LIB_INIT_IMAGE = re.compile(r"(?:^|/)dd-lib-python-init(?::(?P<tag>[^@]+))?(?:@.*)?$")
 
 # Web frameworks recognised in requirements/lock files. Only the matrix decides
@@ -235,6 +237,16 @@ def ddtrace_from_init_image(image: str | None) -> str | None:
     return tag
 
 
+def lib_injection_of(annotations: Mapping[str, str], container: str | None = None) -> str | None:
+    """The ddtrace version Datadog library injection installs, from the pod's annotations
+    (``python-lib.version``, else the tag of ``python-lib.custom-image``), or the
+    per-container forms ``admission.datadoghq.com/<container>.python-lib.*``."""
+    where = f"{ADMISSION_PREFIX}{container}." if container else ADMISSION_PREFIX
+    return annotations.get(where + "python-lib.version") or ddtrace_from_init_image(
+        annotations.get(where + "python-lib.custom-image")
+    )
+
+
 def python_from_lambda_runtime(runtime: str | None) -> str | None:
     """``python3.12`` -> ``3.12``."""
     if not runtime:
@@ -343,6 +355,8 @@ class ContainerInput(msgspec.Struct):
     name: str
     image: str | None = None
     env: Mapping[str, str] = msgspec.field(default_factory=dict)
+    # Datadog library injection for this container alone (per-container annotations)
+    lib_injection: str | None = None
     # Lower-precedence facts a format may know (Dockerfile pip pins, lock files, Lambda runtime).
     ddtrace_hint: str | None = None
     python_hint: str | None = None
@@ -352,7 +366,7 @@ class ContainerInput(msgspec.Struct):
 def looks_python(c: ContainerInput, ann: Annotations) -> bool:
     if ann.has_container_specific(c.name):
         return True
-    if c.ddtrace_hint or c.python_hint or is_python_image(c.image):
+    if c.ddtrace_hint or c.python_hint or c.lib_injection or is_python_image(c.image):
         return True
     return any(map(str.startswith, c.env, itertools.repeat(_APPSEC_PREFIXES)))
 
@@ -370,7 +384,7 @@ def build_facts(
     Raises :class:`SignalError` naming the field for unreadable ``ddcompat.io/`` values.
     """
     name = c.name
-    ddtrace = ann.get(name, KEY_DDTRACE) or lib_injection or c.ddtrace_hint
+    ddtrace = ann.get(name, KEY_DDTRACE) or c.lib_injection or lib_injection or c.ddtrace_hint
     python = (
         ann.get(name, KEY_PYTHON)
         or c.python_hint

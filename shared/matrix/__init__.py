@@ -107,10 +107,16 @@ class NoteRow(msgspec.Struct, frozen=True):
     text: str
 
 
+class LatestRow(msgspec.Struct, frozen=True):
+    source: str
+    ddtrace: str
+
+
 class Meta(msgspec.Struct, frozen=True):
     name: str
     version: str
     sources: dict[str, str] = msgspec.field(default_factory=dict)
+    latest: LatestRow | None = None
 
 
 ROW_TYPES: dict[str, type[Any]] = {
@@ -144,6 +150,8 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     notes: tuple[NoteRow, ...]
     files: tuple[str, ...] = ()
     edition: str | None = None  # the built-in edition under the user files, if any
+    # the newest ddtrace release the matrix knows: what `latest` (library injection) means
+    latest: LatestRow | None = None
 
     @functools.cached_property
     def feature_by_id(self) -> dict[str, FeatureRow]:
@@ -209,7 +217,8 @@ def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> 
     for name, (meta_data, rows) in files:
         names.append(name)
         if meta_data is not None:
-            meta = Meta(**meta_data)
+            latest = meta_data.get("latest")
+            meta = Meta(**{**meta_data, "latest": LatestRow(**latest) if latest else None})
         for section, cls in ROW_TYPES.items():
             sections[section].extend(cls(**row) for row in rows.get(section, ()))
     if meta is None:
@@ -224,6 +233,7 @@ def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> 
         version=meta.version,
         files=tuple(names),
         edition=edition,
+        latest=meta.latest,
         features=tuple(sections["features"]),
         deployments=tuple(sections["deployments"]),
         release_branches=tuple(sections["release_branches"]),

@@ -137,11 +137,18 @@ class NoteRow(_Row):
     text: NonEmpty
 
 
+class LatestRow(_Row):
+    """The newest ddtrace release the edition knows: what ``latest`` means."""
+
+    ddtrace: VersionStr
+
+
 class Meta(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid")
     name: NonEmpty
     version: NonEmpty
     sources: dict[str, str] = {}
+    latest: LatestRow | None = None
 
 
 class MatrixFile(pydantic.BaseModel):

@@ -409,7 +409,7 @@ class Reader:
         else:
             annotations = _merged(meta.annotations, pod_meta.annotations)
             labels = _merged(meta.labels, pod_meta.labels)
-        lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or None
+        lib = signals.lib_injection_of(annotations) or None
         init = spec.initContainers or ()
         for ic in init:
             tag = signals.ddtrace_from_init_image(ic.image)
@@ -610,6 +610,11 @@ def _template_signals(
     default: str | None,
 ) -> TemplateSignals:
     sub = model.ParseResult()
+    per_container = (
+        dict(annotations)
+        if any(k.startswith(signals.ADMISSION_PREFIX) for k, _ in annotations)
+        else None
+    )
     _common.emit(
         _common.Group(
             source="",
@@ -619,7 +624,15 @@ def _template_signals(
             name="",
             annotations=_annotations(annotations),
             containers=[
-                signals.ContainerInput(name, image, dict(env)) for name, image, env in containers
+                signals.ContainerInput(
+                    name,
+                    image,
+                    dict(env),
+                    lib_injection=signals.lib_injection_of(per_container, name)
+                    if per_container
+                    else None,
+                )
+                for name, image, env in containers
             ],
             platform=platform,
             lib_injection=lib,

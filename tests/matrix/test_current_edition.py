@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ddcompat.shared import cli, evaluator, model, policy, report, signals
+from ddcompat.shared import cli, evaluator, model, parsers, policy, report, signals
 from ddcompat.shared import matrix as matrix_mod
 
 CURRENT = matrix_mod.load(edition="current")
@@ -212,3 +212,52 @@ def test_a_2026_fleet_is_judged_on_current_and_not_on_seed() -> None:
         x.code for x in by_name["legacy"].features["threat_detection"].reasons
     }
     assert by_name["injected"].compliant and by_name["injected-v3"].compliant
+
+
+LIB_POD = """apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  annotations: ANNOTATIONS
+spec:
+  containers:
+    - {name: web, image: "python:3.12", env: [{name: DD_APPSEC_ENABLED, value: "true"}]}
+    - {name: jobs, image: "python:3.12", env: [{name: DD_APPSEC_ENABLED, value: "true"}]}
+"""
+
+
+def _ddtrace_of(annotations: str) -> dict[str, str | None]:
+    out = parsers.parse_text(
+        LIB_POD.replace("ANNOTATIONS", annotations),
+        "p.yaml",
+        suffix=".yaml",
+        path=None,
+        explicit=True,
+    )
+    assert not out.errors
+    return {w.container: w.facts.ddtrace for w in out.workloads}
+
+
+def test_library_injection_as_the_cluster_agent_reads_it() -> None:
+    # section 4: python-lib.version, custom-image, and the per-container forms
+    assert _ddtrace_of('{admission.datadoghq.com/python-lib.version: "v3"}') == {
+        "web": "v3",
+        "jobs": "v3",
+    }
+    assert _ddtrace_of(
+        "{admission.datadoghq.com/python-lib.custom-image: "
+        '"public.ecr.aws/datadog/dd-lib-python-init:v4.13.1"}'
+    ) == {"web": "v4.13.1", "jobs": "v4.13.1"}
+    assert _ddtrace_of(
+        '{admission.datadoghq.com/python-lib.version: "v3", '
+        'admission.datadoghq.com/jobs.python-lib.version: "v4"}'
+    ) == {"web": "v3", "jobs": "v4"}
+
+
+def test_latest_is_the_newest_release_the_edition_knows() -> None:
+    assert CURRENT.latest is not None and CURRENT.latest.ddtrace == "4.13.1"
+    r = judge("latest", "3.14", ("threat_detection", "api_security"))
+    assert r.compliant and r.features["api_security"].status == "supported"
+    assert "MATRIX_NOT_COVERED" not in codes_of(r)
+    # the seed names no newest release: latest stays any version (not covered)
+    assert "MATRIX_NOT_COVERED" in codes_of(judge("latest", "3.11", matrix=SEED))
