@@ -156,6 +156,16 @@ TABLE: tuple[CodeRow, ...] = (
         },
     ),
     CodeRow(
+        code="SETTING_IGNORED",
+        severity="warning",
+        effect="none",
+        help="An environment variable is set that the ddtrace version in use does not read.",
+        messages={
+            "default": "{variable} is not read by ddtrace {observed} (read by ddtrace "
+            "{required}){instead}"
+        },
+    ),
+    CodeRow(
         code="FLASK_QUERY_STRING",
         severity="info",
         effect="none",
@@ -191,5 +201,5 @@ def finding(
     """A finding of ``code`` with the message of ``variant`` filled from ``fields`` (and
     ``observed``); ``effect`` replaces the row's where the facts leave the answer open."""
     row = BY_CODE[code]
-    message = row.messages[variant].format(observed=observed, **fields)
+    message = row.messages[variant].format(observed=observed, required=required, **fields)
     return model.Finding(code, effect or row.effect, message, required, observed)

@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from ddcompat.shared import cache as cache_mod
-from ddcompat.shared import codes, model, versions
+from ddcompat.shared import codes, model, signals, versions
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 
@@ -369,6 +369,8 @@ class Evaluator:
                         title=row.title,
                     ),
                 )
+            if facts.settings and ddt is not None and m.settings:
+                found += _ignored_settings(feature, facts.settings, ddt, m)
             result[feature] = found
         return result, frozenset(not_checked)
 
@@ -397,6 +399,30 @@ class Evaluator:
             results[feature] = made
         nc = tuple(sorted(not_checked))
         return c.results.put(key, (results, nc, model.max_severity(results)))
+
+
+def _ignored_settings(
+    feature: str, settings: frozenset[str], ddt: versions.Interval, m: matrix_mod.Matrix
+) -> Findings:
+    """SETTING_IGNORED for each variable set to turn ``feature`` on that no version of
+    ``ddt`` reads (a range partly reading it is left alone: it may be read)."""
+    out: list[model.Finding] = []
+    for variable in sorted(settings):
+        rows = m.settings_by_variable.get(variable)
+        if not rows or feature not in signals.SWITCH_FEATURES.get(variable, ()):
+            continue
+        if all(versions.coverage(ddt, iv) is versions.Coverage.NONE for _, iv in rows):
+            instead = next((r.instead for r, _ in rows if r.instead), None)
+            out.append(
+                codes.finding(
+                    "SETTING_IGNORED",
+                    required=", ".join(r.ddtrace for r, _ in rows),
+                    observed=str(ddt),
+                    variable=variable,
+                    instead=f"; set {instead} instead" if instead else "",
+                )
+            )
+    return tuple(out)
 
 
 def _next_midnight() -> float:

@@ -73,6 +73,8 @@ class Facts(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
     # name -> version or range (lower-case names)
     frameworks: tuple[tuple[str, str], ...] | None = None
     remote_config: bool | None = None
+    # the feature switches (environment variables of signals.ENV_SWITCHES) that are set
+    settings: frozenset[str] = frozenset()
 
 
 class WorkloadContainer(msgspec.Struct, frozen=True, gc=False):

@@ -110,6 +110,7 @@ ENV_SWITCHES: tuple[EnvSwitch, ...] = (
     EnvSwitch("DD_IAST_ENABLED", "code_security"),
     EnvSwitch("DD_API_SECURITY_ENABLED", "api_security"),
     EnvSwitch("_DD_API_SECURITY_ENABLED", "api_security"),
+    EnvSwitch("DD_EXPERIMENTAL_API_SECURITY_ENABLED", "api_security"),
     EnvSwitch("DD_APPSEC_RASP_ENABLED", "exploit_prevention"),
     EnvSwitch(
         "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
@@ -124,6 +125,11 @@ ENV_SWITCHES: tuple[EnvSwitch, ...] = (
         values=("identification", "anonymization"),
     ),
 )
+# variable -> the features it turns on
+SWITCH_FEATURES: dict[str, frozenset[str]] = {
+    v: frozenset(s.feature for s in ENV_SWITCHES if s.variable == v)
+    for v in dict.fromkeys(s.variable for s in ENV_SWITCHES)
+}
 # The variables features_from_env reads, in the order its memo key lists their values.
 _FEATURE_ENV = (REMOTE_CONFIG_ENV, *dict.fromkeys(s.variable for s in ENV_SWITCHES))
 _SWITCH_INDEX = tuple((_FEATURE_ENV.index(s.variable), s) for s in ENV_SWITCHES)
@@ -137,6 +143,14 @@ READ_ENV_PREFIXES = _APPSEC_PREFIXES
 
 def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | None]:
     """Features enabled by ``DD_*`` variables, and the Remote Configuration switch."""
+    found, remote_config, _ = env_switches(env)
+    return found, remote_config
+
+
+def env_switches(
+    env: Mapping[str, str],
+) -> tuple[frozenset[str], bool | None, frozenset[str]]:
+    """:func:`features_from_env`, and the switch variables that turn a feature on."""
     # Containers of a fleet repeat a few combinations: judge each combination once.
     return _features_from_values(tuple(map(env.get, _FEATURE_ENV)))
 
@@ -144,13 +158,15 @@ def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | No
 @functools.lru_cache(maxsize=1024)
 def _features_from_values(
     values: tuple[str | None, ...],
-) -> tuple[frozenset[str], bool | None]:
+) -> tuple[frozenset[str], bool | None, frozenset[str]]:
     rc_raw = values[0]
     remote_config = True if truthy(rc_raw) else (False if falsy(rc_raw) else None)
-    found = frozenset(
-        switch.feature for i, switch in _SWITCH_INDEX if switch.turns_on(values[i], remote_config)
+    on = [switch for i, switch in _SWITCH_INDEX if switch.turns_on(values[i], remote_config)]
+    return (
+        frozenset(s.feature for s in on),
+        remote_config,
+        frozenset(s.variable for s in on),
     )
-    return found, remote_config
 
 
 @functools.lru_cache(maxsize=1024)
@@ -391,7 +407,9 @@ def build_facts(
         or python_from_image(c.image)
         or c.env.get("PYTHON_VERSION")
     )
-    env_features, remote_config = features_from_env(c.env) if c.env else (frozenset(), None)
+    env_features, remote_config, settings = (
+        env_switches(c.env) if c.env else (frozenset(), None, frozenset())
+    )
     features = env_features
     raw = ann.get(name, KEY_FEATURES)
     if raw:
@@ -417,6 +435,7 @@ def build_facts(
         features=features,
         frameworks=frameworks,
         remote_config=remote_config,
+        settings=settings,
     )
     return facts, (exempt.strip() or "exempt") if exempt is not None else None
 

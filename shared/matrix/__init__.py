@@ -102,6 +102,16 @@ class CaveatRow(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
+class SettingRow(msgspec.Struct, frozen=True, kw_only=True):
+    """The ddtrace versions that read an environment variable (a variable set for a
+    version outside them is ignored: SETTING_IGNORED), and what to set instead."""
+
+    source: str
+    variable: str
+    ddtrace: str
+    instead: str | None = None
+
+
 class NoteRow(msgspec.Struct, frozen=True):
     source: str
     text: str
@@ -127,6 +137,7 @@ ROW_TYPES: dict[str, type[Any]] = {
     "frameworks": FrameworkRow,
     "auth_frameworks": AuthFrameworkRow,
     "caveats": CaveatRow,
+    "settings": SettingRow,
     "notes": NoteRow,
 }
 SECTIONS = tuple(ROW_TYPES)
@@ -148,6 +159,7 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     auth_frameworks: tuple[AuthFrameworkRow, ...]
     caveats: tuple[CaveatRow, ...]
     notes: tuple[NoteRow, ...]
+    settings: tuple[SettingRow, ...] = ()
     files: tuple[str, ...] = ()
     edition: str | None = None  # the built-in edition under the user files, if any
     # the newest ddtrace release the matrix knows: what `latest` (library injection) means
@@ -168,6 +180,13 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     @functools.cached_property
     def auth_checked_features(self) -> frozenset[str]:
         return frozenset(f for row in self.auth_frameworks for f in row.features)
+
+    @functools.cached_property
+    def settings_by_variable(self) -> dict[str, tuple[tuple[SettingRow, versions.Interval], ...]]:
+        out: dict[str, list[tuple[SettingRow, versions.Interval]]] = {}
+        for row in self.settings:
+            out.setdefault(row.variable, []).append((row, versions.parse_range(row.ddtrace)))
+        return {k: tuple(v) for k, v in out.items()}
 
     @functools.cached_property
     def runtime_intervals(
@@ -241,6 +260,7 @@ def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> 
         frameworks=tuple(sections["frameworks"]),
         auth_frameworks=tuple(sections["auth_frameworks"]),
         caveats=tuple(sections["caveats"]),
+        settings=tuple(sections["settings"]),
         notes=tuple(sections["notes"]),
     )
 

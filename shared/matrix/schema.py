@@ -133,6 +133,12 @@ class CaveatRow(_Row):
     message: NonEmpty
 
 
+class SettingRow(_Row):
+    variable: Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+    ddtrace: RangeStr
+    instead: NonEmpty | None = None
+
+
 class NoteRow(_Row):
     text: NonEmpty
 
@@ -163,7 +169,12 @@ class MatrixFile(pydantic.BaseModel):
     frameworks: list[FrameworkRow] = []
     auth_frameworks: list[AuthFrameworkRow] = []
     caveats: list[CaveatRow] = []
+    settings: list[SettingRow] = []
     notes: list[NoteRow] = []
+
+
+# what names a row in an error, first found first
+_ROW_KEYS = ("id", "framework", "os", "deployment_type", "code", "variable", "ddtrace")
 
 
 def _format_loc(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
@@ -176,7 +187,15 @@ def _format_loc(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
             rows = data.get(loc[0])
             row = rows[part] if isinstance(rows, list) and part < len(rows) else None
             if isinstance(row, dict):
-                for key in ("id", "framework", "os", "deployment_type", "code", "ddtrace"):
+                for key in (
+                    "id",
+                    "framework",
+                    "os",
+                    "deployment_type",
+                    "code",
+                    "variable",
+                    "ddtrace",
+                ):
                     if key in row:
                         out += f" ({key}={row[key]!r})"
                         break

@@ -261,3 +261,102 @@ def test_latest_is_the_newest_release_the_edition_knows() -> None:
     assert "MATRIX_NOT_COVERED" not in codes_of(r)
     # the seed names no newest release: latest stays any version (not covered)
     assert "MATRIX_NOT_COVERED" in codes_of(judge("latest", "3.11", matrix=SEED))
+
+
+# (variable, value, ddtrace, feature, ignored?, fact)
+SETTINGS = [
+    (
+        "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
+        "safe",
+        "3.0.0",
+        "user_activity_tracking",
+        True,
+        "1.7 removed in v3.0.0",
+    ),
+    (
+        "DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING",
+        "safe",
+        "2.21.12",
+        "user_activity_tracking",
+        False,
+        "1.7 deprecated in 2.11.0, still read until 3.0.0",
+    ),
+    ("DD_APPSEC_SCA_ENABLED", "true", "2.6.0", "sca", True, "1.4 first read in v2.9.0"),
+    ("DD_APPSEC_SCA_ENABLED", "true", "2.9.0", "sca", False, "1.4 first read in v2.9.0"),
+    ("DD_API_SECURITY_ENABLED", "true", "2.5.6", "api_security", True, "1.6 the name from v2.6.0"),
+    (
+        "DD_EXPERIMENTAL_API_SECURITY_ENABLED",
+        "true",
+        "2.5.6",
+        "api_security",
+        False,
+        "1.6 1.18-2.5 name",
+    ),
+    (
+        "DD_EXPERIMENTAL_API_SECURITY_ENABLED",
+        "true",
+        "4.13.1",
+        "api_security",
+        True,
+        "1.6 renamed in v2.6.0",
+    ),
+    (
+        "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE",
+        "identification",
+        "2.10.0",
+        "user_activity_tracking",
+        True,
+        "1.7 introduced in v2.11.0",
+    ),
+]
+
+
+@pytest.mark.parametrize(("variable", "value", "ddtrace", "feature", "ignored", "fact"), SETTINGS)
+def test_settings_as_each_tracer_version_reads_them(
+    variable: str, value: str, ddtrace: str, feature: str, ignored: bool, fact: str
+) -> None:
+    features, remote_config, settings = signals.env_switches({variable: value})
+    assert feature in features and variable in settings
+    facts = model.Facts(
+        "kubernetes",
+        ddtrace,
+        "3.11",
+        model.Platform("linux", ("amd64",)),
+        features,
+        remote_config=remote_config,
+        settings=settings,
+    )
+    w = model.WorkloadContainer("f", "Deployment", "ns", "app", "app", facts)
+    r = evaluator.evaluate(w, CURRENT, as_of=DAY)
+    reasons = [x for x in r.features[feature].reasons if x.code == "SETTING_IGNORED"]
+    assert bool(reasons) is ignored, fact
+    if reasons:
+        assert variable in reasons[0].message and reasons[0].severity == "warning"
+    # the seed edition knows nothing of settings per version
+    assert "SETTING_IGNORED" not in {
+        x.code for x in evaluator.evaluate(w, SEED).features[feature].reasons
+    }
+
+
+def test_an_ignored_legacy_variable_names_its_replacement() -> None:
+    features, rc, settings = signals.env_switches(
+        {"DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING": "extended"}
+    )
+    facts = model.Facts(
+        "kubernetes",
+        "4.13.1",
+        "3.12",
+        model.Platform("linux", ("amd64",)),
+        features,
+        remote_config=rc,
+        settings=settings,
+    )
+    w = model.WorkloadContainer("f", "Deployment", "ns", "app", "app", facts)
+    (reason,) = [
+        x
+        for x in evaluator.evaluate(w, CURRENT, as_of=DAY)
+        .features["user_activity_tracking"]
+        .reasons
+        if x.code == "SETTING_IGNORED"
+    ]
+    assert "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE" in reason.message
