@@ -258,7 +258,8 @@ async def scan_kubernetes(
         for w in out.workloads:
             facts = w.facts
             if node is not None and not facts.platform.arch:
-                facts = msgspec.structs.replace(facts, platform=node)
+                sources = msgspec.structs.replace(facts.sources, platform="node")
+                facts = msgspec.structs.replace(facts, platform=node, sources=sources)
             wl = msgspec.structs.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
             judged.append(((ns, kind, name, w.container), judge_workload(wl)))
         return judged

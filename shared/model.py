@@ -61,6 +61,36 @@ class Platform(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
         return f"{self.os}/{'|'.join(self.arch)}"
 
 
+# Where a fact came from, in the report's words (facts_source).
+FactSource = Literal[
+    "annotation",
+    "library_injection",
+    "lambda_layer",
+    "lambda_runtime",
+    "lambda_architectures",
+    "image_tag",
+    "dockerfile",
+    "lockfile",
+    "env",
+    "node_selection",
+    "node",
+    "ecs_runtime_platform",
+    "compose_platform",
+    "default",
+]
+
+
+class FactSources(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
+    """Where each of a container's facts came from (None: not known)."""
+
+    ddtrace: FactSource | None = None
+    python: FactSource | None = None
+    platform: FactSource | None = None
+
+
+NO_SOURCES = FactSources()
+
+
 class Facts(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
     """What is known about one container's runtime; hashable so results can be cached
     (Facts key the evaluator's memos: their hash is taken once)."""
@@ -75,6 +105,7 @@ class Facts(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
     remote_config: bool | None = None
     # the feature switches (environment variables of signals.ENV_SWITCHES) that are set
     settings: frozenset[str] = frozenset()
+    sources: FactSources = NO_SOURCES
 
 
 class WorkloadContainer(msgspec.Struct, frozen=True, gc=False):

@@ -53,6 +53,7 @@ class WorkloadJSON(msgspec.Struct, gc=False):
     features: msgspec.Raw
     not_checked: tuple[str, ...]
     compliant: bool
+    facts_source: model.FactSources
 
 
 class ErrorJSON(msgspec.Struct, gc=False):
@@ -168,7 +169,41 @@ def workload_json(r: model.WorkloadResult, encoded: _Encoded | None = None) -> W
         (encoded or _Encoded()).of_features(r.features),
         r.not_checked,
         r.compliant,
+        w.facts.sources,
     )
+
+
+# facts_source in words (table and SARIF)
+SOURCE_WORDS: dict[str, str] = {
+    "annotation": "a ddcompat.io annotation or label",
+    "library_injection": "Datadog library injection",
+    "lambda_layer": "the Datadog Lambda layer (derived from its release)",
+    "lambda_runtime": "the Lambda runtime",
+    "lambda_architectures": "the Lambda architectures",
+    "image_tag": "the image tag",
+    "dockerfile": "the Dockerfile",
+    "lockfile": "a lock or requirements file",
+    "env": "the container environment",
+    "node_selection": "the node selector or affinity",
+    "node": "the node the pod runs on",
+    "ecs_runtime_platform": "the ECS runtime platform",
+    "compose_platform": "the compose platform",
+    "default": "the platform's default",
+}
+
+
+def facts_in_words(sources: model.FactSources) -> str:
+    """``ddtrace from Datadog library injection; Python from the image tag`` ..."""
+    parts = [
+        f"{facet} from {SOURCE_WORDS[src]}"
+        for facet, src in (
+            ("ddtrace", sources.ddtrace),
+            ("Python", sources.python),
+            ("platform", sources.platform),
+        )
+        if src is not None
+    ]
+    return "; ".join(parts)
 
 
 def summary(run: Run) -> SummaryJSON:
@@ -242,8 +277,10 @@ def render_table(run: Run) -> str:
                     extra = ""
                     if x.required or x.observed:
                         extra = f" [required {x.required or '-'}, observed {x.observed or '-'}]"
+                    where = facts_in_words(r.workload.facts.sources)
                     details.append(
                         f"  {x.severity}: {r.workload.id} {name}: {x.code}: {x.message}{extra}"
+                        + (f" ({where})" if where else "")
                     )
     if details:
         out.append("\nFindings:\n" + "\n".join(details))
@@ -264,6 +301,9 @@ def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
                 text = f"{r.workload.id}: {name}: {x.message}"
                 if x.required or x.observed:
                     text += f" (required {x.required or '-'}, observed {x.observed or '-'})"
+                where = facts_in_words(r.workload.facts.sources)
+                if where:
+                    text += f". Facts: {where}."
                 res: dict[str, object] = {
                     "ruleId": x.code,
                     "ruleIndex": used.index(x.code),

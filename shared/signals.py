@@ -103,6 +103,8 @@ class EnvSwitch(msgspec.Struct, frozen=True):
 REMOTE_CONFIG_ENV = "DD_REMOTE_CONFIGURATION_ENABLED"
 ENV_SWITCHES: tuple[EnvSwitch, ...] = (
     EnvSwitch("DD_APPSEC_ENABLED", "threat_detection"),
+    # AWS Lambda, extension-side (Datadog-Extension layer): monitoring only
+    EnvSwitch("DD_SERVERLESS_APPSEC_ENABLED", "threat_detection"),
     EnvSwitch("DD_APPSEC_ENABLED", "threat_protection", with_remote_config=True),
     EnvSwitch("DD_APPSEC_HTTP_BLOCKED_TEMPLATE_HTML", "custom_blocking_response", on="set"),
     EnvSwitch("DD_APPSEC_HTTP_BLOCKED_TEMPLATE_JSON", "custom_blocking_response", on="set"),
@@ -376,6 +378,9 @@ class ContainerInput(msgspec.Struct):
     # Lower-precedence facts a format may know (Dockerfile pip pins, lock files, Lambda runtime).
     ddtrace_hint: str | None = None
     python_hint: str | None = None
+    # where the hints came from
+    ddtrace_source: model.FactSource = "dockerfile"
+    python_source: model.FactSource = "dockerfile"
     frameworks_hint: tuple[tuple[str, str], ...] | None = None
 
 
@@ -394,18 +399,23 @@ def build_facts(
     *,
     platform: model.Platform,
     lib_injection: str | None = None,
+    platform_source: model.FactSource = "default",
 ) -> tuple[model.Facts, str | None] | None:
     """Facts for one container (and its exemption), or None when it has no signal.
 
     Raises :class:`SignalError` naming the field for unreadable ``ddcompat.io/`` values.
     """
     name = c.name
-    ddtrace = ann.get(name, KEY_DDTRACE) or c.lib_injection or lib_injection or c.ddtrace_hint
-    python = (
-        ann.get(name, KEY_PYTHON)
-        or c.python_hint
-        or python_from_image(c.image)
-        or c.env.get("PYTHON_VERSION")
+    ddtrace, ddtrace_source = _first(
+        (ann.get(name, KEY_DDTRACE), "annotation"),
+        (c.lib_injection or lib_injection, "library_injection"),
+        (c.ddtrace_hint, c.ddtrace_source),
+    )
+    python, python_source = _first(
+        (ann.get(name, KEY_PYTHON), "annotation"),
+        (c.python_hint, c.python_source),
+        (python_from_image(c.image), "image_tag"),
+        (c.env.get("PYTHON_VERSION"), "env"),
     )
     env_features, remote_config, settings = (
         env_switches(c.env) if c.env else (frozenset(), None, frozenset())
@@ -436,8 +446,32 @@ def build_facts(
         frameworks=frameworks,
         remote_config=remote_config,
         settings=settings,
+        sources=_sources(
+            ddtrace_source if ddtrace else None,
+            python_source if python else None,
+            platform_source if platform.os is not None else None,
+        ),
     )
     return facts, (exempt.strip() or "exempt") if exempt is not None else None
+
+
+def _first(
+    *candidates: tuple[str | None, model.FactSource],
+) -> tuple[str | None, model.FactSource | None]:
+    """The first value given, and where it came from (precedence order)."""
+    for value, source in candidates:
+        if value:
+            return value, source
+    return None, None
+
+
+@functools.lru_cache(maxsize=256)
+def _sources(
+    ddtrace: model.FactSource | None,
+    python: model.FactSource | None,
+    platform: model.FactSource | None,
+) -> model.FactSources:
+    return model.FactSources(ddtrace, python, platform)
 
 
 def label_pairs(labels: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from importlib import resources
 
 from ddcompat.shared import codes, model, settings, signals
@@ -75,5 +76,10 @@ def test_json_fields_and_exit_status() -> None:
         assert f"`{field}`" in DOC, field
     for field in schema["$defs"]["reason"]["properties"]:
         assert f"`{field}`" in DOC, field
+    # where facts come from: the same words in the code, the schema and this page
+    sources = typing.get_args(model.FactSource)
+    assert [s for s in schema["$defs"]["fact_source"]["enum"] if s] == list(sources)
+    for source in sources:
+        assert f"`{source}`" in DOC, source
     statuses = {r[0] for r in (line.split("|")[1:2] for line in DOC.splitlines()) if r}
     assert {str(EXIT_OK), str(EXIT_FINDINGS), str(EXIT_USAGE)} <= {s.strip() for s in statuses}

@@ -122,6 +122,7 @@ class Group(msgspec.Struct):
     platform: model.Platform
     labels: tuple[tuple[str, str], ...] = ()
     lib_injection: str | None = None
+    platform_source: model.FactSource = "default"
     skipped: int = 0
     default_container: str | None = None
 
@@ -151,6 +152,7 @@ def emit(group: Group, out: model.ParseResult) -> None:
                 ann,
                 platform=group.platform,
                 lib_injection=group.lib_injection,
+                platform_source=group.platform_source,
             )
         except signals.SignalError as exc:
             out.errors.append(model.InputError(group.source, str(exc), exc.field))

@@ -3,8 +3,9 @@ function part of CloudFormation/SAM templates (see ``cloudformation``).
 
 Python from ``Runtime`` (``python3.12``) or the image; CPU from ``Architectures``
 (Lambda defaults to x86_64); ``ddcompat.io/`` keys from ``Tags``; Datadog layers
-(``Datadog-Python312``, ``Datadog-Python312-ARM``) mark the function as traced and
-give the Python version when ``Runtime`` does not.
+(``Datadog-Python312``, ``Datadog-Python312-ARM``) mark the function as traced, give the
+Python version when ``Runtime`` does not, and by their version the ddtrace they carry
+(:mod:`ddcompat.shared.lambda_layers`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ddcompat.shared import model, signals
+from ddcompat.shared import lambda_layers, model, signals
 from ddcompat.shared.parsers import _common
 
 DD_LAYER = re.compile(r":layer:Datadog-Python(\d)(\d+)(-ARM)?(?::|$)")
@@ -55,11 +56,13 @@ def function_group(
     arns = layer_arns(props.get("Layers"), f"{field}Layers")
     layer_python = None
     layer_arm = False
+    layer_arn = None
     for arn in arns:
         m = DD_LAYER.search(arn)
         if m:
             layer_python = f"{m.group(1)}.{m.group(2)}"
             layer_arm = bool(m.group(3))
+            layer_arn = arn
     archs = [
         a
         for a in _common.sequence(props.get("Architectures"), f"{field}Architectures")
@@ -77,8 +80,19 @@ def function_group(
         },
         f"{field}Environment.Variables",
     )
-    python = signals.python_from_lambda_runtime(runtime_s) or layer_python
-    container = signals.ContainerInput(name=name, image=image, env=env, python_hint=python)
+    runtime_python = signals.python_from_lambda_runtime(runtime_s)
+    python = runtime_python or layer_python
+    # the ddtrace the Datadog layer carries (derived from its release's requirement)
+    ddtrace = lambda_layers.ddtrace_of(layer_arn, python) if layer_arn else None
+    container = signals.ContainerInput(
+        name=name,
+        image=image,
+        env=env,
+        python_hint=python,
+        python_source="lambda_runtime" if runtime_python else "lambda_layer",
+        ddtrace_hint=ddtrace,
+        ddtrace_source="lambda_layer",
+    )
     return _common.Group(
         source=source,
         deployment_type="lambda",
@@ -88,6 +102,9 @@ def function_group(
         annotations=signals.Annotations(dict(tags), f"{field}Tags"),
         containers=[container],
         platform=model.Platform("linux", (arch,)),
+        platform_source="lambda_architectures"
+        if archs
+        else ("lambda_layer" if layer_arm else "default"),
         labels=signals.label_pairs(tags),
     )
 

@@ -54,6 +54,7 @@ def _service(
     env = _kv(svc.get("environment"), f"{field}.environment")
     labels = _kv(svc.get("labels"), f"{field}.labels")
     image = _common.string(svc.get("image"), f"{field}.image")
+    platform_source: model.FactSource = "compose_platform"
     platform = signals.platform_from_string(
         _common.string(svc.get("platform"), f"{field}.platform")
     )
@@ -77,6 +78,7 @@ def _service(
         container = built
         if platform is None and img.platform:
             platform = signals.platform_from_string(img.platform)
+            platform_source = "dockerfile"
         if image and not built.python_hint:
             container.image = image
     _common.emit(
@@ -89,6 +91,7 @@ def _service(
             annotations=signals.Annotations(labels, f"{field}.labels"),
             containers=[container],
             platform=platform or model.Platform("linux", ()),
+            platform_source=platform_source if platform else "default",
             labels=signals.label_pairs(labels),
         ),
         out,

@@ -207,6 +207,7 @@ def container_input(
             image=image.base,
             env=merged_env,
             ddtrace_hint=image.ddtrace or pins.ddtrace,
+            ddtrace_source="dockerfile" if image.ddtrace else "lockfile",
             python_hint=signals.python_from_image(image.base),
             frameworks_hint=pins.framework_facts(),
         ),
@@ -233,6 +234,7 @@ def parse(path: Path, source: str, out: model.ParseResult) -> None:
             annotations=signals.Annotations(image.labels, "LABEL"),
             containers=[c],
             platform=signals.platform_from_string(image.platform) or model.Platform("linux", ()),
+            platform_source="dockerfile" if image.platform else "default",
         ),
         out,
     )

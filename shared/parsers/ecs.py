@@ -128,6 +128,9 @@ def parse_task(
             annotations=signals.Annotations(annotations, f"{field}dockerLabels/tags"),
             containers=containers,
             platform=platform,
+            platform_source="ecs_runtime_platform"
+            if _get(td, "runtimePlatform") is not None
+            else "default",
             labels=signals.label_pairs(task_tags),
         ),
         out,

@@ -267,6 +267,7 @@ TemplateKey = tuple[
     tuple[tuple[str, str], ...],  # annotations
     tuple[ContainerKey, ...],
     model.Platform,
+    model.FactSource,  # where the platform came from
     str | None,  # library injection
     int,  # init containers
     str | None,  # default container
@@ -425,6 +426,7 @@ class Reader:
             # No affinity and no OS selector (the common case): Linux, maybe one arch.
             arch = selector.get(ARCH_KEYS[0]) or selector.get(ARCH_KEYS[1]) if selector else None
             platform = _linux_platform(arch)
+            platform_source: model.FactSource = "node_selection" if arch else "default"
         else:
             raw_spec: dict[str, Any] = {}
             if spec.nodeSelector is not None:
@@ -432,10 +434,12 @@ class Reader:
             if spec.affinity is not None:
                 raw_spec["affinity"] = spec.affinity
             platform = platform_of(raw_spec, _spec_field(where, kind))
+            platform_source = "node_selection"
         key: TemplateKey = (
             tuple(annotations.items()),
             keys,
             platform,
+            platform_source,
             lib,
             len(init),
             annotations.get("kubectl.kubernetes.io/default-container"),
@@ -605,6 +609,7 @@ def _template_signals(
     annotations: tuple[tuple[str, str], ...],
     containers: tuple[ContainerKey, ...],
     platform: model.Platform,
+    platform_source: model.FactSource,
     lib: str | None,
     skipped: int,
     default: str | None,
@@ -635,6 +640,7 @@ def _template_signals(
                 for name, image, env in containers
             ],
             platform=platform,
+            platform_source=platform_source,
             lib_injection=lib,
             skipped=skipped,
             default_container=default,

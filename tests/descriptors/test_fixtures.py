@@ -32,7 +32,7 @@ def test_descriptor_case(case: Path, seed_matrix: matrix_mod.Matrix) -> None:
     assert sorted(got) == sorted(want), data["errors"]
     for wid, spec in want.items():
         w = got[wid]
-        for key in ("ddtrace_version", "python_version", "platform", "exempt"):
+        for key in ("ddtrace_version", "python_version", "platform", "exempt", "facts_source"):
             if key in spec:
                 assert w[key] == spec[key], (wid, key)
         statuses = {f: v["status"] for f, v in w["features"].items()}

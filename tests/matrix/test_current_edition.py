@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import datetime
+import json
 from pathlib import Path
 
 import pytest
 
-from ddcompat.shared import cli, evaluator, model, parsers, policy, report, signals
+from ddcompat.shared import cli, evaluator, lambda_layers, model, parsers, policy, report, signals
 from ddcompat.shared import matrix as matrix_mod
 
 CURRENT = matrix_mod.load(edition="current")
@@ -360,3 +361,50 @@ def test_an_ignored_legacy_variable_names_its_replacement() -> None:
         if x.code == "SETTING_IGNORED"
     ]
     assert "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE" in reason.message
+
+
+# (layer version, function python, ddtrace the layer carries, fact: datadog-lambda-layers.tsv)
+LAYERS = [
+    (127, "3.12", ">=4.1.1,<5,<=4.12.2", "v8.127.0: ddtrace >=4.1.1,<5,!=4.6.* on Python >=3.10"),
+    (127, "3.9", ">=3.19.1,<4,<=4.12.2", "v8.127.0: ddtrace >=3.19.1,<4 on Python 3.8-3.9"),
+    (113, "3.12", ">=3.11.0,<4,<=3.11.1", "v8.113.0: ddtrace >=3.11.0,<4; newest then 3.11.1"),
+    (105, "3.12", ">=2.20.0,<=2.20.0", "v6.105.0: ddtrace >=2.20.0; newest then 2.20.0"),
+    (72, "3.9", ">=1.6.4,<2.0.0,<=1.12.1", "v72: ddtrace ^1.6.4; newest then 1.12.1"),
+    (80, "3.9", "==1.15.2,<=1.15.2", "v80: ddtrace 1.15.2"),
+]
+
+
+@pytest.mark.parametrize(("layer", "python", "carried", "fact"), LAYERS)
+def test_datadog_lambda_layers_give_the_ddtrace_they_carry(
+    layer: int, python: str, carried: str, fact: str
+) -> None:
+    arn = f"arn:aws:lambda:us-gov-west-1:002406178527:layer:Datadog-Python39-ARM:{layer}"
+    assert lambda_layers.ddtrace_of(arn, python) == carried, fact
+
+
+def test_a_lambda_with_a_datadog_layer_is_judged_and_says_where_ddtrace_came_from() -> None:
+    doc = {
+        "FunctionName": "signup",
+        "Runtime": "python3.12",
+        "Architectures": ["arm64"],
+        "Layers": [
+            {"Arn": "arn:aws:lambda:eu-west-1:464622532012:layer:Datadog-Python312-ARM:127"}
+        ],
+        "Environment": {
+            "Variables": {"DD_SERVERLESS_APPSEC_ENABLED": "true", "DD_IAST_ENABLED": "true"}
+        },
+    }
+    out = parsers.parse_text(json.dumps(doc), "f.json", suffix=".json", path=None, explicit=True)
+    (w,) = out.workloads
+    assert w.facts.features == {"threat_detection", "code_security"}
+    assert w.facts.sources == model.FactSources(
+        "lambda_layer", "lambda_runtime", "lambda_architectures"
+    )
+    r = evaluator.evaluate(w, CURRENT, as_of=DAY)
+    assert r.features["threat_detection"].status == "supported"
+    # IAST is not for Lambda: the finding says where the facts came from
+    assert "DEPLOYMENT_UNSUPPORTED" in codes_of(r, "code_security")
+    run = report.Run(matrix=CURRENT, results=[r], errors=[], as_of="2026-12-02")
+    words = "ddtrace from the Datadog Lambda layer (derived from its release)"
+    assert words in report.render_sarif(run, "t") and words in report.render_table(run)
+    assert report.to_json(run)["workloads"][0]["facts_source"]["ddtrace"] == "lambda_layer"
