@@ -253,7 +253,7 @@ class Caches(msgspec.Struct):
     # (facts, required, exempt features) -> results under this evaluator's policy
     results: cache_mod.Cache[tuple[model.Facts, frozenset[str], frozenset[str]], PolicyResults]
     # (findings, required, exempt) -> one feature's result under this policy
-    feature_results: cache_mod.Cache[tuple[Findings, bool, bool], model.FeatureResult]
+    feature_results: cache_mod.Cache[tuple[Findings, bool, bool, bool], model.FeatureResult]
 
     @classmethod
     def create(cls, max_bytes: int) -> Caches:
@@ -374,6 +374,27 @@ class Evaluator:
             result[feature] = found
         return result, frozenset(not_checked)
 
+    def _on_by_default(self, facts: model.Facts) -> frozenset[str]:
+        """Capabilities the tracer turns on by itself for these facts (matrix
+        ``defaults``), that the workload did not ask for nor turn off."""
+        m = self.matrix
+        if not m.defaults or facts.ddtrace is None:
+            return _NOTHING
+        c = self.caches
+        _, ddt = c.common.get(facts.ddtrace) or c.common.put(
+            facts.ddtrace, _common_findings(facts.ddtrace, m, self.as_of)
+        )
+        if ddt is None:
+            return _NOTHING
+        return frozenset(
+            row.feature
+            for row, iv in m.default_on
+            if row.when in facts.features
+            and row.feature not in facts.features
+            and not facts.switched_off.intersection(row.off_by)
+            and versions.coverage(ddt, iv) is versions.Coverage.ALL
+        )
+
     def _apply_policy(
         self,
         facts: model.Facts,
@@ -387,12 +408,18 @@ class Evaluator:
         hit = c.results.get(key)
         if hit is not None:
             return hit
-        per_feature, not_checked = self.facts_findings(facts, facts.features | required)
+        implied = self._on_by_default(facts)
+        per_feature, not_checked = self.facts_findings(facts, facts.features | required | implied)
         results: dict[str, model.FeatureResult] = {}
         made_results = c.feature_results
         for feature, findings in per_feature.items():
             # Many facts give one feature the same findings: each result is made once.
-            fr_key = (findings, feature in required, feature in exempt_features)
+            fr_key = (
+                findings,
+                feature in required,
+                feature in exempt_features,
+                feature in implied and feature not in required,
+            )
             made = made_results.get(fr_key)
             if made is None:
                 made = made_results.put(fr_key, _feature_result(self.policy, *fr_key))
@@ -551,9 +578,10 @@ def evaluate(
 
 
 def _feature_result(
-    policy: policy_mod.Policy, findings: Findings, required: bool, exempt: bool
+    policy: policy_mod.Policy, findings: Findings, required: bool, exempt: bool, by_default: bool
 ) -> model.FeatureResult:
-    """One feature's findings under a policy."""
+    """One feature's findings under a policy; a capability judged only because the
+    tracer turns it on by default warns at most."""
     reasons: list[model.Reason] = []
     for f in findings:
         sev = policy.severity(f.code)
@@ -561,7 +589,12 @@ def _feature_result(
             continue
         if exempt:
             sev = "info"
+        elif by_default and sev == "error":
+            sev = "warning"
         reasons.append(model.Reason(f.code, sev, f.message, f.required, f.observed))
     return model.FeatureResult(
-        status=_status(findings), reasons=tuple(reasons), required_by_policy=required
+        status=_status(findings),
+        reasons=tuple(reasons),
+        required_by_policy=required,
+        by_default=by_default,
     )

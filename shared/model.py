@@ -105,6 +105,8 @@ class Facts(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
     remote_config: bool | None = None
     # the feature switches (environment variables of signals.ENV_SWITCHES) that are set
     settings: frozenset[str] = frozenset()
+    # switch variables set to a false value (a capability on by default turned off)
+    switched_off: frozenset[str] = frozenset()
     sources: FactSources = NO_SOURCES
 
 
@@ -152,6 +154,8 @@ class FeatureResult(msgspec.Struct, frozen=True, gc=False):
     status: Status
     reasons: tuple[Reason, ...]
     required_by_policy: bool = False
+    # judged because the tracer turns it on by default (findings at most warnings)
+    by_default: bool = False
 
 
 def max_severity(features: dict[str, FeatureResult]) -> Severity | None:

@@ -34,6 +34,7 @@ class FeatureJSON(msgspec.Struct, gc=False):
     status: model.Status
     required_by_policy: bool
     reasons: list[ReasonJSON]
+    by_default: bool
 
 
 class WorkloadJSON(msgspec.Struct, gc=False):
@@ -122,6 +123,7 @@ def feature_json(fr: model.FeatureResult) -> FeatureJSON:
         fr.status,
         fr.required_by_policy,
         [ReasonJSON(x.code, x.severity, x.required, x.observed, x.message) for x in fr.reasons],
+        fr.by_default,
     )
 
 

@@ -16,7 +16,7 @@ import functools
 import itertools
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import msgspec
 
@@ -145,33 +145,39 @@ READ_ENV_PREFIXES = _APPSEC_PREFIXES
 
 def features_from_env(env: Mapping[str, str]) -> tuple[frozenset[str], bool | None]:
     """Features enabled by ``DD_*`` variables, and the Remote Configuration switch."""
-    found, remote_config, _ = env_switches(env)
-    return found, remote_config
+    reading = env_switches(env)
+    return reading.features, reading.remote_config
 
 
-def env_switches(
-    env: Mapping[str, str],
-) -> tuple[frozenset[str], bool | None, frozenset[str]]:
-    """:func:`features_from_env`, and the switch variables that turn a feature on."""
+class EnvReading(NamedTuple):
+    """What a container's environment says: features turned on, Remote Configuration,
+    and the switch variables set to turn a feature on, or to a false value."""
+
+    features: frozenset[str]
+    remote_config: bool | None
+    on: frozenset[str]
+    off: frozenset[str]
+
+
+def env_switches(env: Mapping[str, str]) -> EnvReading:
+    """:func:`features_from_env`, and which switch variables are set on or off."""
     # Containers of a fleet repeat a few combinations: judge each combination once.
     return _features_from_values(tuple(map(env.get, _FEATURE_ENV)))
 
 
 @functools.lru_cache(maxsize=1024)
-def _features_from_values(
-    values: tuple[str | None, ...],
-) -> tuple[frozenset[str], bool | None, frozenset[str]]:
+def _features_from_values(values: tuple[str | None, ...]) -> EnvReading:
     rc_raw = values[0]
     remote_config = True if truthy(rc_raw) else (False if falsy(rc_raw) else None)
     on = [switch for i, switch in _SWITCH_INDEX if switch.turns_on(values[i], remote_config)]
-    return (
+    return EnvReading(
         frozenset(s.feature for s in on),
         remote_config,
         frozenset(s.variable for s in on),
+        frozenset(v for i, v in enumerate(_FEATURE_ENV) if i and falsy(values[i])),
     )
 
 
-@functools.lru_cache(maxsize=1024)
 def parse_features(raw: str) -> frozenset[str]:
     """``threat_detection, sca`` -> the feature ids; ValueError names an unknown one."""
     out = set()
@@ -417,9 +423,7 @@ def build_facts(
         (python_from_image(c.image), "image_tag"),
         (c.env.get("PYTHON_VERSION"), "env"),
     )
-    env_features, remote_config, settings = (
-        env_switches(c.env) if c.env else (frozenset(), None, frozenset())
-    )
+    env_features, remote_config, settings, switched_off = env_switches(c.env) if c.env else _NO_ENV
     features = env_features
     raw = ann.get(name, KEY_FEATURES)
     if raw:
@@ -446,6 +450,7 @@ def build_facts(
         frameworks=frameworks,
         remote_config=remote_config,
         settings=settings,
+        switched_off=switched_off,
         sources=_sources(
             ddtrace_source if ddtrace else None,
             python_source if python else None,
@@ -453,6 +458,9 @@ def build_facts(
         ),
     )
     return facts, (exempt.strip() or "exempt") if exempt is not None else None
+
+
+_NO_ENV = EnvReading(frozenset(), None, frozenset(), frozenset())
 
 
 def _first(

@@ -74,7 +74,10 @@ def test_json_fields_and_exit_status() -> None:
     )
     for field in (*schema["properties"], *schema["$defs"]["workload"]["properties"]):
         assert f"`{field}`" in DOC, field
-    for field in schema["$defs"]["reason"]["properties"]:
+    for field in (
+        *schema["$defs"]["reason"]["properties"],
+        *schema["$defs"]["feature"]["properties"],
+    ):
         assert f"`{field}`" in DOC, field
     # where facts come from: the same words in the code, the schema and this page
     sources = typing.get_args(model.FactSource)

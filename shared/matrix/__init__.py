@@ -112,6 +112,17 @@ class SettingRow(msgspec.Struct, frozen=True, kw_only=True):
     instead: str | None = None
 
 
+class DefaultOnRow(msgspec.Struct, frozen=True, kw_only=True):
+    """A capability the tracer turns on by itself (for ``ddtrace`` versions, while
+    ``when`` is in use) unless one of ``off_by`` is set to a false value."""
+
+    source: str
+    feature: model.FeatureId
+    ddtrace: str
+    when: model.FeatureId
+    off_by: tuple[str, ...] = ()
+
+
 class NoteRow(msgspec.Struct, frozen=True):
     source: str
     text: str
@@ -138,6 +149,7 @@ ROW_TYPES: dict[str, type[Any]] = {
     "auth_frameworks": AuthFrameworkRow,
     "caveats": CaveatRow,
     "settings": SettingRow,
+    "defaults": DefaultOnRow,
     "notes": NoteRow,
 }
 SECTIONS = tuple(ROW_TYPES)
@@ -160,6 +172,7 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     caveats: tuple[CaveatRow, ...]
     notes: tuple[NoteRow, ...]
     settings: tuple[SettingRow, ...] = ()
+    defaults: tuple[DefaultOnRow, ...] = ()
     files: tuple[str, ...] = ()
     edition: str | None = None  # the built-in edition under the user files, if any
     # the newest ddtrace release the matrix knows: what `latest` (library injection) means
@@ -187,6 +200,10 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
         for row in self.settings:
             out.setdefault(row.variable, []).append((row, versions.parse_range(row.ddtrace)))
         return {k: tuple(v) for k, v in out.items()}
+
+    @functools.cached_property
+    def default_on(self) -> tuple[tuple[DefaultOnRow, versions.Interval], ...]:
+        return tuple((r, versions.parse_range(r.ddtrace)) for r in self.defaults)
 
     @functools.cached_property
     def runtime_intervals(
@@ -261,6 +278,7 @@ def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> 
         auth_frameworks=tuple(sections["auth_frameworks"]),
         caveats=tuple(sections["caveats"]),
         settings=tuple(sections["settings"]),
+        defaults=tuple(sections["defaults"]),
         notes=tuple(sections["notes"]),
     )
 

@@ -133,10 +133,23 @@ class CaveatRow(_Row):
     message: NonEmpty
 
 
+# an environment variable's name
+EnvName = Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+
+
 class SettingRow(_Row):
-    variable: Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+    variable: EnvName
     ddtrace: RangeStr
     instead: NonEmpty | None = None
+
+
+class DefaultOnRow(_Row):
+    feature: model.FeatureId
+    ddtrace: RangeStr
+    when: model.FeatureId
+    off_by: tuple[
+        Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")], ...
+    ] = ()
 
 
 class NoteRow(_Row):
@@ -170,11 +183,21 @@ class MatrixFile(pydantic.BaseModel):
     auth_frameworks: list[AuthFrameworkRow] = []
     caveats: list[CaveatRow] = []
     settings: list[SettingRow] = []
+    defaults: list[DefaultOnRow] = []
     notes: list[NoteRow] = []
 
 
 # what names a row in an error, first found first
-_ROW_KEYS = ("id", "framework", "os", "deployment_type", "code", "variable", "ddtrace")
+_ROW_KEYS = (
+    "id",
+    "framework",
+    "os",
+    "deployment_type",
+    "code",
+    "variable",
+    "feature",
+    "ddtrace",
+)
 
 
 def _format_loc(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:

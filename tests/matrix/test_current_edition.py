@@ -316,7 +316,8 @@ SETTINGS = [
 def test_settings_as_each_tracer_version_reads_them(
     variable: str, value: str, ddtrace: str, feature: str, ignored: bool, fact: str
 ) -> None:
-    features, remote_config, settings = signals.env_switches({variable: value})
+    reading = signals.env_switches({variable: value})
+    features, remote_config, settings = reading.features, reading.remote_config, reading.on
     assert feature in features and variable in settings
     facts = model.Facts(
         "kubernetes",
@@ -340,9 +341,8 @@ def test_settings_as_each_tracer_version_reads_them(
 
 
 def test_an_ignored_legacy_variable_names_its_replacement() -> None:
-    features, rc, settings = signals.env_switches(
-        {"DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING": "extended"}
-    )
+    reading = signals.env_switches({"DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING": "extended"})
+    features, rc, settings = reading.features, reading.remote_config, reading.on
     facts = model.Facts(
         "kubernetes",
         "4.13.1",
@@ -408,3 +408,39 @@ def test_a_lambda_with_a_datadog_layer_is_judged_and_says_where_ddtrace_came_fro
     words = "ddtrace from the Datadog Lambda layer (derived from its release)"
     assert words in report.render_sarif(run, "t") and words in report.render_table(run)
     assert report.to_json(run)["workloads"][0]["facts_source"]["ddtrace"] == "lambda_layer"
+
+
+def _appsec(ddtrace: str, env: dict[str, str]) -> model.WorkloadResult:
+    reading = signals.env_switches({"DD_APPSEC_ENABLED": "true", **env})
+    facts = model.Facts(
+        "kubernetes",
+        ddtrace,
+        "3.11",
+        model.Platform("linux", ("amd64",)),
+        reading.features,
+        remote_config=reading.remote_config,
+        settings=reading.on,
+        switched_off=reading.off,
+    )
+    w = model.WorkloadContainer("f", "Deployment", "ns", "app", "app", facts)
+    return evaluator.evaluate(w, CURRENT, as_of=DAY)
+
+
+def test_capabilities_on_by_default_are_judged_but_warn_at_most() -> None:
+    # 1.6: API Security on by default from 2.6.0 while AppSec is on (docs minimum 4.6.0)
+    r = _appsec("3.19.8", {})
+    api = r.features["api_security"]
+    assert api.by_default and api.status == "unsupported"
+    assert {x.code: x.severity for x in api.reasons}["DDTRACE_TOO_OLD"] == "warning"
+    assert r.features["exploit_prevention"].by_default  # 1.8: RASP on by default from 2.9.0
+    assert r.max_severity != "error"
+    # turned on explicitly: judged with the usual severity
+    explicit = _appsec("3.19.8", {"DD_API_SECURITY_ENABLED": "true"}).features["api_security"]
+    assert not explicit.by_default
+    assert {x.code: x.severity for x in explicit.reasons}["DDTRACE_TOO_OLD"] == "error"
+    # turned off: not judged; older than the default-on releases: not judged
+    assert "api_security" not in _appsec("3.19.8", {"DD_API_SECURITY_ENABLED": "false"}).features
+    assert "exploit_prevention" not in _appsec("2.8.0", {}).features
+    # no AppSec, no default capability
+    plain = judge("4.13.1", features=("sca",))
+    assert set(plain.features) == {"sca"}
