@@ -56,6 +56,7 @@ TABLE: tuple[CodeRow, ...] = (
             "default": "CPython {python} is not a supported runtime{for_ddtrace}",
             "partial": "CPython {python} is a supported runtime for only part of ddtrace "
             "{ddtrace}; pin the version",
+            "feature": "{title} does not run on CPython {python} with ddtrace {observed}",
         },
     ),
     CodeRow(
@@ -79,6 +80,17 @@ TABLE: tuple[CodeRow, ...] = (
             "arch": "CPU architecture not supported on {os}",
             "some_arch": "CPU architecture not supported on {os} "
             "for some of the allowed node architectures",
+            "feature": "{title} does not run on {os} with ddtrace {observed}",
+        },
+    ),
+    CodeRow(
+        code="LAMBDA_LAYER_MISMATCH",
+        severity="error",
+        effect="unsupported",
+        help="The Datadog Lambda layer is built for another Python than the function's runtime.",
+        messages={
+            "default": "the Datadog layer is built for Python {observed}, the function runs "
+            "Python {required}: use Datadog-Python{layer_name}"
         },
     ),
     CodeRow(

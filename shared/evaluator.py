@@ -44,6 +44,17 @@ def _runtime_findings(
     out: list[model.Finding] = []
     not_checked: set[str] = set()
     rows = m.runtime_intervals
+    if facts.layer_python and facts.python:
+        runs, built = versions.python_minor(facts.python), versions.python_minor(facts.layer_python)
+        if runs and built and runs != built:
+            out.append(
+                codes.finding(
+                    "LAMBDA_LAYER_MISMATCH",
+                    required=f"{runs[0]}.{runs[1]}",
+                    observed=f"{built[0]}.{built[1]}",
+                    layer_name=f"{runs[0]}{runs[1]}",
+                )
+            )
     partial = spanning = False
     if ddt is not None:
         cov = [(r, iv, py, versions.coverage(ddt, iv)) for r, iv, py in rows]
@@ -245,7 +256,7 @@ class Caches(msgspec.Struct):
     facts: cache_mod.Cache[tuple[model.Facts, frozenset[str]], FactsFindings]
     common: cache_mod.Cache[str | None, tuple[Findings, versions.Interval | None]]
     runtime: cache_mod.Cache[
-        tuple[str | None, str | None, model.Platform], tuple[Findings, frozenset[str]]
+        tuple[str | None, str | None, model.Platform, str | None], tuple[Findings, frozenset[str]]
     ]
     feature: cache_mod.Cache[tuple[str, str | None, str], tuple[Findings, bool]]
     frameworks: cache_mod.Cache[tuple[str, tuple[tuple[str, str], ...]], Findings]
@@ -327,7 +338,7 @@ class Evaluator:
         common, ddt = c.common.get(ddtrace) or c.common.put(
             ddtrace, _common_findings(ddtrace, m, self.as_of)
         )
-        rt_key = (ddtrace, facts.python, facts.platform)
+        rt_key = (ddtrace, facts.python, facts.platform, facts.layer_python)
         runtime, rt_not_checked = c.runtime.get(rt_key) or c.runtime.put(
             rt_key, _runtime_findings(facts, ddt, m)
         )
@@ -369,6 +380,8 @@ class Evaluator:
                         title=row.title,
                     ),
                 )
+            if ddt is not None and feature in m.restrictions_by_feature:
+                found += _restricted(row, facts, ddt, m)
             if facts.settings and ddt is not None and m.settings:
                 found += _ignored_settings(feature, facts.settings, ddt, m)
             result[feature] = found
@@ -426,6 +439,46 @@ class Evaluator:
             results[feature] = made
         nc = tuple(sorted(not_checked))
         return c.results.put(key, (results, nc, model.max_severity(results)))
+
+
+def _restricted(
+    row: matrix_mod.FeatureRow, facts: model.Facts, ddt: versions.Interval, m: matrix_mod.Matrix
+) -> Findings:
+    """Where the feature does not run although the tracer does (matrix restrictions):
+    certain when the whole of ``ddt`` is restricted, ``unknown`` when part of it is."""
+    out: list[model.Finding] = []
+    pm = versions.python_minor(facts.python) if facts.python else None
+    os_ = facts.platform.os
+    for r, iv, pythons in m.restrictions_by_feature[row.id]:
+        cov = versions.coverage(ddt, iv)
+        if cov is versions.Coverage.NONE:
+            continue
+        effect: model.Effect | None = None if cov is versions.Coverage.ALL else "unknown"
+        if pm is not None and pm in pythons:
+            out.append(
+                codes.finding(
+                    "PYTHON_UNSUPPORTED",
+                    "feature",
+                    effect=effect,
+                    required=f"not {', '.join(r.python)} for ddtrace {r.ddtrace}",
+                    observed=str(ddt),
+                    title=row.title,
+                    python=f"{pm[0]}.{pm[1]}",
+                )
+            )
+        if os_ is not None and os_ in r.os:
+            out.append(
+                codes.finding(
+                    "PLATFORM_UNSUPPORTED",
+                    "feature",
+                    effect=effect,
+                    required=f"not {', '.join(r.os)} for ddtrace {r.ddtrace}",
+                    observed=str(ddt),
+                    title=row.title,
+                    os=os_,
+                )
+            )
+    return tuple(out)
 
 
 def _ignored_settings(

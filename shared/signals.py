@@ -387,6 +387,8 @@ class ContainerInput(msgspec.Struct):
     # where the hints came from
     ddtrace_source: model.FactSource = "dockerfile"
     python_source: model.FactSource = "dockerfile"
+    # the Python of a Datadog Lambda layer attached to the function
+    layer_python: str | None = None
     frameworks_hint: tuple[tuple[str, str], ...] | None = None
 
 
@@ -451,6 +453,7 @@ def build_facts(
         remote_config=remote_config,
         settings=settings,
         switched_off=switched_off,
+        layer_python=c.layer_python,
         sources=_sources(
             ddtrace_source if ddtrace else None,
             python_source if python else None,

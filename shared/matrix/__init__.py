@@ -123,6 +123,17 @@ class DefaultOnRow(msgspec.Struct, frozen=True, kw_only=True):
     off_by: tuple[str, ...] = ()
 
 
+class RestrictionRow(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a feature does not run although the tracer does: on these Pythons or OSes,
+    for ``ddtrace`` versions."""
+
+    source: str
+    feature: model.FeatureId
+    ddtrace: str
+    python: tuple[str, ...] = ()
+    os: tuple[str, ...] = ()
+
+
 class NoteRow(msgspec.Struct, frozen=True):
     source: str
     text: str
@@ -150,9 +161,12 @@ ROW_TYPES: dict[str, type[Any]] = {
     "caveats": CaveatRow,
     "settings": SettingRow,
     "defaults": DefaultOnRow,
+    "restrictions": RestrictionRow,
     "notes": NoteRow,
 }
 SECTIONS = tuple(ROW_TYPES)
+# a restriction with its ddtrace interval and its Pythons as (major, minor)
+Restriction = tuple[RestrictionRow, versions.Interval, frozenset[tuple[int, int]]]
 # One validated file as plain data: meta, and the rows of each section as field dicts.
 FileData = tuple[dict[str, Any] | None, dict[str, list[dict[str, Any]]]]
 
@@ -173,6 +187,7 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     notes: tuple[NoteRow, ...]
     settings: tuple[SettingRow, ...] = ()
     defaults: tuple[DefaultOnRow, ...] = ()
+    restrictions: tuple[RestrictionRow, ...] = ()
     files: tuple[str, ...] = ()
     edition: str | None = None  # the built-in edition under the user files, if any
     # the newest ddtrace release the matrix knows: what `latest` (library injection) means
@@ -204,6 +219,24 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     @functools.cached_property
     def default_on(self) -> tuple[tuple[DefaultOnRow, versions.Interval], ...]:
         return tuple((r, versions.parse_range(r.ddtrace)) for r in self.defaults)
+
+    @functools.cached_property
+    def restrictions_by_feature(
+        self,
+    ) -> dict[
+        str, tuple[tuple[RestrictionRow, versions.Interval, frozenset[tuple[int, int]]], ...]
+    ]:
+        out: dict[str, list[tuple[RestrictionRow, versions.Interval, frozenset[tuple[int, int]]]]]
+        out = {}
+        for r in self.restrictions:
+            out.setdefault(r.feature, []).append(
+                (
+                    r,
+                    versions.parse_range(r.ddtrace),
+                    versions.expand_python_versions(list(r.python)),
+                )
+            )
+        return {k: tuple(v) for k, v in out.items()}
 
     @functools.cached_property
     def runtime_intervals(
@@ -279,6 +312,7 @@ def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> 
         caveats=tuple(sections["caveats"]),
         settings=tuple(sections["settings"]),
         defaults=tuple(sections["defaults"]),
+        restrictions=tuple(sections["restrictions"]),
         notes=tuple(sections["notes"]),
     )
 

@@ -152,6 +152,23 @@ class DefaultOnRow(_Row):
     ] = ()
 
 
+class RestrictionRow(_Row):
+    feature: model.FeatureId
+    ddtrace: RangeStr
+    python: tuple[NonEmpty, ...] = ()
+    os: tuple[Literal["linux", "darwin", "windows"], ...] = ()
+
+    @pydantic.model_validator(mode="after")
+    def _something(self) -> RestrictionRow:
+        if not self.python and not self.os:
+            raise ValueError("give python, os or both")
+        try:
+            versions.expand_python_versions(list(self.python))
+        except versions.VersionSyntaxError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class NoteRow(_Row):
     text: NonEmpty
 
@@ -184,6 +201,7 @@ class MatrixFile(pydantic.BaseModel):
     caveats: list[CaveatRow] = []
     settings: list[SettingRow] = []
     defaults: list[DefaultOnRow] = []
+    restrictions: list[RestrictionRow] = []
     notes: list[NoteRow] = []
 
 

@@ -92,6 +92,7 @@ def function_group(
         python_source="lambda_runtime" if runtime_python else "lambda_layer",
         ddtrace_hint=ddtrace,
         ddtrace_source="lambda_layer",
+        layer_python=layer_python,
     )
     return _common.Group(
         source=source,

@@ -444,3 +444,56 @@ def test_capabilities_on_by_default_are_judged_but_warn_at_most() -> None:
     # no AppSec, no default capability
     plain = judge("4.13.1", features=("sca",))
     assert set(plain.features) == {"sca"}
+
+
+# (ddtrace, python, os, code expected or None, fact: DATADOG-FACTS.md 1.5)
+IAST_WHERE = [
+    (
+        "4.0.0",
+        "3.14",
+        "linux",
+        "PYTHON_UNSUPPORTED",
+        "guard < (3, 14, 0) up to and including 4.0.0",
+    ),
+    ("4.0.1", "3.14", "linux", None, "guard < (3, 15, 0) from 4.0.1"),
+    ("4.13.1", "3.12", "windows", "PLATFORM_UNSUPPORTED", "never on Windows"),
+    ("4.13.1", "3.12", "linux", None, "Linux, supported Python"),
+]
+
+
+@pytest.mark.parametrize(("ddtrace", "python", "os", "code", "fact"), IAST_WHERE)
+def test_where_code_security_runs(
+    ddtrace: str, python: str, os: str, code: str | None, fact: str
+) -> None:
+    r = judge(ddtrace, python, ("code_security",), os=os)
+    found = codes_of(r, "code_security") & {"PYTHON_UNSUPPORTED", "PLATFORM_UNSUPPORTED"}
+    assert found == ({code} if code else set()), fact
+    assert (r.features["code_security"].status == "unsupported") is bool(code)
+    # Threat Detection on the same runtime is not restricted
+    assert judge(ddtrace, python, os=os).features["threat_detection"].status == "supported"
+
+
+def test_a_range_partly_restricted_is_unknown() -> None:
+    r = judge(">=4,<5", "3.14", ("code_security",))
+    assert r.features["code_security"].status == "unknown"
+
+
+def test_a_layer_built_for_another_python_is_a_finding() -> None:
+    doc = {
+        "FunctionName": "f",
+        "Runtime": "python3.12",
+        "Layers": ["arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Python39:127"],
+        "Environment": {"Variables": {"DD_APPSEC_ENABLED": "true"}},
+    }
+    out = parsers.parse_text(json.dumps(doc), "f.json", suffix=".json", path=None, explicit=True)
+    (w,) = out.workloads
+    for matrix in (CURRENT, SEED):
+        r = evaluator.evaluate(w, matrix, as_of=DAY)
+        (reason,) = [
+            x for x in r.features["threat_detection"].reasons if x.code == "LAMBDA_LAYER_MISMATCH"
+        ]
+        assert reason.severity == "error" and "Datadog-Python312" in reason.message
+    doc["Layers"] = ["arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Python312:127"]
+    out = parsers.parse_text(json.dumps(doc), "f.json", suffix=".json", path=None, explicit=True)
+    r = evaluator.evaluate(out.workloads[0], CURRENT, as_of=DAY)
+    assert "LAMBDA_LAYER_MISMATCH" not in codes_of(r)
