@@ -410,7 +410,11 @@ class Reader:
         else:
             annotations = _merged(meta.annotations, pod_meta.annotations)
             labels = _merged(meta.labels, pod_meta.labels)
-        lib = signals.lib_injection_of(annotations) or None
+        lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or (
+            signals.lib_injection_of(annotations)
+            if signals.LIB_CUSTOM_IMAGE_ANNOTATION in annotations
+            else None
+        )
         init = spec.initContainers or ()
         for ic in init:
             tag = signals.ddtrace_from_init_image(ic.image)
