@@ -228,15 +228,7 @@ def _format_loc(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
             rows = data.get(loc[0])
             row = rows[part] if isinstance(rows, list) and part < len(rows) else None
             if isinstance(row, dict):
-                for key in (
-                    "id",
-                    "framework",
-                    "os",
-                    "deployment_type",
-                    "code",
-                    "variable",
-                    "ddtrace",
-                ):
+                for key in _ROW_KEYS:
                     if key in row:
                         out += f" ({key}={row[key]!r})"
                         break

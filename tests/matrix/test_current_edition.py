@@ -264,6 +264,22 @@ def test_latest_is_the_newest_release_the_edition_knows() -> None:
     assert "MATRIX_NOT_COVERED" in codes_of(judge("latest", "3.11", matrix=SEED))
 
 
+def _from_env(ddtrace: str, env: dict[str, str], python: str = "3.11") -> model.WorkloadContainer:
+    """A container with this environment, read as the signals read it."""
+    reading = signals.env_switches(env)
+    facts = model.Facts(
+        "kubernetes",
+        ddtrace,
+        python,
+        model.Platform("linux", ("amd64",)),
+        reading.features,
+        remote_config=reading.remote_config,
+        settings=reading.on,
+        switched_off=reading.off,
+    )
+    return model.WorkloadContainer("f", "Deployment", "ns", "app", "app", facts)
+
+
 # (variable, value, ddtrace, feature, ignored?, fact)
 SETTINGS = [
     (
@@ -317,18 +333,8 @@ def test_settings_as_each_tracer_version_reads_them(
     variable: str, value: str, ddtrace: str, feature: str, ignored: bool, fact: str
 ) -> None:
     reading = signals.env_switches({variable: value})
-    features, remote_config, settings = reading.features, reading.remote_config, reading.on
-    assert feature in features and variable in settings
-    facts = model.Facts(
-        "kubernetes",
-        ddtrace,
-        "3.11",
-        model.Platform("linux", ("amd64",)),
-        features,
-        remote_config=remote_config,
-        settings=settings,
-    )
-    w = model.WorkloadContainer("f", "Deployment", "ns", "app", "app", facts)
+    assert feature in reading.features and variable in reading.on
+    w = _from_env(ddtrace, {variable: value})
     r = evaluator.evaluate(w, CURRENT, as_of=DAY)
     reasons = [x for x in r.features[feature].reasons if x.code == "SETTING_IGNORED"]
     assert bool(reasons) is ignored, fact
@@ -341,18 +347,7 @@ def test_settings_as_each_tracer_version_reads_them(
 
 
 def test_an_ignored_legacy_variable_names_its_replacement() -> None:
-    reading = signals.env_switches({"DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING": "extended"})
-    features, rc, settings = reading.features, reading.remote_config, reading.on
-    facts = model.Facts(
-        "kubernetes",
-        "4.13.1",
-        "3.12",
-        model.Platform("linux", ("amd64",)),
-        features,
-        remote_config=rc,
-        settings=settings,
-    )
-    w = model.WorkloadContainer("f", "Deployment", "ns", "app", "app", facts)
+    w = _from_env("4.13.1", {"DD_APPSEC_AUTOMATED_USER_EVENTS_TRACKING": "extended"}, "3.12")
     (reason,) = [
         x
         for x in evaluator.evaluate(w, CURRENT, as_of=DAY)
@@ -411,18 +406,7 @@ def test_a_lambda_with_a_datadog_layer_is_judged_and_says_where_ddtrace_came_fro
 
 
 def _appsec(ddtrace: str, env: dict[str, str]) -> model.WorkloadResult:
-    reading = signals.env_switches({"DD_APPSEC_ENABLED": "true", **env})
-    facts = model.Facts(
-        "kubernetes",
-        ddtrace,
-        "3.11",
-        model.Platform("linux", ("amd64",)),
-        reading.features,
-        remote_config=reading.remote_config,
-        settings=reading.on,
-        switched_off=reading.off,
-    )
-    w = model.WorkloadContainer("f", "Deployment", "ns", "app", "app", facts)
+    w = _from_env(ddtrace, {"DD_APPSEC_ENABLED": "true", **env})
     return evaluator.evaluate(w, CURRENT, as_of=DAY)
 
 
