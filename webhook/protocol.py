@@ -362,6 +362,12 @@ def _decode_parsed(body: Any) -> Request:
         out.object = k8s_parser.to_wire(pod)
     except k8s_parser.DocumentError as exc:
         out.problem = model.InputError("admission", str(exc), exc.field)
+        if isinstance(meta, dict):  # the answer still names the pod, as a plain review does
+            name = meta.get("name") or meta.get("generateName")
+            out.namespace = (
+                meta.get("namespace") if isinstance(meta.get("namespace"), str) else None
+            )
+            out.name = name if isinstance(name, str) else out.name
     return out
 
 

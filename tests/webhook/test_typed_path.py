@@ -141,3 +141,23 @@ def test_generated_reviews_answer_alike(body: dict[str, Any], mode: protocol.Mod
     again = copy.deepcopy(body)
     again["request"]["uid"] = "u-again"
     assert typed(again, mode, judge) == checked(again, mode)
+
+
+def test_a_pod_field_that_cannot_be_read_names_the_pod_either_way() -> None:
+    # found by Hypothesis: the parsed review answered "pod -/-" where the raw one said "-/web"
+    obj = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "web"},
+        "spec": {
+            "containers": None,
+            "initContainers": [
+                {"name": "app", "env": [{"name": "DD_APPSEC_ENABLED", "value": None}]}
+            ],
+        },
+    }
+    body = review(obj)  # type: ignore[arg-type]
+    out = typed(body)
+    assert out == checked(body)
+    message = out.body["response"]["status"]["message"]
+    assert "/web uses" in message and "spec.containers: missing" in message
