@@ -174,7 +174,9 @@ TABLE: tuple[CodeRow, ...] = (
         help="An environment variable is set that the ddtrace version in use does not read.",
         messages={
             "default": "{variable} is not read by ddtrace {observed} (read by ddtrace "
-            "{required}){instead}"
+            "{required}){instead}",
+            "lambda": "{variable} is not read by the Datadog Lambda layer version {observed} "
+            "(read from layer versions {required}){instead}",
         },
     ),
     CodeRow(

@@ -382,8 +382,8 @@ class Evaluator:
                 )
             if ddt is not None and feature in m.restrictions_by_feature:
                 found += _restricted(row, facts, ddt, m)
-            if facts.settings and ddt is not None and m.settings:
-                found += _ignored_settings(feature, facts.settings, ddt, m)
+            if facts.settings and m.settings:
+                found += _ignored_settings(feature, facts, ddt, m)
             result[feature] = found
         return result, frozenset(not_checked)
 
@@ -482,26 +482,49 @@ def _restricted(
 
 
 def _ignored_settings(
-    feature: str, settings: frozenset[str], ddt: versions.Interval, m: matrix_mod.Matrix
+    feature: str, facts: model.Facts, ddt: versions.Interval | None, m: matrix_mod.Matrix
 ) -> Findings:
     """SETTING_IGNORED for each variable set to turn ``feature`` on that no version of
-    ``ddt`` reads (a range partly reading it is left alone: it may be read)."""
+    ``ddt`` reads, or (on Lambda) no release of the Datadog layer in use reads; a range
+    partly reading it is left alone: it may be read."""
     out: list[model.Finding] = []
-    for variable in sorted(settings):
+    for variable in sorted(facts.settings):
         rows = m.settings_by_variable.get(variable)
         if not rows or feature not in signals.SWITCH_FEATURES.get(variable, ()):
             continue
-        if all(versions.coverage(ddt, iv) is versions.Coverage.NONE for _, iv in rows):
-            instead = next((r.instead for r, _ in rows if r.instead), None)
+        instead = next((r.instead for r, _, _ in rows if r.instead), None)
+        instead_text = f"; set {instead} instead" if instead else ""
+        by_version = [(r, iv) for r, iv, _ in rows if iv is not None]
+        if (
+            ddt is not None
+            and by_version
+            and all(versions.coverage(ddt, iv) is versions.Coverage.NONE for _, iv in by_version)
+        ):
+            required = ", ".join(r.ddtrace or "" for r, _ in by_version)
             out.append(
                 codes.finding(
                     "SETTING_IGNORED",
-                    required=", ".join(r.ddtrace for r, _ in rows),
+                    required=required,
                     observed=str(ddt),
                     variable=variable,
-                    instead=f"; set {instead} instead" if instead else "",
+                    instead=instead_text,
                 )
             )
+        layer = facts.lambda_layer
+        by_layer = [(r, lv) for r, _, lv in rows if lv is not None]
+        if facts.deployment_type == "lambda" and layer is not None and by_layer:
+            at = versions.parse_range(str(layer))
+            if all(versions.coverage(at, lv) is versions.Coverage.NONE for _, lv in by_layer):
+                out.append(
+                    codes.finding(
+                        "SETTING_IGNORED",
+                        "lambda",
+                        required=", ".join(r.lambda_layer or "" for r, _ in by_layer),
+                        observed=str(layer),
+                        variable=variable,
+                        instead=instead_text,
+                    )
+                )
     return tuple(out)
 
 

@@ -96,6 +96,12 @@ def python_matches(spec: str, python: tuple[int, int]) -> bool:
     )
 
 
+def version_of(arn: str) -> int | None:
+    """The layer version (datadog-lambda release) of a Datadog Python layer ARN."""
+    m = LAYER.search(arn.strip())
+    return int(m.group(4)) if m is not None and m.group(4) is not None else None
+
+
 def ddtrace_of(arn: str, python: str | None = None) -> str | None:
     """The ddtrace version or range a Datadog Python layer carries, or None."""
     m = LAYER.search(arn.strip())

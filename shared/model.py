@@ -108,8 +108,10 @@ class Facts(msgspec.Struct, frozen=True, cache_hash=True, gc=False):
     # switch variables set to a false value (a capability on by default turned off)
     switched_off: frozenset[str] = frozenset()
     sources: FactSources = NO_SOURCES
-    # the Python a Datadog Lambda layer is built for (Datadog-Python312 -> "3.12")
+    # the Python a Datadog Lambda layer is built for (Datadog-Python312 -> "3.12"), and
+    # the layer's version (the datadog-lambda release)
     layer_python: str | None = None
+    lambda_layer: int | None = None
 
 
 class WorkloadContainer(msgspec.Struct, frozen=True, gc=False):

@@ -387,8 +387,9 @@ class ContainerInput(msgspec.Struct):
     # where the hints came from
     ddtrace_source: model.FactSource = "dockerfile"
     python_source: model.FactSource = "dockerfile"
-    # the Python of a Datadog Lambda layer attached to the function
+    # the Python and the version of a Datadog Lambda layer attached to the function
     layer_python: str | None = None
+    lambda_layer: int | None = None
     frameworks_hint: tuple[tuple[str, str], ...] | None = None
 
 
@@ -454,6 +455,7 @@ def build_facts(
         settings=settings,
         switched_off=switched_off,
         layer_python=c.layer_python,
+        lambda_layer=c.lambda_layer,
         sources=_sources(
             ddtrace_source if ddtrace else None,
             python_source if python else None,

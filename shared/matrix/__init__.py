@@ -103,12 +103,14 @@ class CaveatRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SettingRow(msgspec.Struct, frozen=True, kw_only=True):
-    """The ddtrace versions that read an environment variable (a variable set for a
-    version outside them is ignored: SETTING_IGNORED), and what to set instead."""
+    """The ddtrace versions that read an environment variable, or on AWS Lambda the
+    Datadog layer releases that do (a variable set where it is not read is ignored:
+    SETTING_IGNORED), and what to set instead."""
 
     source: str
     variable: str
-    ddtrace: str
+    ddtrace: str | None = None
+    lambda_layer: str | None = None  # a range of layer versions (">=112")
     instead: str | None = None
 
 
@@ -165,6 +167,8 @@ ROW_TYPES: dict[str, type[Any]] = {
     "notes": NoteRow,
 }
 SECTIONS = tuple(ROW_TYPES)
+# a setting row with its ddtrace and its Lambda layer intervals
+Setting = tuple[SettingRow, versions.Interval | None, versions.Interval | None]
 # a restriction with its ddtrace interval and its Pythons as (major, minor)
 Restriction = tuple[RestrictionRow, versions.Interval, frozenset[tuple[int, int]]]
 # One validated file as plain data: meta, and the rows of each section as field dicts.
@@ -210,10 +214,16 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
         return frozenset(f for row in self.auth_frameworks for f in row.features)
 
     @functools.cached_property
-    def settings_by_variable(self) -> dict[str, tuple[tuple[SettingRow, versions.Interval], ...]]:
-        out: dict[str, list[tuple[SettingRow, versions.Interval]]] = {}
-        for row in self.settings:
-            out.setdefault(row.variable, []).append((row, versions.parse_range(row.ddtrace)))
+    def settings_by_variable(self) -> dict[str, tuple[Setting, ...]]:
+        out: dict[str, list[Setting]] = {}
+        for r in self.settings:
+            out.setdefault(r.variable, []).append(
+                (
+                    r,
+                    versions.parse_range(r.ddtrace) if r.ddtrace else None,
+                    versions.parse_range(r.lambda_layer) if r.lambda_layer else None,
+                )
+            )
         return {k: tuple(v) for k, v in out.items()}
 
     @functools.cached_property

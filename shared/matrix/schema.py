@@ -139,8 +139,15 @@ EnvName = Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$
 
 class SettingRow(_Row):
     variable: EnvName
-    ddtrace: RangeStr
+    ddtrace: RangeStr | None = None
+    lambda_layer: RangeStr | None = None
     instead: NonEmpty | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _where_read(self) -> SettingRow:
+        if (self.ddtrace is None) == (self.lambda_layer is None):
+            raise ValueError("give exactly one of ddtrace or lambda_layer")
+        return self
 
 
 class DefaultOnRow(_Row):

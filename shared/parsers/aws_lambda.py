@@ -93,6 +93,7 @@ def function_group(
         ddtrace_hint=ddtrace,
         ddtrace_source="lambda_layer",
         layer_python=layer_python,
+        lambda_layer=lambda_layers.version_of(layer_arn) if layer_arn else None,
     )
     return _common.Group(
         source=source,

@@ -481,3 +481,25 @@ def test_a_layer_built_for_another_python_is_a_finding() -> None:
     out = parsers.parse_text(json.dumps(doc), "f.json", suffix=".json", path=None, explicit=True)
     r = evaluator.evaluate(out.workloads[0], CURRENT, as_of=DAY)
     assert "LAMBDA_LAYER_MISMATCH" not in codes_of(r)
+
+
+def _lambda(layer: int, env: dict[str, str]) -> model.WorkloadResult:
+    doc = {
+        "FunctionName": "f",
+        "Runtime": "python3.11",
+        "Layers": [f"arn:aws:lambda:us-east-1:464622532012:layer:Datadog-Python311:{layer}"],
+        "Environment": {"Variables": env},
+    }
+    out = parsers.parse_text(json.dumps(doc), "f.json", suffix=".json", path=None, explicit=True)
+    return evaluator.evaluate(out.workloads[0], CURRENT, as_of=DAY)
+
+
+def test_tracer_side_appsec_on_lambda_needs_layer_112() -> None:
+    # section 5: DD_APPSEC_ENABLED works inside the tracer from datadog-lambda 7.112.0
+    old = _lambda(105, {"DD_APPSEC_ENABLED": "true"})
+    (reason,) = [x for x in old.features["threat_detection"].reasons if x.code == "SETTING_IGNORED"]
+    assert "DD_SERVERLESS_APPSEC_ENABLED" in reason.message and reason.observed == "105"
+    assert "SETTING_IGNORED" not in codes_of(_lambda(112, {"DD_APPSEC_ENABLED": "true"}))
+    # the extension-side variable turns Threat Detection on with any layer
+    side = _lambda(105, {"DD_SERVERLESS_APPSEC_ENABLED": "true"})
+    assert "SETTING_IGNORED" not in codes_of(side) and "threat_detection" in side.features
