@@ -261,6 +261,8 @@ class Caches(msgspec.Struct):
     feature: cache_mod.Cache[tuple[str, str | None, str], tuple[Findings, bool]]
     frameworks: cache_mod.Cache[tuple[str, tuple[tuple[str, str], ...]], Findings]
     auth: cache_mod.Cache[tuple[str, tuple[tuple[str, str], ...]], Findings]
+    # (feature, switch variables set, ddtrace, deployment type, Lambda layer) -> findings
+    settings: cache_mod.Cache[tuple[str, frozenset[str], str | None, str, int | None], Findings]
     # (facts, required, exempt features) -> results under this evaluator's policy
     results: cache_mod.Cache[tuple[model.Facts, frozenset[str], frozenset[str]], PolicyResults]
     # (findings, required, exempt) -> one feature's result under this policy
@@ -383,7 +385,17 @@ class Evaluator:
             if ddt is not None and feature in m.restrictions_by_feature:
                 found += _restricted(row, facts, ddt, m)
             if facts.settings and m.settings:
-                found += _ignored_settings(feature, facts, ddt, m)
+                s_key = (
+                    feature,
+                    facts.settings,
+                    ddtrace,
+                    facts.deployment_type,
+                    facts.lambda_layer,
+                )
+                ignored = c.settings.get(s_key)
+                if ignored is None:
+                    ignored = c.settings.put(s_key, _ignored_settings(feature, facts, ddt, m))
+                found += ignored
             result[feature] = found
         return result, frozenset(not_checked)
 

@@ -11,9 +11,7 @@ stated by the vendor (the report says so). Read on first use only.
 
 from __future__ import annotations
 
-import csv
 import functools
-import json
 import re
 from pathlib import Path
 
@@ -40,6 +38,8 @@ class Layer:
 
 @functools.cache
 def _table() -> dict[int, Layer]:
+    import csv  # (imported when a Datadog layer is first seen: most runs never need it)
+
     out: dict[int, Layer] = {}
     with DATA.open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):
@@ -73,6 +73,8 @@ def _requirement(layer: Layer, python: tuple[int, int] | None) -> str | None:
     raw = layer.requirement
     if not raw.startswith("["):
         return _pep440(raw)
+    import json
+
     choices = json.loads(raw)  # python-dependent constraints
     if python is not None:
         for choice in choices:

@@ -25,7 +25,7 @@ class VersionSyntaxError(ValueError):
     """A version or version range that cannot be read."""
 
 
-class Interval(msgspec.Struct, frozen=True, gc=False):
+class Interval(msgspec.Struct, frozen=True, gc=False, cache_hash=True):
     """Versions ``v`` with ``lo <(=) v <(=) hi``; ``None`` bounds are unbounded."""
 
     lo: version.Version | None = None
