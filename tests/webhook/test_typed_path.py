@@ -156,7 +156,7 @@ def test_a_pod_field_that_cannot_be_read_names_the_pod_either_way() -> None:
             ],
         },
     }
-    body = review(obj)  # type: ignore[arg-type]
+    body = review(obj)
     out = typed(body)
     assert out == checked(body)
     message = out.body["response"]["status"]["message"]
