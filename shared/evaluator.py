@@ -411,6 +411,7 @@ class Evaluator:
         )
         if ddt is None:
             return _NOTHING
+        support = m.deployment_support
         return frozenset(
             row.feature
             for row, iv in m.default_on
@@ -418,6 +419,8 @@ class Evaluator:
             and row.feature not in facts.features
             and not facts.switched_off.intersection(row.off_by)
             and versions.coverage(ddt, iv) is versions.Coverage.ALL
+            # where the deployment type cannot run it, the tracer does not either
+            and getattr(support.get((facts.deployment_type, row.feature)), "supported", True)
         )
 
     def _apply_policy(

@@ -425,9 +425,11 @@ def test_capabilities_on_by_default_are_judged_but_warn_at_most() -> None:
     # turned off: not judged; older than the default-on releases: not judged
     assert "api_security" not in _appsec("3.19.8", {"DD_API_SECURITY_ENABLED": "false"}).features
     assert "exploit_prevention" not in _appsec("2.8.0", {}).features
-    # no AppSec, no default capability
+    # no AppSec, no default capability; none where the deployment type cannot run it
     plain = judge("4.13.1", features=("sca",))
     assert set(plain.features) == {"sca"}
+    on_lambda = judge("4.13.1", features=("threat_detection",), deployment_type="lambda")
+    assert "exploit_prevention" not in on_lambda.features
 
 
 # (ddtrace, python, os, code expected or None, fact: DATADOG-FACTS.md 1.5)
