@@ -45,6 +45,8 @@ TABLE: tuple[CodeRow, ...] = (
             "unreadable": "{error}",
             "range": "ddtrace range {observed} includes versions older than {minimum}, "
             "which {title} needs; pin the version",
+            "latest": "`latest` is the newest ddtrace release, which this matrix edition "
+            "does not name; pin the version or use an edition that knows it",
         },
     ),
     CodeRow(
@@ -54,6 +56,8 @@ TABLE: tuple[CodeRow, ...] = (
         help="The Python version is not a supported runtime.",
         messages={
             "default": "CPython {python} is not a supported runtime{for_ddtrace}",
+            "no_known_line": "CPython {python} is a runtime of no ddtrace line this "
+            "matrix knows; with the ddtrace version unknown, support is unknown",
             "partial": "CPython {python} is a supported runtime for only part of ddtrace "
             "{ddtrace}; pin the version",
             "feature": "{title} does not run on CPython {python} with ddtrace {observed}",

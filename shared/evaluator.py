@@ -89,7 +89,9 @@ def _runtime_findings(
     else:
         candidates = [(r, py) for r, _, py in rows]
 
-    bad: model.Effect = "unknown" if partial else "unsupported"
+    # Knowing less never judges harsher: with ddtrace unknown, or a range the matrix
+    # covers only in part, a runtime outside the known rows leaves the answer open.
+    bad: model.Effect = "unknown" if partial or ddt is None else "unsupported"
     plat = facts.platform
     if plat.os is None:
         not_checked.add("platform")
@@ -140,6 +142,7 @@ def _runtime_findings(
             out.append(
                 codes.finding(
                     "PYTHON_UNSUPPORTED",
+                    "default" if ddt is not None else "no_known_line",
                     effect=bad,
                     required=_fmt_pythons([r for r, _ in on_os]),
                     observed=facts.python,
@@ -557,8 +560,10 @@ def _common_findings(
         return (), None
     latest = m.latest
     try:
-        if latest is not None and ddtrace.strip().lower() in _LATEST:
+        if ddtrace.strip().lower() in _LATEST:
             # library injection's `latest`: the newest release the edition knows
+            if latest is None:
+                return (codes.finding("DDTRACE_UNKNOWN", "latest", observed=ddtrace),), None
             ddt = versions.parse_range(latest.ddtrace)
         else:
             ddt = versions.parse_range(ddtrace)
@@ -668,6 +673,12 @@ def evaluate(
     return Evaluator(matrix, policy, as_of=as_of).evaluate(workload)
 
 
+def _left_open(f: model.Finding) -> bool:
+    """A finding whose code is certain by nature (an unsupported runtime, a too-old
+    tracer) but that the facts left open: never judged as harshly as the certain one."""
+    return f.effect == "unknown" and codes.BY_CODE[f.code].effect != "unknown"
+
+
 def _feature_result(
     policy: policy_mod.Policy, findings: Findings, required: bool, exempt: bool, by_default: bool
 ) -> model.FeatureResult:
@@ -680,7 +691,7 @@ def _feature_result(
             continue
         if exempt:
             sev = "info"
-        elif by_default and sev == "error":
+        elif sev == "error" and (by_default or _left_open(f)):
             sev = "warning"
         reasons.append(model.Reason(f.code, sev, f.message, f.required, f.observed))
     return model.FeatureResult(

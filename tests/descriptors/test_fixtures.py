@@ -25,7 +25,11 @@ def test_every_format_has_fixtures() -> None:
 @pytest.mark.parametrize("case", CASES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_descriptor_case(case: Path, seed_matrix: matrix_mod.Matrix) -> None:
     expected: dict[str, Any] = yaml.safe_load((case / "expected.yaml").read_text())
-    run = cli.run_check([str(case)], seed_matrix, policy.DEFAULT, excludes=["expected.yaml"])
+    edition = expected.get("edition", "seed")
+    m = seed_matrix if edition == "seed" else matrix_mod.load(edition=edition)
+    run = cli.run_check(
+        [str(case)], m, policy.DEFAULT, excludes=["expected.yaml", "ORIGIN.md"]
+    )
     data = report.to_json(run)
     got = {w["id"]: w for w in data["workloads"]}
     want: dict[str, Any] = expected.get("workloads") or {}
@@ -39,6 +43,9 @@ def test_descriptor_case(case: Path, seed_matrix: matrix_mod.Matrix) -> None:
         assert statuses == spec["features"], wid
         for feature, codes in (spec.get("codes") or {}).items():
             assert [r["code"] for r in w["features"][feature]["reasons"]] == codes, (wid, feature)
+        for feature, sevs in (spec.get("severities") or {}).items():
+            got_sevs = [r["severity"] for r in w["features"][feature]["reasons"]]
+            assert got_sevs == sevs, (wid, feature)
     errors = [f"{e['source']}: {e['field']}: {e['message']}" for e in data["errors"]]
     want_errors = expected.get("errors") or []
     assert len(errors) == len(want_errors), errors

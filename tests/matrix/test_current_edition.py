@@ -260,8 +260,15 @@ def test_latest_is_the_newest_release_the_edition_knows() -> None:
     r = judge("latest", "3.14", ("threat_detection", "api_security"))
     assert r.compliant and r.features["api_security"].status == "supported"
     assert "MATRIX_NOT_COVERED" not in codes_of(r)
-    # the seed names no newest release: latest stays any version (not covered)
-    assert "MATRIX_NOT_COVERED" in codes_of(judge("latest", "3.11", matrix=SEED))
+    # the seed names no newest release: one finding says so, and nothing is an error
+    seed = judge("latest", "3.15", matrix=SEED)
+    assert [x.code for x in seed.features["threat_detection"].reasons] == [
+        "DDTRACE_UNKNOWN",
+        "PYTHON_UNSUPPORTED",
+    ]
+    assert "newest" in seed.features["threat_detection"].reasons[0].message
+    assert seed.features["threat_detection"].status == "unknown"
+    assert seed.max_severity == "warning"
 
 
 def _from_env(ddtrace: str, env: dict[str, str], python: str = "3.11") -> model.WorkloadContainer:
