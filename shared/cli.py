@@ -64,6 +64,9 @@ def run_check(
         errors=parsed.errors,
         skipped_containers=parsed.skipped_containers,
         ignored_files=tuple(parsed.ignored_files),
+        not_python=tuple(parsed.not_python),
+        warnings=tuple(parsed.warnings),
+        kinds_not_understood=tuple(parsed.kinds_not_understood),
     )
 
 
@@ -82,7 +85,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         elif fmt == "junit":
             data = report.render_junit(run, args.fail_on).encode()
         else:
-            data = report.render_table(run).encode()
+            data = report.render_table(run, verbose=args.verbose).encode()
         if args.output:
             Path(args.output).write_bytes(data)
         else:
@@ -90,6 +93,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         # Left to the collector, the report's objects would get one long pass as soon as
         # it is back on; they are freed by reference counting as they go.
         gc.freeze()
+    for warning in run.warnings:
+        print(f"ddcompat: warning: {warning}", file=sys.stderr)
     for err in run.errors:
         print(f"ddcompat: error: {err}", file=sys.stderr)
     if run.errors:
@@ -165,6 +170,12 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     )
     check.add_argument(
         "-o", "--output", metavar="FILE", help="write the report here instead of stdout"
+    )
+    check.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="table: also list the containers skipped as not Python and the files ignored",
     )
     check.set_defaults(handler=_cmd_check)
 

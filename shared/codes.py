@@ -72,6 +72,8 @@ TABLE: tuple[CodeRow, ...] = (
             "missing": "Python version not found "
             "(set ddcompat.io/python-version or use a python:X.Y image)",
             "unreadable": "Python version {observed!r} is not major.minor",
+            "floating": "Python {observed} is a floating tag (any {observed}.x): "
+            "pin a minor version in the image tag",
         },
     ),
     CodeRow(

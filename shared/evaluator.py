@@ -137,7 +137,9 @@ def _runtime_findings(
     else:
         pm = versions.python_minor(facts.python)
         if pm is None:
-            out.append(codes.finding("PYTHON_UNKNOWN", "unreadable", observed=facts.python))
+            # python:3 floats across minor versions; anything else is not a version
+            variant = "floating" if facts.python.strip().isdigit() else "unreadable"
+            out.append(codes.finding("PYTHON_UNKNOWN", variant, observed=facts.python))
         elif not any(pm in py for _, py in on_os):
             out.append(
                 codes.finding(

@@ -204,11 +204,48 @@ class InputError(msgspec.Struct, frozen=True, gc=False):
         return f"{where}: {self.message}"
 
 
+class NotPython(msgspec.Struct, frozen=True, gc=False):
+    """A container not judged because it clearly runs another language (its image, its
+    Lambda runtime or the tracer its environment loads), and why."""
+
+    source: str
+    kind: str
+    namespace: str | None
+    name: str
+    container: str
+    language: str
+    reason: str
+
+
+class IgnoredFile(msgspec.Struct, frozen=True, gc=False):
+    """A file a directory walk found and did not read as a descriptor, and why."""
+
+    path: str
+    reason: str
+
+
+class NotUnderstood(msgspec.Struct, frozen=True, gc=False):
+    """An object with containers of a kind ddcompat does not read (named, never dropped
+    without a word)."""
+
+    source: str
+    kind: str
+    api_version: str | None
+    name: str | None
+    field: str | None
+    reason: str
+
+
 class ParseResult(msgspec.Struct):
     workloads: list[WorkloadContainer] = msgspec.field(default_factory=list)
     errors: list[InputError] = msgspec.field(default_factory=list)
+    # containers of another language (also counted in skipped_containers)
+    not_python: list[NotPython] = msgspec.field(default_factory=list)
     skipped_containers: int = 0
-    ignored_files: list[str] = msgspec.field(default_factory=list)
+    ignored_files: list[IgnoredFile] = msgspec.field(default_factory=list)
+    # facts left unknown in a descriptor that is otherwise read (never an exit-2 error)
+    warnings: list[InputError] = msgspec.field(default_factory=list)
+    kinds_not_understood: list[NotUnderstood] = msgspec.field(default_factory=list)
     # Dockerfiles read through a compose file's build context (resolved paths).
     built_dockerfiles: set[str] = msgspec.field(default_factory=set)
 
@@ -216,5 +253,8 @@ class ParseResult(msgspec.Struct):
         self.built_dockerfiles |= other.built_dockerfiles
         self.workloads.extend(other.workloads)
         self.errors.extend(other.errors)
+        self.not_python.extend(other.not_python)
         self.skipped_containers += other.skipped_containers
         self.ignored_files.extend(other.ignored_files)
+        self.warnings.extend(other.warnings)
+        self.kinds_not_understood.extend(other.kinds_not_understood)

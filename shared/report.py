@@ -70,6 +70,31 @@ class SummaryJSON(msgspec.Struct, gc=False):
     skipped_containers: int
     ignored_files: int
     errors: int
+    not_python: int
+    warnings: int
+    kinds_not_understood: int
+
+
+class NotPythonJSON(msgspec.Struct, gc=False):
+    source: str
+    workload: str  # kind/namespace/name, as in a workload id
+    container: str
+    language: str
+    reason: str
+
+
+class IgnoredFileJSON(msgspec.Struct, gc=False):
+    path: str
+    reason: str
+
+
+class NotUnderstoodJSON(msgspec.Struct, gc=False):
+    source: str
+    kind: str
+    api_version: str | None
+    name: str | None
+    field: str | None
+    reason: str
 
 
 class MatrixJSON(msgspec.Struct, gc=False):
@@ -85,6 +110,10 @@ class ReportJSON(msgspec.Struct, gc=False):
     workloads: list[WorkloadJSON]
     errors: list[ErrorJSON]
     summary: SummaryJSON
+    warnings: list[ErrorJSON]
+    not_python: list[NotPythonJSON]
+    ignored_files: list[IgnoredFileJSON]
+    kinds_not_understood: list[NotUnderstoodJSON]
 
 
 class Run(msgspec.Struct, frozen=True):
@@ -94,8 +123,11 @@ class Run(msgspec.Struct, frozen=True):
     results: list[model.WorkloadResult]
     errors: list[model.InputError]
     skipped_containers: int = 0
-    ignored_files: tuple[str, ...] = ()
+    ignored_files: tuple[model.IgnoredFile, ...] = ()
     as_of: str = ""  # the ISO date lifecycles were judged on
+    not_python: tuple[model.NotPython, ...] = ()
+    warnings: tuple[model.InputError, ...] = ()
+    kinds_not_understood: tuple[model.NotUnderstood, ...] = ()
 
     def fails(self, level: model.Severity) -> bool:
         return any(r.fails_at(level) for r in self.results)
@@ -216,6 +248,9 @@ def summary(run: Run) -> SummaryJSON:
         skipped_containers=run.skipped_containers,
         ignored_files=len(run.ignored_files),
         errors=len(run.errors),
+        not_python=len(run.not_python),
+        warnings=len(run.warnings),
+        kinds_not_understood=len(run.kinds_not_understood),
     )
 
 
@@ -227,6 +262,22 @@ def to_report(run: Run) -> ReportJSON:
         workloads=[workload_json(r, encoded) for r in run.results],
         errors=[ErrorJSON(e.source, e.field, e.message) for e in run.errors],
         summary=summary(run),
+        warnings=[ErrorJSON(e.source, e.field, e.message) for e in run.warnings],
+        not_python=[
+            NotPythonJSON(
+                n.source,
+                f"{n.kind}/{n.namespace or '-'}/{n.name}",
+                n.container,
+                n.language,
+                n.reason,
+            )
+            for n in run.not_python
+        ],
+        ignored_files=[IgnoredFileJSON(f.path, f.reason) for f in run.ignored_files],
+        kinds_not_understood=[
+            NotUnderstoodJSON(k.source, k.kind, k.api_version, k.name, k.field, k.reason)
+            for k in run.kinds_not_understood
+        ],
     )
 
 
@@ -255,7 +306,7 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def render_table(run: Run) -> str:
+def render_table(run: Run, *, verbose: bool = False) -> str:
     rows: list[list[str]] = []
     for r in run.results:
         w = r.workload
@@ -268,9 +319,28 @@ def render_table(run: Run) -> str:
     s = summary(run)
     out.append(
         f"\n{s.workloads} workloads, {s.compliant} compliant, {s.exempt} exempt, "
-        f"{s.skipped_containers} containers skipped, {s.ignored_files} files ignored, "
+        f"{s.skipped_containers} containers skipped ({s.not_python} not Python), "
+        f"{s.ignored_files} files ignored, {s.warnings} warnings, "
         f"{s.errors} input errors (matrix {run.matrix.name} {run.matrix.version})"
     )
+    if run.warnings:
+        out.append("\nWarnings (facts left unknown):")
+        out.extend(f"  {w}" for w in run.warnings)
+    if run.kinds_not_understood:
+        out.append("\nKinds not understood (their containers are not judged):")
+        out.extend(
+            f"  {k.source}: {k.field or '-'}: {k.kind} {k.name or ''}: {k.reason}"
+            for k in run.kinds_not_understood
+        )
+    if verbose and run.not_python:
+        out.append("\nNot Python (skipped):")
+        out.extend(
+            f"  {n.source}: {n.kind}/{n.namespace or '-'}/{n.name}/{n.container}: {n.reason}"
+            for n in run.not_python
+        )
+    if verbose and run.ignored_files:
+        out.append("\nIgnored files:")
+        out.extend(f"  {f.path}: {f.reason}" for f in run.ignored_files)
     details = []
     for r in run.results:
         for name, fr in r.features.items():

@@ -137,9 +137,7 @@ _FEATURE_ENV = (REMOTE_CONFIG_ENV, *dict.fromkeys(s.variable for s in ENV_SWITCH
 _SWITCH_INDEX = tuple((_FEATURE_ENV.index(s.variable), s) for s in ENV_SWITCHES)
 
 
-# The container variables that can change what the signals say (build_facts,
-# looks_python): these names and names with these prefixes. Readers may drop the others.
-READ_ENV = frozenset({*_FEATURE_ENV, "PYTHON_VERSION"})
+# Variables with these prefixes are always read (see READ_ENV).
 READ_ENV_PREFIXES = _APPSEC_PREFIXES
 
 
@@ -213,9 +211,6 @@ def parse_frameworks(raw: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(out.items()))
 
 
-_IMAGE_VERSION = re.compile(r"^v?(\d+(?:\.\d+){0,2})")
-
-
 def split_image(image: str) -> tuple[str, str | None]:
     """``repo/name:tag@sha256:..`` -> ("repo/name", "tag")."""
     ref = image.strip().split("@", 1)[0]
@@ -226,26 +221,171 @@ def split_image(image: str) -> tuple[str, str | None]:
     return ref, None
 
 
+# Python images whose name says the version: Red Hat/CentOS s2i (ubi9/python-311,
+# centos/python-38-centos7), AWS SAM build images (sam/build-python3.12).
+_NAME_VERSION = re.compile(
+    r"(?:python-?([23])(\d{1,2})(?:-[a-z0-9]+)*|build-python([23])\.(\d{1,2}))"
+)
+# Repositories that are Python images, by their last path segment: the official
+# `python` (any registry or namespace: library/python, lambda/python, bitnami/python,
+# devcontainers/python, cimg/python) and AWS's Lambda base image on Docker Hub.
+_PYTHON_REPOS = frozenset({"python", "aws-lambda-python"})
+# A tag shaped like a Python version: 3.12, 3.12.7, 3.12-slim, 3.13.0rc2-alpine, 3;
+# with the devcontainers image variant prefix (1-3.12-bookworm).
+_PY_TAG = re.compile(
+    r"(?:\d+-)?([23](?:\.\d{1,2}(?:\.\d{1,3})?)?)(?:(?:a|b|rc)\d{1,2})?(?:-[\w.-]*)?"
+)
+# A tag that names the Python of any image: uv:python3.12-bookworm-slim,
+# tiangolo/uvicorn-gunicorn-fastapi:python3.11, ...:python3.11-slim
+_PY_IN_TAG = re.compile(r"(?:[\w.]*-)?python([23])\.?(\d{1,2})(?:[-_.][\w.-]*)?")
+
+
+class PythonImage(NamedTuple):
+    """What an image reference says about Python: whether the image is a Python image,
+    and the version its name or tag gives (``3`` for a floating major tag)."""
+
+    is_python: bool
+    version: str | None
+
+
 @functools.lru_cache(maxsize=4096)
-def is_python_image(image: str | None) -> bool:
-    if not image:
-        return False
-    repo, _ = split_image(image)
+def python_image(image: str | None) -> PythonImage:
+    """Python only from images that are Python: official and well-known Python images
+    and tags shaped like Python versions (``python:3.11-slim``, ``lambda/python:3.12``,
+    ``ubi9/python-311``, ``devcontainers/python:1-3.12``, ``uv:python3.12-bookworm``,
+    ``x:python3.11``). Any other repository (``acme/shop-python:18``) says nothing."""
+    if not image or len(image) > 512:
+        return _NOT_PYTHON
+    repo, tag = split_image(image)
     last = repo.rsplit("/", 1)[-1].lower()
-    return last == "python" or last.startswith("python-") or last.endswith("-python")
+    m = _NAME_VERSION.fullmatch(last)
+    if m:
+        major, minor = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return PythonImage(True, f"{major}.{minor}")
+    if tag:
+        t = _PY_IN_TAG.fullmatch(tag.lower())
+        if t:
+            return PythonImage(True, f"{t.group(1)}.{t.group(2)}")
+    if last in _PYTHON_REPOS:
+        t = _PY_TAG.fullmatch(tag) if tag else None
+        if t is None:
+            return PythonImage(True, None)  # untagged, latest, slim, alpine: no version
+        return PythonImage(True, t.group(1))
+    return _NOT_PYTHON
+
+
+_NOT_PYTHON = PythonImage(False, None)
+
+
+def is_python_image(image: str | None) -> bool:
+    return python_image(image).is_python
+
+
+def python_from_image(image: str | None) -> str | None:
+    """``python:3.11-slim`` -> ``3.11``; ``public.ecr.aws/lambda/python:3.12`` -> ``3.12``;
+    ``python:3`` -> ``3`` (a floating tag)."""
+    return python_image(image).version
+
+
+class OtherLanguage(msgspec.Struct, frozen=True):
+    """A sign that a container runs another language than Python: a Datadog tracer is
+    configured the same way in every language (``DD_APPSEC_ENABLED``), so such a
+    container is not judged. ``where``: the image repository (its last path segments),
+    the Lambda runtime (a prefix), or an environment variable holding ``contains``."""
+
+    language: str
+    where: Literal["image", "runtime", "env"]
+    match: str
+    contains: tuple[str, ...] = ()
+
+
+# One row per sign; images match the end of the repository path (after a "/"), runtimes
+# their prefix, variables when their value holds every one of ``contains``.
+OTHER_LANGUAGES: tuple[OtherLanguage, ...] = (
+    *(
+        OtherLanguage("Java", "image", repo)
+        for repo in (
+            "lambda/java",
+            "eclipse-temurin",
+            "openjdk",
+            "amazoncorretto",
+            "ibm-semeru-runtimes",
+            "sapmachine",
+            "tomcat",
+            "jetty",
+        )
+    ),
+    OtherLanguage("Node.js", "image", "node"),
+    OtherLanguage("Node.js", "image", "lambda/nodejs"),
+    OtherLanguage("Go", "image", "golang"),
+    OtherLanguage("Go", "image", "lambda/go"),
+    OtherLanguage(".NET", "image", "mcr.microsoft.com/dotnet/aspnet"),
+    OtherLanguage(".NET", "image", "mcr.microsoft.com/dotnet/runtime"),
+    OtherLanguage(".NET", "image", "mcr.microsoft.com/dotnet/sdk"),
+    OtherLanguage(".NET", "image", "lambda/dotnet"),
+    OtherLanguage("Ruby", "image", "ruby"),
+    OtherLanguage("Ruby", "image", "lambda/ruby"),
+    OtherLanguage("PHP", "image", "php"),
+    OtherLanguage("a custom runtime", "image", "lambda/provided"),
+    OtherLanguage("Node.js", "runtime", "nodejs"),
+    OtherLanguage("Java", "runtime", "java"),
+    OtherLanguage(".NET", "runtime", "dotnet"),
+    OtherLanguage("Ruby", "runtime", "ruby"),
+    OtherLanguage("Go", "runtime", "go1"),
+    OtherLanguage("a custom runtime", "runtime", "provided"),
+    *(
+        OtherLanguage("Java", "env", var, ("-javaagent:", "dd-java-agent"))
+        for var in (
+            "JAVA_TOOL_OPTIONS",
+            "JAVA_OPTS",
+            "_JAVA_OPTIONS",
+            "JDK_JAVA_OPTIONS",
+            "CATALINA_OPTS",
+        )
+    ),
+    OtherLanguage("Node.js", "env", "NODE_OPTIONS", ("dd-trace",)),
+    OtherLanguage(".NET", "env", "CORECLR_ENABLE_PROFILING", ("1",)),
+)
+_LANGUAGE_ENV = tuple(r for r in OTHER_LANGUAGES if r.where == "env")
+_LANGUAGE_RUNTIMES = tuple(r for r in OTHER_LANGUAGES if r.where == "runtime")
+_LANGUAGE_IMAGES = {r.match: r for r in OTHER_LANGUAGES if r.where == "image"}
+# The container variables that can change what the signals say (build_facts,
+# looks_python, other_language): these names and names with READ_ENV_PREFIXES.
+# Readers may drop the others.
+READ_ENV = frozenset({*_FEATURE_ENV, "PYTHON_VERSION", *(r.match for r in _LANGUAGE_ENV)})
 
 
 @functools.lru_cache(maxsize=4096)
-def python_from_image(image: str | None) -> str | None:
-    """``python:3.11-slim`` -> ``3.11``; ``public.ecr.aws/lambda/python:3.12`` -> ``3.12``."""
-    if not is_python_image(image):
-        return None
-    assert image is not None
-    _, tag = split_image(image)
-    if not tag:
-        return None
-    m = _IMAGE_VERSION.match(tag)
-    return m.group(1) if m else None
+def _image_language(image: str) -> OtherLanguage | None:
+    repo = split_image(image)[0].lower()
+    parts = repo.split("/")
+    # the last segment, the last two (lambda/java), or the whole path
+    # (mcr.microsoft.com/dotnet/aspnet)
+    for n in (1, 2, 3, 4):
+        row = _LANGUAGE_IMAGES.get("/".join(parts[-n:]))
+        if row is not None:
+            return row
+    return None
+
+
+def other_language(c: ContainerInput) -> tuple[str, str] | None:
+    """(language, why) when the container clearly runs another language than Python."""
+    if c.runtime:
+        rt = c.runtime.strip().lower()
+        for row in _LANGUAGE_RUNTIMES:
+            if rt.startswith(row.match):
+                return row.language, f"Lambda runtime {c.runtime} is {row.language}"
+        return None  # a Python runtime, or one nobody knows: the image cannot overrule it
+    if c.image:
+        img = _image_language(c.image)
+        if img is not None:
+            return img.language, f"image {c.image} is {img.language}"
+    if c.env:
+        for row in _LANGUAGE_ENV:
+            value = c.env.get(row.match)
+            if value and all(part in value for part in row.contains):
+                return row.language, f"{row.match} loads the {row.language} tracer"
+    return None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -391,6 +531,8 @@ class ContainerInput(msgspec.Struct):
     layer_python: str | None = None
     lambda_layer: int | None = None
     frameworks_hint: tuple[tuple[str, str], ...] | None = None
+    # the Lambda runtime (python3.12, nodejs20.x, provided.al2023)
+    runtime: str | None = None
 
 
 def looks_python(c: ContainerInput, ann: Annotations) -> bool:

@@ -38,7 +38,13 @@ def test_every_reason_code_with_its_severity_effect_and_help() -> None:
     # every code-like word in the text is a code
     named = set(re.findall(r"`([A-Z]+(?:_[A-Z]+)+)`", DOC))
     env_like = {n for n in named if n.startswith(("DD_", "_DD_", "DDCOMPAT_"))}
-    assert named - env_like <= set(codes.CODES)
+    language_env = {r.match for r in signals.OTHER_LANGUAGES if r.where == "env"}
+    assert named - env_like - language_env <= set(codes.CODES)
+
+
+def test_every_sign_of_another_language() -> None:
+    for row in signals.OTHER_LANGUAGES:
+        assert f"`{row.match}" in DOC or f"{row.match.rsplit('/', 1)[-1]}" in DOC, row
 
 
 def test_every_environment_switch() -> None:

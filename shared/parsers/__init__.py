@@ -158,7 +158,7 @@ def parse_text(
                 )
             )
         else:
-            out.ignored_files.append(source)
+            out.ignored_files.append(model.IgnoredFile(source, "not a deployment descriptor"))
     return out
 
 

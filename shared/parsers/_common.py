@@ -136,14 +136,29 @@ def emit(group: Group, out: model.ParseResult) -> None:
     """
     ann = group.annotations
     containers = group.containers
-    pythonish = [signals.looks_python(c, ann) for c in containers]
+    # another language, unless a per-container ddcompat.io/ key says it is Python
+    other = [
+        None if ann.has_container_specific(c.name) else signals.other_language(c)
+        for c in containers
+    ]
+    pythonish = [
+        o is None and signals.looks_python(c, ann) for c, o in zip(containers, other, strict=True)
+    ]
     if containers and not any(pythonish) and (ann.has_general() or group.lib_injection):
         chosen = next((i for i, c in enumerate(containers) if c.name == group.default_container), 0)
-        pythonish[chosen] = True
+        if other[chosen] is None or ann.has_general():
+            # the pod's own ddcompat.io/ values say what it runs
+            pythonish[chosen], other[chosen] = True, None
     out.skipped_containers += group.skipped
-    for c, wanted in zip(containers, pythonish, strict=True):
+    for c, wanted, lang in zip(containers, pythonish, other, strict=True):
         if not wanted:
             out.skipped_containers += 1
+            if lang is not None:
+                out.not_python.append(
+                    model.NotPython(
+                        group.source, group.kind, group.namespace, group.name, c.name, *lang
+                    )
+                )
             continue
         try:
             built = signals.build_facts(

@@ -94,6 +94,7 @@ def function_group(
         ddtrace_source="lambda_layer",
         layer_python=layer_python,
         lambda_layer=lambda_layers.version_of(layer_arn) if layer_arn else None,
+        runtime=runtime_s,
     )
     return _common.Group(
         source=source,

@@ -1,10 +1,13 @@
 """Kubernetes manifests: Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet,
-ReplicationController, Job, CronJob, PodTemplate and List (also Helm-rendered output)."""
+ReplicationController, Job, CronJob, PodTemplate, List, and the workload CRDs that embed a
+pod template (Argo Rollout, OpenShift DeploymentConfig and Template, Knative Service,
+KEDA ScaledJob); any other kind that holds containers is named as not understood."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -26,9 +29,126 @@ TEMPLATE_PATHS: dict[str, tuple[str, ...] | None] = {
     "CronJob": ("spec", "jobTemplate", "spec", "template"),
     "PodTemplate": ("template",),
     # Common workload CRDs that embed a plain pod template.
-    "Rollout": ("spec", "template"),  # Argo Rollouts
+    "Rollout": ("spec", "template"),  # Argo Rollouts (unless it points at a Deployment)
     "DeploymentConfig": ("spec", "template"),  # OpenShift
 }
+# Kinds whose name other API groups use too: read by (API group, kind).
+GROUP_TEMPLATE_PATHS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("serving.knative.dev", "Service"): ("spec", "template"),
+    ("serving.knative.dev", "Configuration"): ("spec", "template"),
+    ("serving.knative.dev", "Revision"): (),  # the object's spec is the pod spec
+    ("keda.sh", "ScaledJob"): ("spec", "jobTargetRef", "template"),
+}
+# Kinds that hold other objects: List (and *List), OpenShift Template (objects).
+CONTAINER_FIELDS = {"List": "items", "Template": "objects"}
+# How deep and how wide a kind ddcompat does not read is searched for containers.
+SEARCH_DEPTH, SEARCH_NODES = 12, 20_000
+
+
+# Built-in kinds that never hold a pod template (what kubectl exports and Helm charts
+# hold besides workloads): not searched for containers.
+NO_PODS = frozenset(
+    {
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+        "Namespace",
+        "Ingress",
+        "IngressClass",
+        "Endpoints",
+        "EndpointSlice",
+        "Event",
+        "Node",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "StorageClass",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "LimitRange",
+        "ResourceQuota",
+        "PriorityClass",
+        "CustomResourceDefinition",
+        "APIService",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "Lease",
+        "ControllerRevision",
+        "CertificateSigningRequest",
+    }
+)
+
+
+def _all_kinds_known(obj: WireObject[Any]) -> bool:
+    """Whether every object in ``obj`` (and its List items) is a workload or a built-in
+    kind without pods: the typed path reads only those."""
+    kind = obj.kind
+    if obj.items is not None and isinstance(kind, str) and kind.endswith("List"):
+        return all(_all_kinds_known(item) for item in obj.items)
+    if obj.objects is not None and kind == "Template":
+        return all(_all_kinds_known(item) for item in obj.objects)
+    if not isinstance(kind, str):
+        return True
+    return kind in NO_PODS or template_path(obj.apiVersion, kind) is not NOT_A_WORKLOAD
+
+
+class NotAWorkload(Enum):
+    """The kind carries no pod template ddcompat reads."""
+
+    NO = 0
+
+
+NOT_A_WORKLOAD = NotAWorkload.NO
+
+
+def template_path(api_version: str | None, kind: str) -> tuple[str, ...] | NotAWorkload | None:
+    """The path from an object of this kind to its pod template (None: the object is the
+    pod; ``()``: the object's spec is the pod spec), or NOT_A_WORKLOAD."""
+    if api_version and "/" in api_version:
+        found = GROUP_TEMPLATE_PATHS.get((api_version.rsplit("/", 1)[0], kind))
+        if found is not None:
+            return found
+    return TEMPLATE_PATHS.get(kind, NOT_A_WORKLOAD)
+
+
+def holds_objects(kind: object, doc: Mapping[str, Any]) -> str | None:
+    """The field of a List or an OpenShift Template that holds its objects."""
+    if not isinstance(kind, str):
+        return None
+    field = CONTAINER_FIELDS.get(kind) or ("items" if kind.endswith("List") else None)
+    return field if field is not None and field in doc else None
+
+
+def containers_at(doc: Any) -> str | None:
+    """The field path of the first container list (``containers`` of mappings with an
+    ``image``, or a ``container`` mapping) inside a document, searched breadth-first
+    within SEARCH_DEPTH levels and SEARCH_NODES nodes (a kind ddcompat does not read)."""
+    queue: list[tuple[Any, str, int]] = [(doc, "", 0)]
+    for seen, (node, where, depth) in enumerate(queue):
+        if seen >= SEARCH_NODES:
+            return None
+        if isinstance(node, dict):
+            for key, value in node.items():
+                at = _common.join(where, str(key))
+                if key in ("containers", "initContainers") and isinstance(value, list):
+                    if any(isinstance(c, dict) and "image" in c for c in value[:64]):
+                        return at
+                elif key == "container" and isinstance(value, dict) and "image" in value:
+                    return at
+                if depth < SEARCH_DEPTH and isinstance(value, dict | list):
+                    queue.append((value, at, depth + 1))
+        elif isinstance(node, list):
+            for i, value in enumerate(node[:1024]):
+                if depth < SEARCH_DEPTH and isinstance(value, dict | list):
+                    queue.append((value, f"{where}[{i}]", depth + 1))
+    return None
+
+
 OS_KEYS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 ARCH_KEYS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
 
@@ -181,6 +301,8 @@ class WireSpec(msgspec.Struct, Generic[EnvT], gc=False):
     affinity: dict[str, Any] | None = None
     template: WireTemplate[EnvT] | None = None
     jobTemplate: WireTemplate[EnvT] | None = None
+    jobTargetRef: WireSpec[EnvT] | None = None  # KEDA ScaledJob: a Job spec
+    workloadRef: dict[str, Any] | None = None  # Argo Rollout pointing at a Deployment
 
 
 class WireObject(msgspec.Struct, Generic[EnvT], gc=False):
@@ -190,6 +312,7 @@ class WireObject(msgspec.Struct, Generic[EnvT], gc=False):
     spec: WireSpec[EnvT] | None = None
     template: WireTemplate[EnvT] | None = None  # PodTemplate
     items: list[WireObject[EnvT]] | None = None  # List
+    objects: list[WireObject[EnvT]] | None = None  # OpenShift Template
 
 
 class Irregular(Exception):
@@ -261,7 +384,10 @@ def _merged(outer: dict[str, str] | None, inner: dict[str, str] | None) -> dict[
 # (container, facts, exemption) of each container judged, input errors (message, field),
 # skipped containers.
 TemplateSignals = tuple[
-    tuple[tuple[str, model.Facts, str | None], ...], tuple[tuple[str, str | None], ...], int
+    tuple[tuple[str, model.Facts, str | None], ...],
+    tuple[tuple[str, str | None], ...],
+    int,
+    tuple[tuple[str, str, str], ...],  # containers of another language: (name, language, why)
 ]
 TemplateKey = tuple[
     tuple[tuple[str, str], ...],  # annotations
@@ -314,6 +440,8 @@ class Reader:
             return None
         if type(obj.kind) is not str or type(obj.apiVersion) is not str:
             return None
+        if not _all_kinds_known(obj):
+            return None  # read_document searches the others for containers
         out = model.ParseResult()
         try:
             self.read_object(obj, source, "", out)
@@ -327,21 +455,35 @@ class Reader:
         """One parsed object (YAML, JSON, an API listing's item); a List's items each on
         their own. Problems become input errors naming the field."""
         kind = doc.get("kind")
-        if kind == "List" or (isinstance(kind, str) and kind.endswith("List") and "items" in doc):
+        holder = holds_objects(kind, doc)
+        if holder is not None:
             try:
-                items = _common.get_list(doc, "items", where)
+                items = _common.get_list(doc, holder, where)
             except DocumentError as exc:
                 out.errors.append(model.InputError(source, str(exc), exc.field))
                 return
             for i, item in enumerate(items):
-                sub = _common.join(where, f"items[{i}]")
+                sub = _common.join(where, f"{holder}[{i}]")
                 try:
                     self.read_document(_common.mapping(item, sub), source, out, sub)
                 except DocumentError as exc:
                     out.errors.append(model.InputError(source, str(exc), exc.field))
             return
-        if kind not in TEMPLATE_PATHS:
-            return  # Services, ConfigMaps ... carry no workload
+        api_version = doc.get("apiVersion")
+        api_version = api_version if isinstance(api_version, str) else None
+        path = template_path(api_version, kind) if isinstance(kind, str) else NOT_A_WORKLOAD
+        if path is NOT_A_WORKLOAD:
+            if kind in NO_PODS:
+                return  # Services, ConfigMaps ... carry no workload
+            # a kind ddcompat does not read: named if it holds containers
+            at = containers_at(doc)
+            if at is not None:
+                out.kinds_not_understood.append(_not_understood(doc, source, where, at))
+            return
+        if _points_elsewhere(doc):
+            return
+        if path and api_version and api_version.startswith(KNATIVE_SERVING):
+            doc = _knative_names(doc, path)
         try:
             self.read_object(to_wire(doc, where), source, where, out)
         except DocumentError as exc:
@@ -373,17 +515,28 @@ class Reader:
         kind = obj.kind
         if kind is None:
             return  # no kind, no workload
-        if obj.items is not None and (kind == "List" or kind.endswith("List")):
-            for i, item in enumerate(obj.items):
+        members, holder = (
+            (obj.items, "items")
+            if obj.items is not None and (kind == "List" or kind.endswith("List"))
+            else (obj.objects, "objects")
+            if obj.objects is not None and kind == "Template"
+            else (None, "")
+        )
+        if members is not None:
+            for i, item in enumerate(members):
                 try:
                     self.read_object(item, source, "", out)
                 except DocumentError as exc:  # (the item's path is built only for errors)
-                    at = _common.join(where, f"items[{i}]")
+                    at = _common.join(where, f"{holder}[{i}]")
                     raise DocumentError(_common.join(at, exc.field), str(exc)) from None
             return
-        if kind not in TEMPLATE_PATHS:
-            return  # Services, ConfigMaps ... carry no workload
-        path = TEMPLATE_PATHS[kind]
+        path = template_path(obj.apiVersion, kind)
+        if path is NOT_A_WORKLOAD:
+            # Services, ConfigMaps ... carry no workload (JSON of other kinds is searched
+            # for containers by read_document: read_json leaves it to the parsed path)
+            return
+        if obj.spec is not None and obj.spec.workloadRef is not None and obj.spec.template is None:
+            return  # an Argo Rollout of a Deployment: the Deployment is judged
         meta = obj.metadata
         if meta is None:
             raise DocumentError(_common.join(where, "metadata"), "missing")
@@ -393,6 +546,8 @@ class Reader:
         if path is None:
             pod_meta: WireMeta | None = meta
             spec = obj.spec
+        elif not path:  # the object's spec is the pod spec (Knative Revision)
+            pod_meta, spec = None, obj.spec
         else:
             node: Any = obj
             for part in path:
@@ -401,9 +556,9 @@ class Reader:
                     raise _missing_part(obj, path, where)
             pod_meta, spec = node.metadata, node.spec
         if spec is None:
-            raise DocumentError(_spec_field(where, kind), "missing")
+            raise DocumentError(_spec_field(where, path), "missing")
         if spec.containers is None:
-            raise DocumentError(_spec_field(where, kind, "containers"), "missing")
+            raise DocumentError(_spec_field(where, path, "containers"), "missing")
         if pod_meta is None or pod_meta is meta:
             annotations = meta.annotations or _EMPTY
             labels = meta.labels or _EMPTY
@@ -437,7 +592,7 @@ class Reader:
                 raw_spec["nodeSelector"] = spec.nodeSelector
             if spec.affinity is not None:
                 raw_spec["affinity"] = spec.affinity
-            platform = platform_of(raw_spec, _spec_field(where, kind))
+            platform = platform_of(raw_spec, _spec_field(where, path))
             platform_source = "node_selection"
         key: TemplateKey = (
             tuple(annotations.items()),
@@ -451,7 +606,7 @@ class Reader:
         signals_of = self.templates.get(key)
         if signals_of is None:
             signals_of = self.templates.put(key, _template_signals(*key))
-        found, errors, skipped = signals_of
+        found, errors, skipped, not_python = signals_of
         namespace = meta.namespace
         # signals.label_pairs, for labels known to be strings
         label_pairs = tuple(sorted(labels.items())) if labels else ()
@@ -461,12 +616,76 @@ class Reader:
         for message, field in errors:
             out.errors.append(model.InputError(source, message, field))
         out.skipped_containers += skipped
+        for container, language, reason in not_python:
+            out.not_python.append(
+                model.NotPython(source, kind, namespace, name, container, language, reason)
+            )
 
 
-def _spec_field(where: str, kind: str, *rest: str) -> str:
+def _spec_field(where: str, path: tuple[str, ...] | None, *rest: str) -> str:
     """The field path of a kind's pod spec (``spec.template.spec`` ...), for errors."""
-    path = TEMPLATE_PATHS[kind] or ()
-    return _common.join(where, ".".join((*path, "spec", *rest)))
+    return _common.join(where, ".".join((*(path or ()), "spec", *rest)))
+
+
+_NOT_UNDERSTOOD = "holds containers, but ddcompat does not read this kind: they are not judged"
+
+
+def _not_understood(
+    doc: Mapping[str, Any], source: str, where: str, at: str
+) -> model.NotUnderstood:
+    meta = doc.get("metadata")
+    name = meta.get("name") if isinstance(meta, Mapping) else None
+    api_version = doc.get("apiVersion")
+    return model.NotUnderstood(
+        source,
+        str(doc.get("kind")),
+        api_version if isinstance(api_version, str) else None,
+        name if isinstance(name, str) else None,
+        _common.join(where, at),
+        _NOT_UNDERSTOOD,
+    )
+
+
+KNATIVE_SERVING = "serving.knative.dev/"
+KNATIVE_CONTAINER = "user-container"  # the name Knative gives an unnamed container
+
+
+def _knative_names(doc: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any]:
+    """A Knative object whose containers have no name (Knative names a lone one
+    ``user-container``), with the names filled in; any other object unchanged."""
+    node: Any = doc
+    for part in (*path, "spec"):
+        node = node.get(part) if isinstance(node, Mapping) else None
+    containers = node.get("containers") if isinstance(node, Mapping) else None
+    if not isinstance(containers, list) or not any(
+        isinstance(c, Mapping) and "name" not in c for c in containers
+    ):
+        return doc
+    named = [
+        {**c, "name": KNATIVE_CONTAINER if i == 0 else f"{KNATIVE_CONTAINER}-{i}"}
+        if isinstance(c, Mapping) and "name" not in c
+        else c
+        for i, c in enumerate(containers)
+    ]
+    # rebuild the path down to the pod spec with the named containers
+    built: dict[str, Any] = {**node, "containers": named}
+    parents: list[Mapping[str, Any]] = [doc]
+    for part in path:
+        parents.append(parents[-1][part])
+    for parent, part in zip(reversed(parents), reversed((*path, "spec")), strict=True):
+        built = {**parent, part: built}
+    return built
+
+
+def _points_elsewhere(doc: Mapping[str, Any]) -> bool:
+    """An Argo Rollout with ``workloadRef`` and no template: its Deployment is judged."""
+    spec = doc.get("spec")
+    return (
+        doc.get("kind") == "Rollout"
+        and isinstance(spec, Mapping)
+        and spec.get("workloadRef") is not None
+        and spec.get("template") is None
+    )
 
 
 def _missing_part(obj: WireObject[Any], path: tuple[str, ...], where: str) -> DocumentError:
@@ -509,8 +728,9 @@ def _plain(doc: Mapping[str, Any], where: str) -> dict[str, Any]:
     kind = out["kind"]
     meta = _common.get_map(doc, "metadata", where, required=True)
     out["metadata"] = _plain_meta(meta, _common.join(where, "metadata"), named=True)
-    path = TEMPLATE_PATHS.get(kind or "")
-    if path is None:
+    found = template_path(out["apiVersion"], kind or "")
+    path = None if found is NOT_A_WORKLOAD else found
+    if not path:
         out["spec"] = _plain_spec(
             _common.get_map(doc, "spec", where, required=True), _common.join(where, "spec")
         )
@@ -655,4 +875,5 @@ def _template_signals(
         tuple((w.container, w.facts, w.exempt) for w in sub.workloads),
         tuple((e.message, e.field) for e in sub.errors),
         sub.skipped_containers,
+        tuple((n.container, n.language, n.reason) for n in sub.not_python),
     )

@@ -61,6 +61,9 @@ def test_exit_0_when_compliant(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "skipped_containers": 0,
         "ignored_files": 0,
         "errors": 0,
+        "not_python": 0,
+        "warnings": 0,
+        "kinds_not_understood": 0,
     }
 
 

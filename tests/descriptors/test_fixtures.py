@@ -27,9 +27,7 @@ def test_descriptor_case(case: Path, seed_matrix: matrix_mod.Matrix) -> None:
     expected: dict[str, Any] = yaml.safe_load((case / "expected.yaml").read_text())
     edition = expected.get("edition", "seed")
     m = seed_matrix if edition == "seed" else matrix_mod.load(edition=edition)
-    run = cli.run_check(
-        [str(case)], m, policy.DEFAULT, excludes=["expected.yaml", "ORIGIN.md"]
-    )
+    run = cli.run_check([str(case)], m, policy.DEFAULT, excludes=["expected.yaml", "ORIGIN.md"])
     data = report.to_json(run)
     got = {w["id"]: w for w in data["workloads"]}
     want: dict[str, Any] = expected.get("workloads") or {}
@@ -51,5 +49,19 @@ def test_descriptor_case(case: Path, seed_matrix: matrix_mod.Matrix) -> None:
     assert len(errors) == len(want_errors), errors
     for spec in want_errors:
         assert any(spec["file"] in e and spec["contains"] in e for e in errors), (spec, errors)
+    if "not_python" in expected:
+        got_np = {n["workload"].split("/")[-1]: n["language"] for n in data["not_python"]}
+        assert got_np == expected["not_python"]
+    if "warnings" in expected:
+        warnings = [f"{e['source']}: {e['field']}: {e['message']}" for e in data["warnings"]]
+        assert len(warnings) == len(expected["warnings"]), warnings
+        for spec in expected["warnings"]:
+            assert any(spec["file"] in e and spec["contains"] in e for e in warnings), (
+                spec,
+                warnings,
+            )
+    if "kinds_not_understood" in expected:
+        got_k = sorted(f"{k['kind']}/{k['name']}" for k in data["kinds_not_understood"])
+        assert got_k == sorted(expected["kinds_not_understood"])
     if "skipped_containers" in expected:
         assert data["summary"]["skipped_containers"] == expected["skipped_containers"]
