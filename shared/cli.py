@@ -22,7 +22,7 @@ import msgspec
 from ddcompat.shared import about, evaluator, gc_pause, policy, report
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
-from ddcompat.shared.parsers import kubernetes
+from ddcompat.shared.parsers import compose, kubernetes
 from ddcompat.shared.sources import files
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
@@ -51,11 +51,17 @@ def run_check(
     excludes: Sequence[str] = (),
     *,
     as_of: datetime.date | None = None,
+    env_files: Sequence[str] = (),
 ) -> report.Run:
     # this run's caches: what each template says, what each set of facts gives
     judge = evaluator.Evaluator(m, pol, as_of=as_of)
     with gc_pause.paused():
-        parsed = files.collect(paths, excludes, reader=kubernetes.Reader())
+        parsed = files.collect(
+            paths,
+            excludes,
+            reader=kubernetes.Reader(),
+            compose_options=compose.Options(env_files=tuple(env_files)),
+        )
         results = [judge.evaluate(w) for w in parsed.workloads]
     return report.Run(
         as_of=judge.as_of,
@@ -76,7 +82,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
     # One pause for the whole command: a collection between reading and rendering would
     # walk every object of the report for nothing (the process ends right after).
     with gc_pause.paused():
-        run = run_check(args.paths, m, pol, args.exclude, as_of=settings.as_of)
+        run = run_check(
+            args.paths, m, pol, args.exclude, as_of=settings.as_of, env_files=args.env_file
+        )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
             data = report.render_json_bytes(run)
@@ -170,6 +178,14 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     )
     check.add_argument(
         "-o", "--output", metavar="FILE", help="write the report here instead of stdout"
+    )
+    check.add_argument(
+        "--env-file",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="docker-compose: read interpolation variables from this file instead of the "
+        ".env beside each compose file (repeatable, as `docker compose --env-file`)",
     )
     check.add_argument(
         "-v",

@@ -45,6 +45,8 @@ TABLE: tuple[CodeRow, ...] = (
             "unreadable": "{error}",
             "range": "ddtrace range {observed} includes versions older than {minimum}, "
             "which {title} needs; pin the version",
+            "unpinned": "ddtrace is installed unpinned (`pip install ddtrace`): the "
+            "version is whatever was newest at build time; pin it",
             "latest": "`latest` is the newest ddtrace release, which this matrix edition "
             "does not name; pin the version or use an edition that knows it",
         },

@@ -562,6 +562,8 @@ def _common_findings(
         return (), None
     latest = m.latest
     try:
+        if ddtrace == versions.UNPINNED:
+            return (codes.finding("DDTRACE_UNKNOWN", "unpinned"),), None
         if ddtrace.strip().lower() in _LATEST:
             # library injection's `latest`: the newest release the edition knows
             if latest is None:

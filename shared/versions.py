@@ -197,6 +197,11 @@ _VPREFIX = re.compile(r"^[vV](?=\d)")
 _BARE = re.compile(r"^\d+(\.\d+){0,2}$")
 
 
+# The ddtrace "version" of an image that installs ddtrace without a pin (the newest
+# release at build time: unknown here).
+UNPINNED = "unpinned"
+
+
 @functools.lru_cache(maxsize=4096)
 def parse_range(text: str, *, major_pin_is_range: bool = True) -> Interval:
     """Read ``2.6.1``, ``v2.6.1``, ``v1`` (any 1.x), ``~=1.20``, ``>=1.9,<2`` ...

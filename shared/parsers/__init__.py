@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from ddcompat.shared import model
-from ddcompat.shared.parsers import aws_lambda, cloudformation, compose, dockerfile, ecs, kubernetes
+from ddcompat.shared.parsers import (
+    _common,
+    aws_lambda,
+    cloudformation,
+    compose,
+    dockerfile,
+    ecs,
+    kubernetes,
+)
 
 FORMATS = ("kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation")
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -73,13 +81,14 @@ def _dispatch(
     path: Path | None,
     out: model.ParseResult,
     reader: kubernetes.Reader,
+    compose_options: compose.Options,
 ) -> None:
     if fmt == "kubernetes":
         reader.read_document(doc, source, out)
     elif fmt == "cloudformation":
         cloudformation.parse(doc, source, out)
     elif fmt == "compose":
-        compose.parse(doc, source, path, out)
+        compose.parse(doc, source, path, out, compose_options)
     elif fmt == "ecs":
         ecs.parse(doc, source, out)
     else:
@@ -94,6 +103,7 @@ def parse_text(
     path: Path | None,
     explicit: bool,
     reader: kubernetes.Reader | None = None,
+    compose_options: compose.Options = compose.DEFAULT_OPTIONS,
 ) -> model.ParseResult:
     out = model.ParseResult()
     if reader is None:
@@ -132,7 +142,7 @@ def parse_text(
             continue
         recognised = True
         try:
-            _dispatch(fmt, doc, source, path, sub, reader)
+            _dispatch(fmt, doc, source, path, sub, reader, compose_options)
         except Exception as exc:  # a parser bug must not hide the other files
             sub.errors.append(
                 model.InputError(source, f"internal error reading this {fmt} document: {exc!r}")
@@ -168,20 +178,16 @@ def parse_file(
     *,
     explicit: bool = True,
     reader: kubernetes.Reader | None = None,
+    compose_options: compose.Options = compose.DEFAULT_OPTIONS,
 ) -> model.ParseResult:
     source = source or str(path)
     if reader is None:
         reader = kubernetes.Reader()
     name = os.path.basename(path)
     if dockerfile.is_dockerfile_name(name):
-        out = model.ParseResult()
-        try:
-            dockerfile.parse(Path(path), source, out)
-        except OSError as exc:
-            out.errors.append(model.InputError(source, f"cannot read: {exc.strerror or exc}"))
-        except UnicodeDecodeError as exc:
-            out.errors.append(model.InputError(source, f"not UTF-8 text: {exc.reason}"))
-        return out
+        return _dockerfile(Path(path), source)
+    if explicit and name.lower() in NOT_DESCRIPTORS:
+        return model.ParseResult(errors=[model.InputError(source, NOT_DESCRIPTORS[name.lower()])])
     try:
         with open(path, "rb") as fh:
             data = fh.read()
@@ -197,9 +203,50 @@ def parse_file(
         if typed is not None:
             return typed
     try:
-        text = data.decode("utf-8-sig")
+        text = _common.decode_text(data)
     except UnicodeDecodeError:
-        return model.ParseResult(errors=[model.InputError(source, "not UTF-8 text")])
+        return model.ParseResult(
+            errors=[model.InputError(source, "not UTF-8 or UTF-16 (with a byte-order mark) text")]
+        )
+    if explicit and suffix == ".yaml" and dockerfile.looks_like_dockerfile(text):
+        # a Dockerfile by another name (named on the command line): never "not valid YAML"
+        return _dockerfile(Path(path), source)
     return parse_text(
-        text, source, suffix=suffix, path=Path(path), explicit=explicit, reader=reader
+        text,
+        source,
+        suffix=suffix,
+        path=Path(path),
+        explicit=explicit,
+        reader=reader,
+        compose_options=compose_options,
     )
+
+
+# Files people pass by habit that are read only beside a Dockerfile: what to say.
+_LOCK_NOTE = "not a deployment descriptor (a lock file: it is read beside a Dockerfile)"
+NOT_DESCRIPTORS = {
+    name: _LOCK_NOTE
+    for name in (
+        "requirements.txt",
+        "constraints.txt",
+        "pyproject.toml",
+        "poetry.lock",
+        "uv.lock",
+        "pdm.lock",
+        "pipfile",
+        "pipfile.lock",
+        "setup.py",
+        "setup.cfg",
+    )
+}
+
+
+def _dockerfile(path: Path, source: str) -> model.ParseResult:
+    out = model.ParseResult()
+    try:
+        dockerfile.parse(path, source, out)
+    except OSError as exc:
+        out.errors.append(model.InputError(source, f"cannot read: {exc.strerror or exc}"))
+    except UnicodeDecodeError as exc:
+        out.errors.append(model.InputError(source, f"not UTF-8 text: {exc.reason}"))
+    return out

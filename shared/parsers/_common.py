@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from ddcompat.shared import model, signals
+
+
+def decode_text(data: bytes) -> str:
+    """File bytes as text: UTF-16 when a byte-order mark says so (files saved by Windows
+    tools), else UTF-8 (with or without its BOM). Raises UnicodeDecodeError."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    return data.decode("utf-8-sig")
 
 
 class DocumentError(ValueError):

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import msgspec
 
-from ddcompat.shared import model, signals
-from ddcompat.shared.parsers import _common, lockfiles
+from ddcompat.shared import model, signals, versions
+from ddcompat.shared.parsers import _common, _interpolate, lockfiles
 
 NAME_PATTERNS = ("Dockerfile", "Containerfile")
+_NAMES = ("dockerfile", "containerfile")
 
 
 def is_dockerfile(path: Path) -> bool:
@@ -20,15 +21,33 @@ def is_dockerfile(path: Path) -> bool:
 
 
 def is_dockerfile_name(n: str) -> bool:
+    """``Dockerfile``, ``dockerfile``, ``Dockerfile.web``, ``Dockerfile-web``,
+    ``Dockerfile_py311``, ``web.Dockerfile``, ``Containerfile``..., in any case; not
+    ``Dockerfile.dockerignore``."""
+    low = n.lower()
+    if low.endswith(".dockerignore"):
+        return False
     return (
-        n in NAME_PATTERNS
-        or n.startswith(("Dockerfile.", "Containerfile."))
-        or n.endswith((".Dockerfile", ".dockerfile"))
+        low in _NAMES
+        or low.startswith(tuple(f"{b}{sep}" for b in _NAMES for sep in ".-_"))
+        or low.endswith(tuple(f".{b}" for b in _NAMES))
     )
 
 
+def looks_like_dockerfile(text: str) -> bool:
+    """Whether text reads as a Dockerfile: its first instruction is FROM or ARG (after
+    comments and parser directives)."""
+    for raw in text.splitlines()[:200]:
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        word = line.split(None, 1)[0].upper()
+        return word in ("FROM", "ARG")
+    return False
+
+
 class Stage(msgspec.Struct):
-    base: str
+    base: str | None
     alias: str | None
     platform: str | None
     env: dict[str, str] = msgspec.field(default_factory=dict)
@@ -38,30 +57,22 @@ class Stage(msgspec.Struct):
 
 
 class Image(msgspec.Struct):
-    """The final stage with its inherited settings resolved."""
+    """The final stage with its inherited settings resolved. ``base`` is None when the
+    FROM line names a build argument with no value; ``notes`` say which facts were left
+    unknown and why ((field, message) pairs, reported as warnings)."""
 
-    base: str
+    base: str | None
     alias: str | None
     platform: str | None
     env: dict[str, str]
     labels: dict[str, str]
     ddtrace: str | None
     requirements: list[str]
-
-
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?::?[-+][^}]*)?\}|([A-Za-z_][A-Za-z0-9_]*))")
+    notes: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
 
 def _subst(text: str, variables: dict[str, str]) -> str:
-    def repl(m: re.Match[str]) -> str:
-        name = m.group(1) or m.group(2)
-        whole = m.group(0)
-        if name in variables:
-            return variables[name]
-        default = re.match(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", whole)
-        return default.group(1) if default else whole
-
-    return _VAR.sub(repl, text)
+    return _interpolate.expand(text, variables).text
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -73,7 +84,12 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
             escape = m.group(1)
     out: list[tuple[int, str]] = []
     buf, start = "", 0
+    heredoc: str | None = None
     for i, raw in enumerate(lines, 1):
+        if heredoc is not None:  # the body of a RUN <<EOF heredoc: not instructions
+            if raw.strip() == heredoc:
+                heredoc = None
+            continue
         stripped = raw.strip()
         if not buf and (not stripped or stripped.startswith("#")):
             continue
@@ -86,10 +102,16 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
             continue
         buf += stripped
         out.append((start, buf))
+        m = _HEREDOC.search(buf)
+        if m:
+            heredoc = m.group(1)
         buf = ""
     if buf:
         out.append((start, buf))
     return out
+
+
+_HEREDOC = re.compile(r"<<-?[\"']?([A-Za-z_][A-Za-z0-9_]*)[\"']?")
 
 
 def _pairs(args: str) -> dict[str, str]:
@@ -109,10 +131,12 @@ def _pairs(args: str) -> dict[str, str]:
 
 
 _PIP = re.compile(r"\b(?:pip3?|python3?\s+-m\s+pip|uv\s+pip|poetry)\s+(?:install|add)\b")
+_DDTRACE_REQ = re.compile(r"^ddtrace(\[[^\]]*\])?(?:\s*(==|~=|>=|<=|>|<|!=|@)\s*(.*))?$", re.I)
 
 
 def _pip_pins(command: str) -> tuple[str | None, list[str]]:
-    """ddtrace spec and ``-r`` files of the pip installs in one RUN command."""
+    """ddtrace spec (``unpinned`` for a bare ``ddtrace``) and ``-r`` files of the pip
+    installs in one RUN command."""
     ddtrace: str | None = None
     reqs: list[str] = []
     for part in re.split(r"&&|;|\|\|", command):
@@ -125,11 +149,13 @@ def _pip_pins(command: str) -> tuple[str | None, list[str]]:
         for i, tok in enumerate(tokens):
             if tok in ("-r", "--requirement", "-c", "--constraint") and i + 1 < len(tokens):
                 reqs.append(tokens[i + 1])
-            m = re.match(r"^ddtrace(\[[^\]]*\])?\s*(==|~=|>=|<=|>|<|@)?\s*(.*)$", tok, re.I)
+            m = _DDTRACE_REQ.match(tok)
             if m:
-                op, ver = m.group(2), m.group(3)
+                op, ver = m.group(2), (m.group(3) or "").strip()
                 if op == "==":
                     ddtrace = ver
+                elif op is None or not ver:
+                    ddtrace = versions.UNPINNED
                 elif op != "@":
                     ddtrace = f"{op}{ver}"
     return ddtrace, reqs
@@ -139,26 +165,43 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
     variables: dict[str, str] = dict(build_args or {})
     stages: list[Stage] = []
     by_alias: dict[str, Stage] = {}
+    notes: list[tuple[str, str]] = []
     for lineno, line in _logical_lines(text):
         parts = line.split(None, 1)
         instr = parts[0].upper()
         args = parts[1] if len(parts) > 1 else ""
         if instr == "ARG":
             for k, v in _pairs(args).items():
-                variables.setdefault(k, v)
+                if k not in variables and (v or "=" in args):
+                    variables[k] = _subst(v, variables)
             continue
         if instr == "FROM":
-            tokens = _subst(args, variables).split()
+            tokens = args.split()
             platform = None
             while tokens and tokens[0].startswith("--"):
                 flag = tokens.pop(0)
                 if flag.startswith("--platform="):
-                    platform = flag.split("=", 1)[1]
+                    got = _interpolate.expand(flag.split("=", 1)[1], variables)
+                    # --platform=$TARGETPLATFORM: set by the build, unknown here
+                    platform = got.text if got.text and not got.unresolved else None
             if not tokens:
                 raise _common.DocumentError(f"line {lineno}", "FROM without an image")
+            raw_base = tokens[0]
+            got = _interpolate.expand(raw_base, variables)
+            base: str | None = got.text
+            if got.unresolved or not got.text:
+                base = None
+                names = ", ".join(got.unresolved) or raw_base
+                notes.append(
+                    (
+                        f"line {lineno}",
+                        f"FROM {raw_base}: the base image is the build argument {names}, "
+                        "which has no value here; the base image's facts are unknown",
+                    )
+                )
             alias = tokens[2] if len(tokens) >= 3 and tokens[1].upper() == "AS" else None
-            stage = Stage(base=tokens[0], alias=alias, platform=platform)
-            parent = by_alias.get(tokens[0])
+            stage = Stage(base=base, alias=alias, platform=platform)
+            parent = by_alias.get(base) if base is not None else None
             if parent is not None:
                 stage.base, stage.platform = parent.base, platform or parent.platform
                 stage.env, stage.labels = dict(parent.env), dict(parent.labels)
@@ -183,7 +226,14 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
         raise _common.DocumentError("FROM", "no FROM instruction: not a Dockerfile")
     last = stages[-1]
     return Image(
-        last.base, last.alias, last.platform, last.env, last.labels, last.ddtrace, last.requirements
+        last.base,
+        last.alias,
+        last.platform,
+        last.env,
+        last.labels,
+        last.ddtrace,
+        last.requirements,
+        notes,
     )
 
 
@@ -193,27 +243,45 @@ def container_input(
     *,
     env: dict[str, str] | None = None,
     build_args: dict[str, str] | None = None,
+    text: str | None = None,
 ) -> tuple[signals.ContainerInput, Image, lockfiles.Pins]:
-    """What a Dockerfile (and the files beside it) say about the container it builds."""
-    image = read(path.read_text(encoding="utf-8", errors="replace"), build_args)
+    """What a Dockerfile (and the files beside it) say about the container it builds;
+    ``text``: the Dockerfile's content when it is not read from ``path`` (inline)."""
+    image = read(read_text(path) if text is None else text, build_args)
     try:
         pins = lockfiles.pins_beside(path.parent, image.requirements)
     except lockfiles.LockFileError as exc:
         raise _common.DocumentError(str(exc.path), str(exc)) from None
     merged_env = {**image.env, **(env or {})}
+    # a pin in a lock file says more than an unpinned `pip install ddtrace`
+    from_lock = image.ddtrace in (None, versions.UNPINNED) and pins.ddtrace is not None
     return (
         signals.ContainerInput(
             name=name,
             image=image.base,
             env=merged_env,
-            ddtrace_hint=image.ddtrace or pins.ddtrace,
-            ddtrace_source="dockerfile" if image.ddtrace else "lockfile",
+            ddtrace_hint=pins.ddtrace if from_lock else image.ddtrace,
+            ddtrace_source="lockfile" if from_lock else "dockerfile",
             python_hint=signals.python_from_image(image.base),
             frameworks_hint=pins.framework_facts(),
         ),
         image,
         pins,
     )
+
+
+def read_text(path: Path) -> str:
+    """A Dockerfile's text: UTF-8, or UTF-16 with its byte-order mark."""
+    data = path.read_bytes()
+    return _common.decode_text(data)
+
+
+# Base images that make the container a Lambda function (AWS's Lambda base images).
+LAMBDA_BASES = ("public.ecr.aws/lambda/", "amazon/aws-lambda-", "docker.io/amazon/aws-lambda-")
+
+
+def is_lambda_base(image: str | None) -> bool:
+    return image is not None and image.lower().startswith(LAMBDA_BASES)
 
 
 def parse(path: Path, source: str, out: model.ParseResult) -> None:
@@ -223,11 +291,16 @@ def parse(path: Path, source: str, out: model.ParseResult) -> None:
     except _common.DocumentError as exc:
         out.errors.append(model.InputError(source, str(exc), exc.field))
         return
-    c.name = image.alias or (path.name if path.name not in NAME_PATTERNS else name)
+    out.warnings.extend(model.InputError(source, message, field) for field, message in image.notes)
+    # a Dockerfile by another name is named by its file (two in one folder stay apart)
+    c.name = path.name if path.name not in NAME_PATTERNS else (image.alias or name)
+    lambda_image = is_lambda_base(image.base)
+    if lambda_image:
+        c.python_source = "image_tag"
     _common.emit(
         _common.Group(
             source=source,
-            deployment_type="docker",
+            deployment_type="lambda" if lambda_image else "docker",
             kind="Dockerfile",
             namespace=None,
             name=name,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import msgspec
 
-from ddcompat.shared import signals
+from ddcompat.shared import signals, versions
 
 LOCK_NAMES = ("poetry.lock", "uv.lock", "pdm.lock", "Pipfile.lock")
 _REQ_LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)(\[[^\]]*\])?\s*(.*)$")
@@ -33,7 +33,7 @@ class Pins(msgspec.Struct):
         name = canonical(name)
         if name == "ddtrace":
             if self.ddtrace is None:
-                self.ddtrace = spec or None
+                self.ddtrace = spec or versions.UNPINNED
         elif name in signals.WEB_FRAMEWORKS and name not in self.frameworks:
             self.frameworks[name] = spec
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ddcompat.shared import model, parsers
-from ddcompat.shared.parsers import dockerfile, kubernetes
+from ddcompat.shared.parsers import compose, dockerfile, kubernetes
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"}
@@ -50,6 +50,7 @@ def collect(
     excludes: Iterable[str] = (),
     *,
     reader: kubernetes.Reader | None = None,
+    compose_options: compose.Options = compose.DEFAULT_OPTIONS,
 ) -> model.ParseResult:
     """Every descriptor under ``paths``; ``reader`` (its caches) is the caller's, or one
     made for this call."""
@@ -61,16 +62,30 @@ def collect(
         p = Path(raw)
         if p.is_dir():
             for f in walk(p, excludes):
-                out.extend(parsers.parse_file(f, f, explicit=False, reader=reader))
+                out.extend(
+                    parsers.parse_file(
+                        f, f, explicit=False, reader=reader, compose_options=compose_options
+                    )
+                )
         elif p.exists():
-            out.extend(parsers.parse_file(p, str(raw), explicit=True, reader=reader))
+            out.extend(
+                parsers.parse_file(
+                    p, str(raw), explicit=True, reader=reader, compose_options=compose_options
+                )
+            )
         else:
             out.errors.append(model.InputError(str(raw), "no such file or directory"))
     if out.built_dockerfiles:
-        # A Dockerfile that a compose service builds is reported through that service.
-        out.workloads = [
-            w
-            for w in out.workloads
-            if w.kind != "Dockerfile" or str(Path(w.source).resolve()) not in out.built_dockerfiles
+        # A Dockerfile that a compose service builds is reported through that service
+        # (with the build args the service gives it).
+        built = out.built_dockerfiles
+
+        def standalone(source: str) -> bool:
+            return str(Path(source).resolve()) not in built
+
+        out.workloads = [w for w in out.workloads if w.kind != "Dockerfile" or standalone(w.source)]
+        out.warnings = [w for w in out.warnings if standalone(w.source)]
+        out.not_python = [
+            n for n in out.not_python if n.kind != "Dockerfile" or standalone(n.source)
         ]
     return out
