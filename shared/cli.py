@@ -52,6 +52,7 @@ def run_check(
     *,
     as_of: datetime.date | None = None,
     env_files: Sequence[str] = (),
+    helm_options: files.HelmOptions = files.NO_HELM,
 ) -> report.Run:
     # this run's caches: what each template says, what each set of facts gives
     judge = evaluator.Evaluator(m, pol, as_of=as_of)
@@ -61,6 +62,7 @@ def run_check(
             excludes,
             reader=kubernetes.Reader(),
             compose_options=compose.Options(env_files=tuple(env_files)),
+            helm_options=helm_options,
         )
         results = [judge.evaluate(w) for w in parsed.workloads]
     return report.Run(
@@ -83,7 +85,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
     # walk every object of the report for nothing (the process ends right after).
     with gc_pause.paused():
         run = run_check(
-            args.paths, m, pol, args.exclude, as_of=settings.as_of, env_files=args.env_file
+            args.paths,
+            m,
+            pol,
+            args.exclude,
+            as_of=settings.as_of,
+            env_files=args.env_file,
+            helm_options=files.HelmOptions(args.helm_render, args.helm),
         )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
@@ -186,6 +194,17 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         default=[],
         help="docker-compose: read interpolation variables from this file instead of the "
         ".env beside each compose file (repeatable, as `docker compose --env-file`)",
+    )
+    check.add_argument(
+        "--helm-render",
+        action="store_true",
+        help="render each Helm chart found in a directory walk with `helm template` and "
+        "check its output (without it, chart templates are skipped and listed)",
+    )
+    check.add_argument(
+        "--helm",
+        metavar="PATH",
+        help="the helm binary for --helm-render (default: $DDCOMPAT_HELM, or helm on PATH)",
     )
     check.add_argument(
         "-v",

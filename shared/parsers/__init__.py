@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,10 @@ from ddcompat.shared.parsers import (
     dockerfile,
     ecs,
     kubernetes,
+    serverless,
 )
 
-FORMATS = ("kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation")
+FORMATS = ("kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation", "serverless")
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -40,6 +42,8 @@ def detect(doc: Mapping[str, Any]) -> str | None:
         return "cloudformation"
     if compose.matches(doc):
         return "compose"
+    if serverless.matches(doc):
+        return "serverless"
     if ecs.matches(doc):
         return "ecs"
     if aws_lambda.matches(doc):
@@ -62,6 +66,18 @@ def load_documents(text: str, suffix: str) -> list[Any]:
         return _yaml.load_all(text)
     except _yaml.YAMLError as exc:
         raise YAMLProblem(str(exc)) from None
+
+
+# Keys that only deployment descriptors have at the top of a document: a file of a walk
+# that cannot be parsed is reported when it has one (a broken manifest), else ignored.
+_DESCRIPTOR_KEYS = (
+    "apiVersion|services|containerDefinitions|taskDefinition|Resources"
+    "|AWSTemplateFormatVersion|FunctionName"
+)
+_DESCRIPTOR_SIGN = re.compile(
+    rf"""^\s*(?:{_DESCRIPTOR_KEYS})\s*:|"(?:{_DESCRIPTOR_KEYS})"\s*:""", re.M
+)
+_UNREADABLE_OTHER = "not valid %s, and nothing in it looks like a deployment descriptor"
 
 
 def _yaml_message(exc: Exception, text: str) -> str:
@@ -91,6 +107,8 @@ def _dispatch(
         compose.parse(doc, source, path, out, compose_options)
     elif fmt == "ecs":
         ecs.parse(doc, source, out)
+    elif fmt == "serverless":
+        serverless.parse(doc, source, out)
     else:
         aws_lambda.parse(doc, source, out)
 
@@ -111,9 +129,17 @@ def parse_text(
     try:
         docs = load_documents(text, suffix)
     except json.JSONDecodeError as exc:
+        if not explicit and not _DESCRIPTOR_SIGN.search(text):
+            # tsconfig.json, devcontainer.json (JSON with comments) ... in a walk
+            out.ignored_files.append(model.IgnoredFile(source, _UNREADABLE_OTHER % "JSON"))
+            return out
         out.errors.append(model.InputError(source, f"not valid JSON: {exc}"))
         return out
     except YAMLProblem as exc:
+        if not explicit and not _DESCRIPTOR_SIGN.search(text):
+            # mkdocs.yml (!!python tags), Ansible, CI templates ... in a walk
+            out.ignored_files.append(model.IgnoredFile(source, _UNREADABLE_OTHER % "YAML"))
+            return out
         out.errors.append(model.InputError(source, f"not valid YAML: {_yaml_message(exc, text)}"))
         return out
     except RecursionError:
@@ -122,6 +148,13 @@ def parse_text(
     docs = [d for d in docs if d is not None]
     if not docs:
         return out  # an empty manifest (as `helm template` may render) is no error
+    if suffix == ".json" and all(
+        isinstance(d, dict) and "image" in d and "name" in d for d in docs
+    ):
+        # only the container definitions of an ECS task (Terraform's
+        # `container_definitions` file, CDK/ecs-cli exports): read as that task
+        family = Path(source).stem.removesuffix(".json") or "task"
+        docs = [{"family": family, "containerDefinitions": docs}]
     recognised = False
     many = len(docs) > 1
     for i, doc in enumerate(docs):

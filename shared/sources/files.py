@@ -13,9 +13,11 @@ import fnmatch
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 from ddcompat.shared import model, parsers
 from ddcompat.shared.parsers import compose, dockerfile, kubernetes
+from ddcompat.shared.sources import helm
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", ".venv", "venv", "__pycache__", ".tox"}
@@ -26,12 +28,32 @@ def _candidate(name: str) -> bool:
     return name.lower().endswith(parsers.DATA_SUFFIXES) or dockerfile.is_dockerfile_name(name)
 
 
-def walk(root: str | Path, excludes: Iterable[str] = ()) -> Iterator[str]:
+class Chart(NamedTuple):
+    """A Helm chart met in a walk: its folder and the template files skipped under it."""
+
+    root: str
+    templates: list[str]
+
+
+def walk(
+    root: str | Path, excludes: Iterable[str] = (), charts: list[Chart] | None = None
+) -> Iterator[str]:
     """Candidate files under ``root``, in a stable order (paths as strings: a fleet can
-    hold tens of thousands of files, and Path objects cost more than reading some)."""
+    hold tens of thousands of files, and Path objects cost more than reading some).
+    A Helm chart's ``templates/`` and bundled ``charts/`` are not walked: they are
+    recorded in ``charts`` (their candidate files), for the caller to render or list."""
     patterns = tuple(excludes)
+    chart_roots: dict[str, Chart] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
+        if helm.CHART_FILE in filenames:
+            chart = chart_roots[dirpath] = Chart(dirpath, [])
+            if charts is not None:
+                charts.append(chart)
+            for sub in ("templates", "charts"):
+                if sub in dirnames:
+                    dirnames.remove(sub)
+                    chart.templates.extend(_files_under(os.path.join(dirpath, sub)))
         for fname in sorted(filenames):
             if not _candidate(fname):
                 continue
@@ -45,12 +67,31 @@ def walk(root: str | Path, excludes: Iterable[str] = ()) -> Iterator[str]:
             yield p
 
 
+def _files_under(top: str) -> list[str]:
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        out.extend(os.path.join(dirpath, f) for f in sorted(filenames) if _candidate(f))
+    return out
+
+
+class HelmOptions(NamedTuple):
+    """``--helm-render`` (and the helm binary to run) for charts met in walks."""
+
+    render: bool = False
+    binary: str | None = None
+
+
+NO_HELM = HelmOptions()
+
+
 def collect(
     paths: Iterable[str | Path],
     excludes: Iterable[str] = (),
     *,
     reader: kubernetes.Reader | None = None,
     compose_options: compose.Options = compose.DEFAULT_OPTIONS,
+    helm_options: HelmOptions = NO_HELM,
 ) -> model.ParseResult:
     """Every descriptor under ``paths``; ``reader`` (its caches) is the caller's, or one
     made for this call."""
@@ -61,12 +102,15 @@ def collect(
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            for f in walk(p, excludes):
+            charts: list[Chart] = []
+            for f in walk(p, excludes, charts):
                 out.extend(
                     parsers.parse_file(
                         f, f, explicit=False, reader=reader, compose_options=compose_options
                     )
                 )
+            for chart in charts:
+                _chart(chart, helm_options, out, reader)
         elif p.exists():
             out.extend(
                 parsers.parse_file(
@@ -89,3 +133,39 @@ def collect(
             n for n in out.not_python if n.kind != "Dockerfile" or standalone(n.source)
         ]
     return out
+
+
+_TEMPLATE_REASON = (
+    "a Helm chart template (run `helm template` and check its output, or --helm-render)"
+)
+
+
+def _chart(
+    chart: Chart, options: HelmOptions, out: model.ParseResult, reader: kubernetes.Reader
+) -> None:
+    """A chart met in a walk: rendered with helm (--helm-render), or its templates listed
+    as ignored with one hint."""
+    if not options.render:
+        if chart.templates:
+            out.ignored_files.extend(
+                model.IgnoredFile(t, _TEMPLATE_REASON) for t in chart.templates
+            )
+            out.warnings.append(
+                model.InputError(
+                    chart.root,
+                    f"Helm chart: {len(chart.templates)} template files not read; render it "
+                    "(`helm template`, or ddcompat check --helm-render) to check its workloads",
+                )
+            )
+        return
+    try:
+        rendered = helm.render(Path(chart.root), helm.helm_binary(options.binary))
+    except helm.HelmError as exc:
+        out.errors.append(model.InputError(chart.root, str(exc), "Chart.yaml"))
+        return
+    for doc in rendered:
+        out.extend(
+            parsers.parse_text(
+                doc.text, doc.source, suffix=".yaml", path=None, explicit=False, reader=reader
+            )
+        )

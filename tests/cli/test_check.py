@@ -275,3 +275,61 @@ def test_console_script_is_installed(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1, proc.stderr
     assert json.loads(proc.stdout)["summary"]["workloads"] == 1
+
+
+def test_files_named_on_the_command_line_are_read_as_what_they_are(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 13.4/13.8: a Dockerfile by any name is never "not valid YAML"; a lock file
+    says what it is; python:3 is a floating tag."""
+    odd = write(
+        tmp_path,
+        "build/api.image",
+        "# syntax=docker/dockerfile:1\nFROM python:3\nENV DD_APPSEC_ENABLED=true\n",
+    )
+    lock = write(tmp_path, "requirements.txt", "ddtrace==2.21.4\n")
+    code, out, err = run(capsys, "check", str(odd), str(lock), "--format", "json")
+    data = json.loads(out)
+    assert code == 2
+    assert [e["message"] for e in data["errors"]] == [
+        "not a deployment descriptor (a lock file: it is read beside a Dockerfile)"
+    ]
+    [w] = data["workloads"]
+    reasons = w["features"]["threat_detection"]["reasons"]
+    floating = [r for r in reasons if r["code"] == "PYTHON_UNKNOWN"]
+    assert floating and "floating tag" in floating[0]["message"]
+    assert "not valid YAML" not in err
+
+
+# DataDog/serverless-plugin-datadog@c23bce7 tsconfig.json (JSON with comments), abridged
+TSCONFIG = """{
+  "compilerOptions": {
+    /* Basic Options */
+    "target": "es2018",
+    "module": "commonjs",
+    "declaration": true
+  }
+}
+"""
+# an mkdocs.yml as the Material theme documents it (a tag the safe loader refuses)
+MKDOCS = """site_name: shop
+markdown_extensions:
+  - pymdownx.emoji:
+      emoji_index: !!python/name:material.extensions.emoji.twemoji
+"""
+
+
+def test_unparsable_files_of_other_tools_are_ignored_in_walks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write(tmp_path, "tsconfig.json", TSCONFIG)
+    write(tmp_path, "mkdocs.yml", MKDOCS)
+    write(tmp_path, "k8s/broken.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: [\n")
+    code, out, _ = run(capsys, "check", str(tmp_path), "--format", "json")
+    data = json.loads(out)
+    # a broken manifest is still an input error; the other tools' files are not
+    assert [Path(e["source"]).name for e in data["errors"]] == ["broken.yaml"]
+    ignored = {Path(f["path"]).name: f["reason"] for f in data["ignored_files"]}
+    assert set(ignored) == {"tsconfig.json", "mkdocs.yml"}
+    assert "nothing in it looks like a deployment descriptor" in ignored["tsconfig.json"]
+    assert code == 2

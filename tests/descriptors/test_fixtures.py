@@ -65,3 +65,14 @@ def test_descriptor_case(case: Path, seed_matrix: matrix_mod.Matrix) -> None:
         assert got_k == sorted(expected["kinds_not_understood"])
     if "skipped_containers" in expected:
         assert data["summary"]["skipped_containers"] == expected["skipped_containers"]
+
+
+REAL = sorted(p.parent for p in HERE.glob("*/*/ORIGIN.md"))
+
+
+def test_a_walk_over_real_repository_files_ends_without_input_errors() -> None:
+    """Issue 13: the fixtures made from real public files (each with its ORIGIN.md), walked
+    together as one repository: exit 0 or 1, never 2."""
+    assert len(REAL) >= 12
+    code = cli.main(["check", "--format", "json", "-o", "/dev/null", *map(str, REAL)])
+    assert code in (0, 1)

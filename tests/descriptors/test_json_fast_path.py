@@ -16,7 +16,7 @@ import yaml
 from hypothesis import given, settings
 
 from ddcompat.shared import model, parsers
-from ddcompat.shared.parsers import kubernetes
+from ddcompat.shared.parsers import _common, kubernetes
 from tests.strategies import manifest_strategy
 
 HERE = Path(__file__).parent
@@ -36,7 +36,7 @@ def _documents() -> list[tuple[str, object]]:
         if f.name == "expected.yaml" or f.suffix not in (".yaml", ".json"):
             continue
         try:
-            docs = list(yaml.safe_load_all(f.read_text(encoding="utf-8-sig")))
+            docs = list(yaml.safe_load_all(_common.decode_text(f.read_bytes())))
         except yaml.YAMLError:
             continue
         for i, doc in enumerate(docs):
