@@ -278,7 +278,7 @@ _NOT_PYTHON = PythonImage(False, None)
 
 
 def is_python_image(image: str | None) -> bool:
-    return python_image(image).is_python
+    return python_image(image)[0]
 
 
 def python_from_image(image: str | None) -> str | None:
@@ -538,7 +538,7 @@ class ContainerInput(msgspec.Struct):
 def looks_python(c: ContainerInput, ann: Annotations) -> bool:
     if ann.has_container_specific(c.name):
         return True
-    if c.ddtrace_hint or c.python_hint or c.lib_injection or is_python_image(c.image):
+    if c.ddtrace_hint or c.python_hint or c.lib_injection or python_image(c.image)[0]:
         return True
     return any(map(str.startswith, c.env, itertools.repeat(_APPSEC_PREFIXES)))
 

@@ -146,8 +146,9 @@ def emit(group: Group, out: model.ParseResult) -> None:
     ann = group.annotations
     containers = group.containers
     # another language, unless a per-container ddcompat.io/ key says it is Python
+    specific = bool(ann.specific)
     other = [
-        None if ann.has_container_specific(c.name) else signals.other_language(c)
+        None if specific and ann.has_container_specific(c.name) else signals.other_language(c)
         for c in containers
     ]
     pythonish = [

@@ -87,14 +87,23 @@ NO_PODS = frozenset(
 def _all_kinds_known(obj: WireObject[Any]) -> bool:
     """Whether every object in ``obj`` (and its List items) is a workload or a built-in
     kind without pods: the typed path reads only those."""
-    kind = obj.kind
-    if obj.items is not None and isinstance(kind, str) and kind.endswith("List"):
-        return all(_all_kinds_known(item) for item in obj.items)
-    if obj.objects is not None and kind == "Template":
-        return all(_all_kinds_known(item) for item in obj.objects)
-    if not isinstance(kind, str):
-        return True
-    return kind in NO_PODS or template_path(obj.apiVersion, kind) is not NOT_A_WORKLOAD
+    members = obj.items if obj.items is not None else obj.objects
+    if members is not None:
+        known = _KNOWN_KINDS
+        return all(
+            (m.kind in known or m.kind is None)
+            if m.items is None and m.objects is None
+            else _all_kinds_known(m)
+            for m in members
+        )
+    return obj.kind is None or obj.kind in _KNOWN_KINDS
+
+
+_GROUP_KINDS = frozenset(kind for _, kind in GROUP_TEMPLATE_PATHS)
+# every kind the typed path reads (Knative's Service is a Service to this test)
+_KNOWN_KINDS = frozenset(
+    {*TEMPLATE_PATHS, *NO_PODS, *(kind for _, kind in GROUP_TEMPLATE_PATHS), "List", "Template"}
+)
 
 
 class NotAWorkload(Enum):
@@ -106,6 +115,7 @@ class NotAWorkload(Enum):
 NOT_A_WORKLOAD = NotAWorkload.NO
 
 
+@functools.lru_cache(maxsize=512)
 def template_path(api_version: str | None, kind: str) -> tuple[str, ...] | NotAWorkload | None:
     """The path from an object of this kind to its pod template (None: the object is the
     pod; ``()``: the object's spec is the pod spec), or NOT_A_WORKLOAD."""
@@ -515,13 +525,11 @@ class Reader:
         kind = obj.kind
         if kind is None:
             return  # no kind, no workload
-        members, holder = (
-            (obj.items, "items")
-            if obj.items is not None and (kind == "List" or kind.endswith("List"))
-            else (obj.objects, "objects")
-            if obj.objects is not None and kind == "Template"
-            else (None, "")
-        )
+        members = None
+        if obj.items is not None and (kind == "List" or kind.endswith("List")):
+            members, holder = obj.items, "items"
+        elif obj.objects is not None and kind == "Template":
+            members, holder = obj.objects, "objects"
         if members is not None:
             for i, item in enumerate(members):
                 try:
@@ -530,7 +538,11 @@ class Reader:
                     at = _common.join(where, f"{holder}[{i}]")
                     raise DocumentError(_common.join(at, exc.field), str(exc)) from None
             return
-        path = template_path(obj.apiVersion, kind)
+        # built-in kinds straight from the table; others (and kinds that other API groups
+        # use too, Knative's Service) by their group
+        path = TEMPLATE_PATHS.get(kind, NOT_A_WORKLOAD)
+        if path is NOT_A_WORKLOAD or kind in _GROUP_KINDS:
+            path = template_path(obj.apiVersion, kind)
         if path is NOT_A_WORKLOAD:
             # Services, ConfigMaps ... carry no workload (JSON of other kinds is searched
             # for containers by read_document: read_json leaves it to the parsed path)

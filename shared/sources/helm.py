@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 from typing import NamedTuple
 
@@ -33,6 +31,8 @@ class Rendered(NamedTuple):
 
 def helm_binary(explicit: str | None = None) -> str:
     """The helm to run: ``--helm``, ``$DDCOMPAT_HELM``, or ``helm`` on PATH."""
+    import shutil  # (imported when a chart is rendered: most walks never do)
+
     found = explicit or os.environ.get("DDCOMPAT_HELM") or shutil.which("helm")
     if not found:
         raise HelmError(
@@ -44,6 +44,8 @@ def helm_binary(explicit: str | None = None) -> str:
 
 def render(chart: Path, helm: str, *, release: str = "ddcompat") -> list[Rendered]:
     """The documents of ``helm template`` of a chart, each with the template it came from."""
+    import subprocess
+
     try:
         done = subprocess.run(
             [helm, "template", release, str(chart)],
