@@ -43,21 +43,26 @@ def walk(
     A Helm chart's ``templates/`` and bundled ``charts/`` are not walked: they are
     recorded in ``charts`` (their candidate files), for the caller to render or list."""
     patterns = tuple(excludes)
-    chart_roots: dict[str, Chart] = {}
+    chart: Chart | None = None  # the chart whose folder the walk is in
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
         if helm.CHART_FILE in filenames:
-            chart = chart_roots[dirpath] = Chart(dirpath, [])
+            chart = Chart(dirpath, [])
             if charts is not None:
                 charts.append(chart)
             for sub in ("templates", "charts"):
                 if sub in dirnames:
                     dirnames.remove(sub)
                     chart.templates.extend(_files_under(os.path.join(dirpath, sub)))
+        elif chart is not None and not _inside(dirpath, chart.root):
+            chart = None
         for fname in sorted(filenames):
             if not _candidate(fname):
                 continue
             p = os.path.join(dirpath, fname)
+            if chart is not None and _templated(p):
+                chart.templates.append(p)  # a template beside Chart.yaml
+                continue
             if patterns:
                 rel = os.path.relpath(p, root)
                 if any(
@@ -65,6 +70,20 @@ def walk(
                 ):
                     continue
             yield p
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _templated(path: str) -> bool:
+    """A file of a chart's folder that holds Go template actions (``{{ ... }}``)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return False  # reported when it is read
+    return b"{{" in head and b"}}" in head
 
 
 def _files_under(top: str) -> list[str]:

@@ -37,6 +37,11 @@ def chart_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         1,
     )
     deployment.write_text(d)
+    # a manifest with template actions kept beside Chart.yaml (outside templates/)
+    (root / "shop" / "extra-pod.yaml").write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: {{ .Release.Name }}-extra}\n"
+        "spec: {containers: [{name: x, image: python:3.12}]}\n"
+    )
     (root / "k8s").mkdir()
     (root / "k8s" / "job.yaml").write_text(
         "apiVersion: batch/v1\nkind: Job\nmetadata: {name: migrate}\nspec:\n  template:\n"
@@ -60,6 +65,7 @@ def test_templates_are_skipped_and_listed_with_one_hint(
     assert ids == ["kubernetes/Job/-/migrate/m"]
     ignored = {Path(f["path"]).name: f["reason"] for f in data["ignored_files"]}
     assert "deployment.yaml" in ignored and "helm template" in ignored["deployment.yaml"]
+    assert "helm template" in ignored["extra-pod.yaml"]
     hints = [w for w in data["warnings"] if "Helm chart" in w["message"]]
     assert len(hints) == 1 and hints[0]["source"].endswith("shop")
 
