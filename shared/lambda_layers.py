@@ -19,7 +19,7 @@ from ddcompat.shared import versions
 
 DATA = Path(__file__).parent / "data" / "datadog-lambda-layers.tsv"
 # arn:...:layer:Datadog-Python312[-ARM]:127 (any account: Datadog publishes from several)
-LAYER = re.compile(r":layer:Datadog-Python(\d)(\d+)(-ARM)?(?::(\d+))?$")
+LAYER = re.compile(r":layer:Datadog-Python(\d)(\d{1,2})(-ARM)?(?::(\d{1,9}))?$")
 _CARET = re.compile(r"^\^(\d+)\.(\d+)(?:\.(\d+))?$")
 
 

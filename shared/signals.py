@@ -30,6 +30,15 @@ KEY_FRAMEWORKS = "frameworks"
 KEY_EXEMPT = "exempt"
 KEY_MODE = "mode"
 KEYS = (KEY_DDTRACE, KEY_PYTHON, KEY_FEATURES, KEY_FRAMEWORKS, KEY_EXEMPT)
+# The longest value each key may hold (Kubernetes allows 256 KiB of annotations per
+# object): a longer one is judged as a finding on that key, never read.
+MAX_VALUE = {
+    KEY_DDTRACE: 256,
+    KEY_PYTHON: 64,
+    KEY_FEATURES: 1024,
+    KEY_FRAMEWORKS: 4096,
+    KEY_EXEMPT: 1024,
+}
 ADMISSION_PREFIX = "admission.datadoghq.com/"
 LIB_INJECTION_ANNOTATION = "admission.datadoghq.com/python-lib.version"
 LIB_CUSTOM_IMAGE_ANNOTATION = "admission.datadoghq.com/python-lib.custom-image"
@@ -189,26 +198,36 @@ def parse_features(raw: str) -> frozenset[str]:
     return frozenset(out)
 
 
-_FW = re.compile(r"^\s*([A-Za-z0-9_.\-\[\]]+)\s*(?:(==|~=|>=|<=|>|<|@|=)\s*(.*?))?\s*$")
+_FW_NAME = re.compile(r"[A-Za-z0-9_.\-]+(?:\[[^\]]*\])?")
+_FW_OPS = ("==", "~=", ">=", "<=", "!=", ">", "<", "@", "=")
+_FW_OP_CHARS = frozenset("=~<>@!")
 
 
 @functools.lru_cache(maxsize=1024)
 def parse_frameworks(raw: str) -> tuple[tuple[str, str], ...]:
-    """``django==3.2.18,flask==2.3`` -> (("django", "3.2.18"), ("flask", "2.3"))."""
+    """``django==3.2.18,flask==2.3`` -> (("django", "3.2.18"), ("flask", "2.3")).
+    Linear in the length of ``raw`` (split, scan, one bounded match per item)."""
     out: dict[str, str] = {}
     for item in raw.split(","):
-        if not item.strip():
+        item = item.strip()
+        if not item:
             continue
-        m = _FW.match(item)
-        if not m:
-            raise ValueError(f"cannot read framework {item.strip()!r} (use name==version)")
-        name = re.sub(r"\[.*\]", "", m.group(1)).lower().replace("_", "-")
-        op, ver = m.group(2), (m.group(3) or "")
-        if op in (None, "==", "=", "@"):
+        at = next((i for i, ch in enumerate(item) if ch in _FW_OP_CHARS), len(item))
+        name, rest = item[:at].strip(), item[at:]
+        op = next((o for o in _FW_OPS if rest.startswith(o)), "") if rest else ""
+        if not _FW_NAME.fullmatch(name) or (rest and not op):
+            raise ValueError(f"cannot read framework {_short(item)!r} (use name==version)")
+        name = name.split("[", 1)[0].lower().replace("_", "-")
+        ver = rest[len(op) :].strip()
+        if op in ("", "==", "=", "@"):
             out[name] = ver.lstrip("v")
         else:
             out[name] = f"{op}{ver}"
     return tuple(sorted(out.items()))
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def split_image(image: str) -> tuple[str, str | None]:
@@ -557,6 +576,14 @@ def build_facts(
     Raises :class:`SignalError` naming the field for unreadable ``ddcompat.io/`` values.
     """
     name = c.name
+    if ann.general or ann.specific:
+        for key in KEYS:
+            raw_value = ann.get(name, key)
+            if raw_value is not None and len(raw_value) > MAX_VALUE[key]:
+                raise SignalError(
+                    ann.field(name, key),
+                    f"value too long ({len(raw_value)} characters; at most {MAX_VALUE[key]})",
+                )
     ddtrace, ddtrace_source = _first(
         (ann.get(name, KEY_DDTRACE), "annotation"),
         (c.lib_injection or lib_injection, "library_injection"),

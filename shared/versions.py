@@ -158,7 +158,24 @@ def _next_release(release: tuple[int, ...]) -> version.Version:
     return version.Version(".".join(str(p) for p in bumped))
 
 
+# Versions come from annotations, labels and files anyone can write: bounded before any
+# number in them is converted (Python refuses ints of more than 4,300 digits).
+MAX_VERSION_TEXT = 256
+_HUGE_NUMBER = re.compile(r"\d{19}")
+
+
+def check_bounds(text: str) -> None:
+    """VersionSyntaxError for a version text too long, or with a number too large."""
+    if len(text) > MAX_VERSION_TEXT:
+        raise VersionSyntaxError(
+            f"version text too long ({len(text)} characters; at most {MAX_VERSION_TEXT})"
+        )
+    if _HUGE_NUMBER.search(text):
+        raise VersionSyntaxError("a version number with more than 18 digits")
+
+
 def _parse_version(text: str) -> version.Version:
+    check_bounds(text)
     try:
         return version.Version(text)
     except version.InvalidVersion as exc:
@@ -213,6 +230,7 @@ def parse_range(text: str, *, major_pin_is_range: bool = True) -> Interval:
     s = text.strip()
     if not s:
         raise VersionSyntaxError("empty version")
+    check_bounds(s)
     had_v = bool(_VPREFIX.match(s))
     s = _VPREFIX.sub("", s)
     if s in ("latest", "*"):
@@ -247,7 +265,7 @@ def at_least(minimum: str) -> Interval:
 @functools.lru_cache(maxsize=1024)
 def python_minor(text: str) -> tuple[int, int] | None:
     """``3.11.4`` -> (3, 11); ``3`` or junk -> None."""
-    m = re.match(r"^\s*(\d+)\.(\d+)(?:\.\d+)?\s*$", text)
+    m = re.match(r"^\s*(\d{1,4})\.(\d{1,4})(?:\.\d{1,9})?\s*$", text)
     if not m:
         return None
     return int(m.group(1)), int(m.group(2))

@@ -17,7 +17,7 @@ from typing import Any
 from ddcompat.shared import lambda_layers, model, signals
 from ddcompat.shared.parsers import _common
 
-DD_LAYER = re.compile(r":layer:Datadog-Python(\d)(\d+)(-ARM)?(?::|$)")
+DD_LAYER = re.compile(r":layer:Datadog-Python(\d)(\d{1,2})(-ARM)?(?::|$)")
 
 
 def matches(doc: Mapping[str, Any]) -> bool:
