@@ -13,11 +13,12 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import aiohttp
 import orjson
-from aiohttp import web
+from aiohttp import web, web_protocol
 
 from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
@@ -77,6 +78,12 @@ async def _read_body(request: web.Request, state: State) -> bytes:
         raise protocol.AdmissionError(
             415, f"content type must be application/json, got {request.content_type!r}"
         )
+    length = request.content_length
+    if length is not None and length > state.config.max_body:
+        # said up front: refused at once, never read
+        raise protocol.AdmissionError(
+            413, f"request body larger than {state.config.max_body} bytes"
+        )
     try:
         if request.content.is_eof():
             # the whole body is in already (the usual case): no timer to arm and cancel
@@ -89,6 +96,9 @@ async def _read_body(request: web.Request, state: State) -> bytes:
         raise protocol.AdmissionError(
             413, f"request body larger than {state.config.max_body} bytes"
         ) from None
+    except (aiohttp.ClientPayloadError, web_protocol.RequestPayloadError) as exc:
+        # a body that does not decode as its Content-Encoding says (gzip, deflate)
+        raise protocol.AdmissionError(400, f"cannot read the request body: {exc}") from None
 
 
 def _record(state: State, outcome: protocol.Outcome, started: float) -> None:
@@ -116,19 +126,47 @@ async def validate(request: web.Request) -> web.Response:
     started = time.perf_counter()
     mode_raw = request.match_info.get("mode", state.config.default_mode)
     if mode_raw not in protocol.MODES:
-        return _error(404, f"unknown mode {mode_raw!r} (enforce, warn, audit)")
+        return _error(404, f"unknown mode {_printable(mode_raw)!r} (enforce, warn, audit)")
     mode: protocol.Mode = mode_raw
     try:
         if not state.ready or state.judge is None:
             raise protocol.AdmissionError(503, "not ready")
         raw = await _read_body(request, state)
-        outcome = _review_with_deadline(state, raw, mode, started)
+        # the deadline counts from when the body is in (reading it has its own timeout)
+        outcome = _review_with_deadline(state, raw, mode, time.perf_counter())
     except protocol.AdmissionError as exc:
         state.metrics.request("unknown", "error", mode).inc()
-        log.warning("bad admission request from %s: %s", request.remote, exc)
+        log.warning("bad admission request from %s: %s", request.remote, _printable(str(exc)))
         return _error(exc.status, str(exc))
     _record(state, outcome, started)
     return web.Response(body=orjson.dumps(outcome.body), content_type="application/json")
+
+
+def _printable(text: str, limit: int = 300) -> str:
+    """Client-supplied text as one bounded log line."""
+    text = text.replace("\n", " ").replace("\r", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+@web.middleware
+async def _count_answers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every answer is counted by handler and status, 404s and 5xxs included; an
+    unexpected exception is one log line and a 500, never a silent one."""
+    metrics = request.app[STATE].metrics
+    name = getattr(request.match_info.route, "name", None) or "other"
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        metrics.answer(name, exc.status).inc()
+        raise
+    except Exception as exc:  # a bug: answer, count, and say it in one line
+        log.error("internal error answering %s %s: %r", request.method, request.path, exc)
+        metrics.answer(name, 500).inc()
+        return _error(500, "internal error")
+    metrics.answer(name, response.status).inc()
+    return response
 
 
 def _review_with_deadline(
@@ -199,8 +237,13 @@ async def _watch_certs(state: State) -> None:
     assert state.reloader is not None
     while True:
         await asyncio.sleep(state.reloader.interval)
-        if state.reloader.check():
-            state.metrics.tls_reloads.inc()
+        try:
+            result = state.reloader.check()
+        except Exception as exc:  # the loop must not end: the current pair keeps serving
+            log.error("TLS reload check failed: %r", exc)
+            result = "rejected"
+        if result is not None:
+            state.metrics.tls_reloads.labels(result).inc()
 
 
 def create_app(config: Config) -> web.Application:
@@ -209,18 +252,22 @@ def create_app(config: Config) -> web.Application:
     if config.cert is not None and config.key is not None:
         reloader = tls.CertReloader(config.cert, config.key, interval=config.cert_poll_interval)
     # No lingering on unread bodies (408/413 close the connection; nothing to drain).
-    app = web.Application(client_max_size=config.max_body, handler_args={"lingering_time": 0})
+    app = web.Application(
+        client_max_size=config.max_body,
+        handler_args={"lingering_time": 0},
+        middlewares=[_count_answers],
+    )
     app[STATE] = State(
         config=config,
         metrics=metrics_mod.Metrics.create(),
         reloader=reloader,
     )
     app.cleanup_ctx.append(_lifecycle)
-    app.router.add_post("/validate", validate)
-    app.router.add_post("/validate/{mode}", validate)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/validate", validate, name="validate")
+    app.router.add_post("/validate/{mode}", validate, name="validate-mode")
+    app.router.add_get("/healthz", healthz, name="healthz")
+    app.router.add_get("/readyz", readyz, name="readyz")
+    app.router.add_get("/metrics", metrics, name="metrics")
     return app
 
 

@@ -7,7 +7,12 @@ from typing import Any
 
 import prometheus_client as prom
 
-from ddcompat.shared import serving
+from ddcompat.shared import codes, model, serving
+
+# ("unknown": a request too malformed to say)
+OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT", "unknown"})
+HANDLERS = frozenset({"validate", "healthz", "readyz", "metrics"})
+STATUSES = frozenset({200, 400, 404, 405, 408, 413, 415, 500, 503})
 
 
 @dataclasses.dataclass
@@ -17,11 +22,15 @@ class Metrics:
     duration: prom.Histogram
     findings: prom.Counter
     tls_reloads: prom.Counter
+    answers: prom.Counter
     # labelled children by label values: labels() validates and locks on every call,
     # and every review records two or more of them
     _children: dict[tuple[str, ...], Any] = dataclasses.field(default_factory=dict)
 
     def request(self, operation: str, decision: str, mode: str) -> prom.Counter:
+        # label values come from fixed sets: anything a client sends is "other"
+        if operation not in OPERATIONS:
+            operation = "other"
         key = ("r", operation, decision, mode)
         child = self._children.get(key)
         if child is None:
@@ -29,10 +38,26 @@ class Metrics:
         return child
 
     def finding(self, feature: str, code: str) -> prom.Counter:
+        if feature not in model.FEATURES:
+            feature = "other"
+        if code not in codes.BY_CODE:
+            code = "other"
         key = ("f", feature, code)
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = self.findings.labels(feature, code)
+        return child
+
+    def answer(self, handler: str, status: int) -> prom.Counter:
+        """The counter of HTTP answers of a handler (route name) with a status."""
+        handler = handler.removesuffix("-mode")
+        if handler not in HANDLERS:
+            handler = "other"
+        code = str(status) if status in STATUSES else "other"
+        key = ("a", handler, code)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.answers.labels(handler, code)
         return child
 
     @classmethod
@@ -62,7 +87,15 @@ class Metrics:
             ),
             tls_reloads=prom.Counter(
                 "ddcompat_webhook_tls_reloads",
-                "Times the serving certificate was reloaded from its files",
+                "Checks that found new TLS files, by result: loaded (swapped in), rejected "
+                "(not a matching pair: the last good pair keeps serving), unreadable",
+                ["result"],
+                registry=registry,
+            ),
+            answers=prom.Counter(
+                "ddcompat_http_responses",
+                "Every HTTP answer, by handler and status (404s and 5xxs included)",
+                ["handler", "code"],
                 registry=registry,
             ),
         )

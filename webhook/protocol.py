@@ -352,6 +352,9 @@ def _decode_parsed(body: Any) -> Request:
         out.object = k8s_parser.WireObject()  # nothing in it to judge
         return out
     meta = pod.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        # (the API server always sends an object: this review was not made by it)
+        raise AdmissionError(400, "request.object.metadata is not an object")
     if meta is None or isinstance(meta, dict):
         meta = pod["metadata"] = dict(meta or {})
         if not meta.get("namespace") and out.namespace:

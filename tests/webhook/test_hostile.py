@@ -3,6 +3,7 @@ judgement or a 4xx, never a 5xx; every label value from a fixed set; every answe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import time
@@ -80,3 +81,117 @@ async def test_a_crafted_frameworks_value_is_answered_within_the_deadline(
     assert response["allowed"] is False
     assert "ddcompat.io/frameworks" in response["status"]["message"]
     assert "value too long" in response["status"]["message"]
+
+
+async def test_label_values_come_from_fixed_sets(
+    tls_server: Server, client_ssl: ssl.SSLContext
+) -> None:
+    url, app = await tls_server()
+    async with session(client_ssl) as s:
+        for i in range(5):
+            r = review(pod("2.21.4"))
+            r["request"]["operation"] = f"MINTED-{i}"
+            status, _ = await post(s, f"{url}/validate", r)
+            assert status == 200
+        async with s.get(f"{url}/metrics") as resp:
+            text = await resp.text()
+    assert "MINTED" not in text
+    assert (
+        metric(
+            app,
+            "ddcompat_admission_requests_total",
+            operation="other",
+            decision="skipped",
+            mode="enforce",
+        )
+        == 5
+    )
+
+
+async def test_every_answer_is_counted(tls_server: Server, client_ssl: ssl.SSLContext) -> None:
+    url, app = await tls_server()
+    async with session(client_ssl) as s:
+        assert (await post(s, f"{url}/validate/strict", review(pod())))[0] == 404
+        assert (await post(s, f"{url}/nowhere", review(pod())))[0] == 404
+        async with s.get(f"{url}/validate") as resp:
+            assert resp.status == 405
+        assert (await post(s, f"{url}/validate", review(pod())))[0] == 200
+    assert metric(app, "ddcompat_http_responses_total", handler="validate", code="404") == 1
+    assert metric(app, "ddcompat_http_responses_total", handler="other", code="404") == 1
+    assert metric(app, "ddcompat_http_responses_total", handler="other", code="405") == 1
+    assert metric(app, "ddcompat_http_responses_total", handler="validate", code="200") == 1
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status"),
+    [
+        ({"Content-Encoding": "gzip"}, b"not gzip at all", 400),
+        ({"Content-Encoding": "deflate"}, b"\x00\x01garbage", 400),
+    ],
+    ids=["gzip", "deflate"],
+)
+async def test_bogus_encodings_are_400(
+    tls_server: Server,
+    client_ssl: ssl.SSLContext,
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, app = await tls_server()
+    async with session(client_ssl) as s:
+        got, _ = await post(s, f"{url}/validate", body, {**JSON, **headers})
+    assert got == status
+    assert metric(app, "ddcompat_http_responses_total", handler="validate", code=str(status)) == 1
+    # one line, no traceback
+    assert not any(r.exc_info for r in caplog.records)
+
+
+@pytest.mark.parametrize("meta", ["x", 5, [1]])
+async def test_metadata_of_the_wrong_type_is_400(
+    tls_server: Server, client_ssl: ssl.SSLContext, meta: Any
+) -> None:
+    url, _ = await tls_server()
+    p = pod()
+    p["metadata"] = meta
+    async with session(client_ssl) as s:
+        status, body = await post(s, f"{url}/validate", review(p))
+    assert status == 400 and "metadata" in body["error"]
+
+
+async def test_an_announced_oversize_body_is_413_at_once(
+    tls_server: Server, client_ssl: ssl.SSLContext
+) -> None:
+    url, _ = await tls_server(read_timeout=5.0)
+    async with session(client_ssl) as s:
+        started = time.perf_counter()
+        headers = {**JSON, "Content-Length": str(10**9)}
+        status, _ = await post(s, f"{url}/validate", b"{}" * 5, headers)
+        took = time.perf_counter() - started
+    assert status == 413 and took < 1.0
+
+
+async def test_a_slow_upload_is_still_judged(
+    tls_server: Server, client_ssl: ssl.SSLContext
+) -> None:
+    """Issue 14.7: the deadline counts from when the body is in; a body sent slowly
+    (within the read timeout) is judged, not admitted unevaluated."""
+    url, _ = await tls_server(deadline=0.3, failure_allow=True, read_timeout=5.0)
+    port = int(url.rsplit(":", 1)[1])
+    body = json.dumps(review(pod("1.9.0"), uid="slow")).encode()
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=client_ssl, server_hostname="127.0.0.1"
+    )
+    writer.write(
+        b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+    )
+    for i in range(0, len(body), len(body) // 4 + 1):
+        writer.write(body[i : i + len(body) // 4 + 1])
+        await writer.drain()
+        await asyncio.sleep(0.2)  # 0.8 s in all: past the deadline
+    raw = await reader.read()
+    writer.close()
+    answer = json.loads(raw.split(b"\r\n\r\n", 1)[1])
+    assert answer["response"]["uid"] == "slow"
+    assert answer["response"]["allowed"] is False  # judged: ddtrace 1.9.0 is too old

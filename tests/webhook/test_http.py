@@ -303,4 +303,57 @@ async def test_cert_rotation_under_load(
     assert done > 50
     assert reloader.reloads >= 1
     assert before != after
-    assert app[app_mod.STATE].metrics.tls_reloads._value.get() == reloader.reloads
+    registry = app[app_mod.STATE].metrics.registry
+    loaded = registry.get_sample_value("ddcompat_webhook_tls_reloads_total", {"result": "loaded"})
+    assert loaded == reloader.reloads
+
+
+async def test_cert_rotation_through_a_bad_pair_and_back(
+    tls_server: Server, ca: trustme.CA, client_ssl: ssl.SSLContext, cert_files: tuple[Path, Path]
+) -> None:
+    """Issue 14.5: a mismatched pair, then a half-written one, then the previous good pair
+    put back: the last good context serves throughout, under concurrent fresh clients."""
+    url, app = await tls_server(cert_poll_interval=0.02)
+    reloader = app[app_mod.STATE].reloader
+    assert reloader is not None
+    cert, key = cert_files
+    good_cert, good_key = cert.read_bytes(), key.read_bytes()
+    other = ca.issue_cert("127.0.0.1", "localhost")
+    failures: list[str] = []
+    done = 0
+    stop = asyncio.Event()
+
+    async def client() -> None:
+        nonlocal done
+        while not stop.is_set():
+            connector = aiohttp.TCPConnector(ssl=client_ssl, force_close=True)
+            async with aiohttp.ClientSession(connector=connector) as s:
+                try:
+                    async with s.get(f"{url}/healthz") as r:
+                        done += 1
+                        if r.status != 200:
+                            failures.append(str(r.status))
+                except Exception as exc:
+                    failures.append(repr(exc))
+
+    tasks = [asyncio.create_task(client()) for _ in range(4)]
+    await asyncio.sleep(0.2)
+    # 1. a mismatched pair: the new certificate with the old key
+    cert.write_bytes(b"".join(b.bytes() for b in other.cert_chain_pems))
+    await asyncio.sleep(0.3)
+    # 2. half-written: the key cut in the middle
+    key.write_bytes(other.private_key_pem.bytes()[:100])
+    await asyncio.sleep(0.3)
+    # 3. the previous good pair back
+    cert.write_bytes(good_cert)
+    key.write_bytes(good_key)
+    await asyncio.sleep(0.3)
+    stop.set()
+    await asyncio.gather(*tasks)
+    assert failures == [] and done > 20
+    assert reloader.reloads == 0  # nothing bad was ever swapped in
+    registry = app[app_mod.STATE].metrics.registry
+    rejected = registry.get_sample_value(
+        "ddcompat_webhook_tls_reloads_total", {"result": "rejected"}
+    )
+    assert rejected is not None and rejected >= 2
