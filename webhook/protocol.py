@@ -285,6 +285,7 @@ class WireRequest(msgspec.Struct, gc=False):
     namespace: str | None = None
     name: str | None = None
     object: k8s_parser.WireObject[msgspec.Raw] | None = None
+    oldObject: k8s_parser.WireObject[msgspec.Raw] | None = None
     dryRun: bool | None = None
 
 
@@ -312,6 +313,9 @@ class Request(msgspec.Struct, gc=False):
     containers: list[k8s_parser.ContainerKey] | None = None
     # a Pod field that could not be read (judged as a finding)
     problem: model.InputError | None = None
+    # an UPDATE that changes nothing a judgement reads of the spec (metadata, finalizer
+    # removal, a Pod being deleted): never judged, never denied
+    unchanged: bool = False
 
 
 def _ours(kind: object, group: object, operation: str, obj: object) -> bool:
@@ -344,6 +348,9 @@ def _decode_parsed(body: Any) -> Request:
         dry_run=bool(request.get("dryRun")),
     )
     if not out.judged:
+        return out
+    if operation == "UPDATE" and _unchanged_parsed(request.get("object"), request.get("oldObject")):
+        out.unchanged = True
         return out
     pod = dict(request.get("object") or {})
     pod.setdefault("kind", "Pod")
@@ -395,6 +402,9 @@ def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
     if not out.judged:
         return out
     assert obj is not None
+    if operation == "UPDATE" and _unchanged_wire(obj, request.oldObject):
+        out.unchanged = True
+        return out
     meta = obj.metadata
     if obj.kind is None or obj.apiVersion is None or meta is None:
         return None  # (told apart from a null in the parsed review)
@@ -410,6 +420,66 @@ def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
             return None
     out.object = obj
     return out
+
+
+def _unchanged_wire(
+    new: k8s_parser.WireObject[Any], old: k8s_parser.WireObject[Any] | None
+) -> bool:
+    """An UPDATE of a Pod being deleted, or one whose judged spec fields (containers'
+    names, images and environments, init images, node selection) are as before."""
+    if new.metadata is not None and new.metadata.deletionTimestamp:
+        return True
+    if old is None:
+        return False
+    a, b = new.spec, old.spec
+    if a is None or b is None:
+        return a is b
+
+    def containers(cs: list[k8s_parser.WireContainer[Any]] | None) -> list[Any]:
+        return [(c.name, c.image, None if c.env is None else bytes(c.env)) for c in cs or ()]
+
+    return (
+        containers(a.containers) == containers(b.containers)
+        and [c.image for c in a.initContainers or ()] == [c.image for c in b.initContainers or ()]
+        and a.nodeSelector == b.nodeSelector
+        and a.affinity == b.affinity
+    )
+
+
+def _unchanged_parsed(new: Any, old: Any) -> bool:
+    """:func:`_unchanged_wire` of a review parsed in full (any shape)."""
+    if not isinstance(new, dict):
+        return False
+    meta = new.get("metadata")
+    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
+        return True
+    if not isinstance(old, dict):
+        return False
+    a, b = new.get("spec"), old.get("spec")
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return False
+
+    def containers(spec: dict[str, Any]) -> list[Any]:
+        cs = spec.get("containers")
+        return [
+            (c.get("name"), c.get("image"), c.get("env")) if isinstance(c, dict) else c
+            for c in (cs if isinstance(cs, list) else [cs])
+        ]
+
+    def inits(spec: dict[str, Any]) -> list[Any]:
+        cs = spec.get("initContainers")
+        return (
+            [c.get("image") if isinstance(c, dict) else c for c in cs or ()]
+            if isinstance(cs, list)
+            else [cs]
+        )
+
+    return (
+        containers(a) == containers(b)
+        and inits(a) == inits(b)
+        and a.get("nodeSelector") == b.get("nodeSelector")
+        and a.get("affinity") == b.get("affinity")
+    )
 
 
 def _content_key(
@@ -446,8 +516,9 @@ def review(
     request = decode_review(body, judge.reader)
     uid, operation = request.uid, request.operation
     obj = request.object
-    if not request.judged:
-        # Not ours to judge (the webhook configuration should not send these).
+    if not request.judged or request.unchanged:
+        # Not ours to judge (the webhook configuration should not send these), or an
+        # UPDATE that changes nothing judged (metadata, finalizers, a Pod being deleted)
         return Outcome(_review(uid, True), "skipped", operation, mode)
     meta = obj.metadata if obj is not None else None
     owner = _workload(k8s_parser.wire_controller(meta), meta.labels) if meta else None

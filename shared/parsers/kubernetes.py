@@ -295,6 +295,7 @@ class WireMeta(msgspec.Struct, gc=False):
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
     ownerReferences: list[WireOwnerReference] | None = None
+    deletionTimestamp: str | None = None  # set while an object waits for its finalizers
 
 
 class WireTemplate(msgspec.Struct, Generic[EnvT], gc=False):

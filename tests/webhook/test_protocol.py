@@ -264,3 +264,40 @@ def test_decision_cache_matches_uncached_answers() -> None:
         plain = protocol.review(body, judge=protocol.Judge(SEED, cache_size=0), mode="enforce")
         cached = protocol.review(body, judge=judge, mode="enforce")
         assert plain.body == cached.body and plain.decision == cached.decision
+
+
+def _update(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    body = review(new, operation="UPDATE")
+    body["request"]["oldObject"] = old
+    return body
+
+
+def _both_paths(body: dict[str, Any]) -> list[protocol.Outcome]:
+    """The review decided from raw bytes (typed path) and from parsed JSON."""
+    import json
+
+    return [decide(json.dumps(body).encode()), decide(body)]
+
+
+def test_metadata_updates_of_a_running_pod_are_never_denied() -> None:
+    """Issue 14.6: a namespace switched to enforce can still label, annotate and delete its
+    old noncompliant pods (finalizer removal is an UPDATE)."""
+    old = pod("1.9.0")
+    old["metadata"]["finalizers"] = ["example.com/cleanup"]
+    relabelled = pod("1.9.0", annotations={"team": "payments"})
+    relabelled["metadata"]["labels"] = {"app": "api"}
+    unfinalized = pod("1.9.0")
+    unfinalized["metadata"]["finalizers"] = []
+    deleting = pod("1.9.0")
+    deleting["metadata"]["deletionTimestamp"] = "2026-12-02T17:00:00Z"
+    for new in (relabelled, unfinalized, deleting):
+        for out in _both_paths(_update(new, old)):
+            assert out.decision == "skipped" and out.body["response"]["allowed"] is True
+
+
+def test_an_update_that_changes_an_image_is_judged() -> None:
+    old = pod("1.9.0")
+    new = pod("1.9.0")
+    new["spec"]["containers"][0]["image"] = "python:3.12-slim"
+    for out in _both_paths(_update(new, old)):
+        assert out.decision == "denied"
