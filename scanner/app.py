@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hmac
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -33,6 +34,9 @@ class Config:
         default_factory=settings_mod.Settings.default
     )
     request_timeout: float = 60.0
+    # POST /scan: served at all, and the bearer token it needs (None: none)
+    trigger_enabled: bool = True
+    trigger_token: str | None = None
 
 
 @dataclasses.dataclass
@@ -45,6 +49,7 @@ class State:
     scans_done: int = 0
     scanning: bool = False
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
+    loop: asyncio.Task[None] | None = None
 
 
 STATE = web.AppKey("scanner_state", State)
@@ -59,11 +64,9 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
         with m.duration.time():
             snap = await scan_mod.scan(session, state.config.options, state.judging)
     except kube.ListError as exc:
-        m.errors.labels("kubernetes", exc.reason).inc()
-        m.scans.labels("failed").inc()
-        state.published.stale = state.published.snapshot is not None
-        log.error("scan failed, keeping the previous snapshot: %s", exc)
-        return False
+        return _failed(state, "kubernetes", exc.reason, str(exc))
+    except Exception as exc:  # a bug: this scan fails, the loop goes on
+        return _failed(state, "scan", "internal", repr(exc))
     finally:
         state.scanning = False
     for source, reason, message in snap.errors:
@@ -80,14 +83,30 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
     return True
 
 
+def _failed(state: State, source: str, reason: str, message: str) -> bool:
+    m = state.metrics
+    m.errors.labels(source, reason).inc()
+    m.scans.labels("failed").inc()
+    state.published.stale = state.published.snapshot is not None
+    log.error("scan failed, keeping the previous snapshot: %s", message)
+    return False
+
+
 async def _loop(state: State, session: aiohttp.ClientSession | None) -> None:
     cfg = state.config
     while True:
+        # a POST /scan during this scan sets it again: the next scan starts right after
+        state.wake.clear()
         await run_once(state, session)
         delay = cfg.interval * (1 + random.uniform(-cfg.jitter, cfg.jitter))
-        state.wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(state.wake.wait(), delay)
+
+
+def _loop_ended(task: asyncio.Task[None]) -> None:
+    if task.cancelled():
+        return
+    log.critical("the scan loop ended (%r): /healthz now fails", task.exception())
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
@@ -102,11 +121,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             connector=aiohttp.TCPConnector(limit=4),
         )
     task = asyncio.create_task(_loop(state, session), name="ddcompat-scan-loop")
+    task.add_done_callback(_loop_ended)
+    state.loop = task
     try:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # (a loop that ended with an error was logged when it ended)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         if session is not None:
             await session.close()
@@ -117,6 +139,10 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Fails once the scan loop has ended, so Kubernetes restarts the pod."""
+    loop = request.app[STATE].loop
+    if loop is not None and loop.done():
+        return web.Response(text="the scan loop has ended\n", status=500)
     return web.Response(text="ok\n")
 
 
@@ -128,8 +154,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def trigger(request: web.Request) -> web.Response:
-    """Start the next scan now (it still never overlaps a running one)."""
-    request.app[STATE].wake.set()
+    """Start the next scan now (it never overlaps a running one: one asked for during a
+    scan runs right after it). Off with ``--scan-endpoint off``; with a token, only for
+    ``Authorization: Bearer <token>``."""
+    state = request.app[STATE]
+    token = state.config.trigger_token
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return web.Response(text="unauthorized\n", status=401)
+    state.wake.set()
     return web.Response(text="scheduled\n", status=202)
 
 
@@ -144,7 +178,8 @@ def create_app(config: Config) -> web.Application:
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_post("/scan", trigger)
+    if config.trigger_enabled:
+        app.router.add_post("/scan", trigger)
     return app
 
 

@@ -50,6 +50,17 @@ def register(sub: Any) -> None:
         default=200_000,
         help="budget of per-workload series (info + feature status)",
     )
+    run.add_argument(
+        "--scan-endpoint",
+        choices=("on", "off"),
+        default="on",
+        help="serve POST /scan (start the next scan now); off: scans run on the interval only",
+    )
+    run.add_argument(
+        "--scan-token-file",
+        metavar="FILE",
+        help="POST /scan needs `Authorization: Bearer <the token in this file>`",
+    )
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=9090)
     settings_mod.add_arguments(run)
@@ -103,6 +114,22 @@ def _run(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             settings=settings,
+            trigger_enabled=args.scan_endpoint == "on",
+            trigger_token=_token(args.scan_token_file),
         )
     )
     return 0
+
+
+def _token(path: str | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SystemExit(
+            f"ddcompat scanner: --scan-token-file {path}: {exc.strerror or exc}"
+        ) from None
+    if not token:
+        raise SystemExit(f"ddcompat scanner: --scan-token-file {path} is empty")
+    return token

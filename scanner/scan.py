@@ -8,6 +8,7 @@ one workload disagree (a rollout in progress) the worst status per feature is ke
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
@@ -31,6 +32,7 @@ log = logging.getLogger("ddcompat.scanner")
 
 STATUS_RANK = {"supported": 0, "preview": 1, "unknown": 2, "unsupported": 3}
 Key = tuple[str, str, str, str]  # namespace, kind, workload, container
+BARE_PODS = "(bare pods)"  # the workload of pods without a controller
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -150,7 +152,8 @@ class Owners:
     ) -> tuple[str, str]:
         """The workload a pod belongs to, from its controller reference."""
         if ref is None:
-            return "Pod", str(meta.get("name") or meta.get("generateName") or "-")
+            # bare pods of a namespace are one workload: a pod name is never a label value
+            return "Pod", BARE_PODS
         if ref[0] == "ReplicaSet":
             return self.replicasets.get((namespace, ref[1]), ref)
         if ref[0] == "Job":
@@ -261,7 +264,10 @@ async def scan_kubernetes(
                 sources = msgspec.structs.replace(facts.sources, platform="node")
                 facts = msgspec.structs.replace(facts, platform=node, sources=sources)
             wl = msgspec.structs.replace(w, kind=kind, name=name, namespace=ns, facts=facts)
-            judged.append(((ns, kind, name, w.container), judge_workload(wl)))
+            try:
+                judged.append(((ns, kind, name, w.container), judge_workload(wl)))
+            except Exception as exc:  # one workload's problem never fails the scan
+                errors.append(("kubernetes", "internal", f"{ns}/{name}/{w.container}: {exc!r}"))
         return judged
 
     def on_page(items: kube.Page) -> None:
@@ -320,7 +326,12 @@ def scan_files(
         ns = w.namespace or "-"
         if not acc.mine(ns, w.name):
             continue
-        acc.add((ns, w.kind, w.name, w.container), judge.evaluate(w))
+        try:
+            result = judge.evaluate(w)
+        except Exception as exc:  # one workload's problem never fails the scan
+            errors.append(("files", "internal", f"{w.source}: {w.id}: {exc!r}"))
+            continue
+        acc.add((ns, w.kind, w.name, w.container), result)
 
 
 def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entry], int]:
@@ -350,7 +361,8 @@ async def scan(
     errors: list[tuple[str, str, str]] = []
     with gc_pause.paused():
         if opts.paths:
-            scan_files(opts.paths, judging, acc, errors)
+            # files are read off the event loop (/metrics and /healthz keep answering)
+            await asyncio.to_thread(scan_files, opts.paths, judging, acc, errors)
         if opts.kubernetes:
             assert session is not None
             await scan_kubernetes(session, opts, judging, acc, errors)

@@ -222,8 +222,14 @@ def parse_file(
     if explicit and name.lower() in NOT_DESCRIPTORS:
         return model.ParseResult(errors=[model.InputError(source, NOT_DESCRIPTORS[name.lower()])])
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_regular(path)
+    except NotAFile as exc:
+        out = model.ParseResult()
+        if explicit:
+            out.errors.append(model.InputError(source, str(exc)))
+        else:
+            out.ignored_files.append(model.IgnoredFile(source, str(exc)))
+        return out
     except OSError as exc:
         return model.ParseResult(
             errors=[model.InputError(source, f"cannot read: {exc.strerror or exc}")]
@@ -253,6 +259,11 @@ def parse_file(
         reader=reader,
         compose_options=compose_options,
     )
+
+
+MAX_FILE_BYTES = _common.MAX_FILE_BYTES
+NotAFile = _common.NotAFile
+read_regular = _common.read_regular
 
 
 # Files people pass by habit that are read only beside a Dockerfile: what to say.

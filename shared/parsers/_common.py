@@ -3,12 +3,45 @@
 from __future__ import annotations
 
 import codecs
+import os
+import stat
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
 from ddcompat.shared import model, signals
+
+# The largest descriptor file read (a fleet's `kubectl get -A -o json` export is tens of
+# MiB); larger ones are an input error, never read into memory.
+MAX_FILE_BYTES = 256 << 20
+
+
+class NotAFile(OSError):
+    """A path that is not a regular file (a FIFO, a device, a socket), or too large."""
+
+
+def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, *, head: bool = False) -> bytes:
+    """A regular file's bytes, at most ``limit`` (``head``: its first ``limit`` bytes,
+    whatever its size): opened without blocking (a FIFO named ``x.yaml`` would wait
+    forever for a writer) and checked on the open descriptor."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise NotAFile("not a regular file (a pipe, device or socket): not read")
+        if st.st_size > limit and not head:
+            raise NotAFile(f"file too large ({st.st_size} bytes; at most {limit})")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        if head:
+            return data[:limit]
+        raise NotAFile(f"file too large (more than {limit} bytes)")
+    return data
 
 
 def decode_text(data: bytes) -> str:

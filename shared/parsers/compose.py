@@ -49,7 +49,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
     from dotenv import dotenv_values
 
-    data = path.read_bytes()[:MAX_FILE_BYTES]
+    data = _common.read_regular(path, MAX_FILE_BYTES)
     values = dotenv_values(stream=io.StringIO(_common.decode_text(data)), interpolate=True)
     return {k: v for k, v in values.items() if v is not None}
 
@@ -191,7 +191,7 @@ class _Reader:
         from ddcompat.shared.parsers import _yaml
 
         try:
-            text = _common.decode_text(p.read_bytes()[:MAX_FILE_BYTES])
+            text = _common.decode_text(_common.read_regular(p, MAX_FILE_BYTES))
             docs = _yaml.load_all(text)
         except OSError as exc:
             raise _common.DocumentError(field, f"cannot read {p}: {exc.strerror or exc}") from None

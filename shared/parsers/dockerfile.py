@@ -272,8 +272,11 @@ def container_input(
 
 def read_text(path: Path) -> str:
     """A Dockerfile's text: UTF-8, or UTF-16 with its byte-order mark."""
-    data = path.read_bytes()
+    data = _common.read_regular(path, MAX_DOCKERFILE_BYTES)
     return _common.decode_text(data)
+
+
+MAX_DOCKERFILE_BYTES = 4 << 20
 
 
 # Base images that make the container a Lambda function (AWS's Lambda base images).

@@ -165,9 +165,13 @@ ARCH_KEYS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
 
 def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
     """(kind, name) of an object's controller owner reference, if it has one."""
-    for ref in meta.get("ownerReferences") or ():
+    refs = meta.get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else ():
         if isinstance(ref, dict) and ref.get("controller"):
-            return str(ref.get("kind")), str(ref.get("name"))
+            kind, name = ref.get("kind"), ref.get("name")
+            # a reference without a kind or name names nothing (never "None")
+            if isinstance(kind, str) and kind and isinstance(name, str) and name:
+                return kind, name
     return None
 
 
@@ -380,8 +384,8 @@ def container_key(c: WireContainer[Any]) -> ContainerKey:
 def wire_controller(meta: WireMeta) -> tuple[str, str] | None:
     """:func:`controller_of` for a typed object."""
     for ref in meta.ownerReferences or ():
-        if ref.controller:
-            return str(ref.kind), str(ref.name)
+        if ref.controller and ref.kind and ref.name:
+            return ref.kind, ref.name
     return None
 
 

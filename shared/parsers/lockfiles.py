@@ -13,8 +13,10 @@ from pathlib import Path
 import msgspec
 
 from ddcompat.shared import signals, versions
+from ddcompat.shared.parsers import _common
 
 LOCK_NAMES = ("poetry.lock", "uv.lock", "pdm.lock", "Pipfile.lock")
+MAX_LOCK_BYTES = 32 << 20
 _REQ_LINE = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)(\[[^\]]*\])?\s*(.*)$")
 
 
@@ -57,7 +59,11 @@ def read_requirements(path: Path, pins: Pins, seen: set[Path] | None = None) -> 
         return
     seen.add(resolved)
     pins.files.append(str(path))
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    try:
+        data = _common.read_regular(path, MAX_LOCK_BYTES)
+    except OSError as exc:
+        raise LockFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    for raw in data.decode("utf-8", errors="replace").splitlines():
         line = raw.split("#", 1)[0].strip() if raw.lstrip().startswith("#") else raw.strip()
         if not line:
             continue
@@ -81,12 +87,12 @@ class LockFileError(ValueError):
 def read_lock(path: Path, pins: Pins) -> None:
     try:
         _read_lock(path, pins)
-    except (ValueError, AttributeError, TypeError) as exc:
+    except (ValueError, AttributeError, TypeError, OSError) as exc:
         raise LockFileError(path, f"cannot read lock file: {exc}") from None
 
 
 def _read_lock(path: Path, pins: Pins) -> None:
-    text = path.read_text(encoding="utf-8", errors="replace")
+    text = _common.read_regular(path, MAX_LOCK_BYTES).decode("utf-8", errors="replace")
     pins.files.append(str(path))
     if path.name == "Pipfile.lock":
         data = json.loads(text)

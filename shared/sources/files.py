@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ddcompat.shared import model, parsers
-from ddcompat.shared.parsers import compose, dockerfile, kubernetes
+from ddcompat.shared.parsers import _common, compose, dockerfile, kubernetes
 from ddcompat.shared.sources import helm
 
 SKIP_DIRS = frozenset(
@@ -79,8 +79,7 @@ def _inside(path: str, root: str) -> bool:
 def _templated(path: str) -> bool:
     """A file of a chart's folder that holds Go template actions (``{{ ... }}``)."""
     try:
-        with open(path, "rb") as fh:
-            head = fh.read(1 << 16)
+        head = _common.read_regular(path, 1 << 16, head=True)
     except OSError:
         return False  # reported when it is read
     return b"{{" in head and b"}}" in head

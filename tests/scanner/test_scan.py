@@ -37,7 +37,9 @@ async def test_pods_resolve_to_workloads(apiserver: Start) -> None:
     assert ("shop", "Deployment", "api", "app") in keys
     assert ("batch", "CronJob", "nightly", "app") in keys
     assert ("data", "StatefulSet", "db-api", "app") in keys
-    assert ("data", "Pod", "pod-22", "app") in keys
+    # a bare pod: its name is never a label value (issue 14.11)
+    assert ("data", "Pod", scan_mod.BARE_PODS, "app") in keys
+    assert not any("pod-22" in k for key in keys for k in key)
     # 25 filler deployments, not 250 pods; sidecars skipped
     assert len([k for k in keys if k[0] == "filler"]) == 25
     assert len(keys) == 25 + 5
