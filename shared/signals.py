@@ -39,7 +39,25 @@ MAX_VALUE = {
     KEY_FRAMEWORKS: 4096,
     KEY_EXEMPT: 1024,
 }
+_MAX_ANY_VALUE = max(MAX_VALUE.values())  # the longest value any key reads
 ADMISSION_PREFIX = "admission.datadoghq.com/"
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+# The annotations a judgement reads: keys with these prefixes, and the default container.
+# Caches key on these alone (a last-applied-configuration of 100 KB is no part of a key).
+READ_ANNOTATION_PREFIXES = (PREFIX, ADMISSION_PREFIX, DEFAULT_CONTAINER_ANNOTATION)
+
+
+def cacheable(items: tuple[tuple[str, str], ...]) -> bool:
+    """Whether read annotations may be part of a cache key: no value longer than any
+    key may hold (an over-long one is a finding, judged each time, never kept)."""
+    return all(len(v) <= _MAX_ANY_VALUE for _, v in items)
+
+
+def read_annotations(annotations: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The (key, value) pairs of ``annotations`` that a judgement reads, in order."""
+    return tuple(kv for kv in annotations.items() if kv[0].startswith(READ_ANNOTATION_PREFIXES))
+
+
 LIB_INJECTION_ANNOTATION = "admission.datadoghq.com/python-lib.version"
 LIB_CUSTOM_IMAGE_ANNOTATION = "admission.datadoghq.com/python-lib.custom-image"
 LIB_INIT_IMAGE = re.compile(r"(?:^|/)dd-lib-python-init(?::(?P<tag>[^@]+))?(?:@.*)?$")
@@ -267,14 +285,23 @@ class PythonImage(NamedTuple):
     version: str | None
 
 
-@functools.lru_cache(maxsize=4096)
 def python_image(image: str | None) -> PythonImage:
+    """:func:`_python_image` (cached for references of a sane length only)."""
+    if not image or len(image) > MAX_IMAGE:
+        return _NOT_PYTHON
+    return _python_image(image)
+
+
+# The longest image reference read (registry/repository:tag@digest is far shorter).
+MAX_IMAGE = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def _python_image(image: str) -> PythonImage:
     """Python only from images that are Python: official and well-known Python images
     and tags shaped like Python versions (``python:3.11-slim``, ``lambda/python:3.12``,
     ``ubi9/python-311``, ``devcontainers/python:1-3.12``, ``uv:python3.12-bookworm``,
     ``x:python3.11``). Any other repository (``acme/shop-python:18``) says nothing."""
-    if not image or len(image) > 512:
-        return _NOT_PYTHON
     repo, tag = split_image(image)
     last = repo.rsplit("/", 1)[-1].lower()
     m = _NAME_VERSION.fullmatch(last)
@@ -395,7 +422,7 @@ def other_language(c: ContainerInput) -> tuple[str, str] | None:
             if rt.startswith(row.match):
                 return row.language, f"Lambda runtime {c.runtime} is {row.language}"
         return None  # a Python runtime, or one nobody knows: the image cannot overrule it
-    if c.image:
+    if c.image and len(c.image) <= MAX_IMAGE:
         img = _image_language(c.image)
         if img is not None:
             return img.language, f"image {c.image} is {img.language}"
@@ -407,10 +434,14 @@ def other_language(c: ContainerInput) -> tuple[str, str] | None:
     return None
 
 
-@functools.lru_cache(maxsize=1024)
 def ddtrace_from_init_image(image: str | None) -> str | None:
-    if not image:
+    if not image or len(image) > MAX_IMAGE:
         return None
+    return _ddtrace_from_init_image(image)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ddtrace_from_init_image(image: str) -> str | None:
     m = LIB_INIT_IMAGE.search(image.split("@", 1)[0] if "@" in image else image)
     if not m:
         return None

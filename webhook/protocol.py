@@ -18,7 +18,7 @@ import msgspec
 import orjson
 
 from ddcompat.shared import cache as cache_mod
-from ddcompat.shared import evaluator, model
+from ddcompat.shared import evaluator, model, signals
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.parsers import kubernetes as k8s_parser
@@ -494,7 +494,7 @@ def _content_key(
         meta.namespace,
         owner or ("Pod", meta.name or meta.generateName),
         tuple(meta.labels.items()) if meta.labels else (),
-        tuple(meta.annotations.items()) if meta.annotations else (),
+        signals.read_annotations(meta.annotations) if meta.annotations else (),
         tuple(spec.nodeSelector.items()) if spec.nodeSelector else (),
         _KEY_ENCODER.encode(spec.affinity) if spec.affinity else b"",
         tuple(c.image for c in spec.initContainers) if spec.initContainers else (),
@@ -558,10 +558,11 @@ def _judged(
         containers = request.containers
         if containers is None:
             containers = [k8s_parser.container_key(c) for c in spec.containers]
-        key = _content_key(meta, owner, spec, containers)
-        found = cache.get(key)
-        if found is not None:
-            return found
+        if not meta.annotations or signals.cacheable(signals.read_annotations(meta.annotations)):
+            key = _content_key(meta, owner, spec, containers)
+            found = cache.get(key)
+            if found is not None:
+                return found
     parsed = model.ParseResult()
     try:
         judge.reader.read_object(obj, "admission", "", parsed, request.containers)

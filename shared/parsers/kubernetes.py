@@ -611,18 +611,21 @@ class Reader:
                 raw_spec["affinity"] = spec.affinity
             platform = platform_of(raw_spec, _spec_field(where, path))
             platform_source = "node_selection"
+        read = signals.read_annotations(annotations) if annotations else ()
         key: TemplateKey = (
-            tuple(annotations.items()),
+            read,
             keys,
             platform,
             platform_source,
             lib,
             len(init),
-            annotations.get("kubectl.kubernetes.io/default-container"),
+            annotations.get(signals.DEFAULT_CONTAINER_ANNOTATION),
         )
         signals_of = self.templates.get(key)
         if signals_of is None:
-            signals_of = self.templates.put(key, _template_signals(*key))
+            signals_of = _template_signals(*key)
+            if signals.cacheable(read):  # (an over-long value is judged, never kept)
+                self.templates.put(key, signals_of)
         found, errors, skipped, not_python = signals_of
         namespace = meta.namespace
         # signals.label_pairs, for labels known to be strings
@@ -868,7 +871,9 @@ def _template_signals(
             kind="",
             namespace=None,
             name="",
-            annotations=_annotations(annotations),
+            annotations=_annotations(annotations)
+            if signals.cacheable(annotations)
+            else signals.Annotations(dict(annotations), "metadata.annotations"),
             containers=[
                 signals.ContainerInput(
                     name,
