@@ -318,14 +318,21 @@ class Evaluator:
         required = policy.required_features(workload) if policy.require else _NOTHING
         exemption = policy.exemption(workload) if policy.exemptions else None
         exempt = workload.exempt
+        source: model.ExemptSource | None = None
+        refused = False
+        if exempt is not None:
+            if policy.annotation_exemptions.allows(workload):
+                source = "annotation"
+            else:  # self-exemption where the policy does not allow it: judged as usual
+                exempt, refused = None, True
         exempt_features = _NOTHING
         if exemption is not None:
             if exemption.features:
                 exempt_features = frozenset(exemption.features)
             elif exempt is None:
-                exempt = exemption.reason
+                exempt, source = exemption.reason, "policy"
         features, not_checked, worst = self._apply_policy(workload.facts, required, exempt_features)
-        return model.WorkloadResult(workload, features, not_checked, exempt, worst)
+        return model.WorkloadResult(workload, features, not_checked, exempt, worst, source, refused)
 
     def facts_findings(self, facts: model.Facts, features: frozenset[str]) -> FactsFindings:
         """What the matrix says about ``features`` for these facts (no policy applied)."""

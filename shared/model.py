@@ -172,6 +172,9 @@ def max_severity(features: dict[str, FeatureResult]) -> Severity | None:
     return best
 
 
+ExemptSource = Literal["annotation", "policy"]
+
+
 class WorkloadResult(msgspec.Struct, frozen=True, gc=False):
     workload: WorkloadContainer
     features: dict[str, FeatureResult]
@@ -179,6 +182,10 @@ class WorkloadResult(msgspec.Struct, frozen=True, gc=False):
     exempt: str | None
     # max_severity(features); the evaluator computes it once for results it shares.
     max_severity: Severity | None
+    # where the exemption came from: "annotation" (ddcompat.io/exempt) or "policy"
+    exempt_source: ExemptSource | None = None
+    # a ddcompat.io/exempt annotation the policy does not allow here (judged as usual)
+    exempt_refused: bool = False
 
     @property
     def compliant(self) -> bool:

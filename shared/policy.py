@@ -15,6 +15,10 @@ the policy's. Example::
       - namespaces: [legacy]
         names: ["batch-*"]
         reason: "retired in Q3"
+
+``exemptions`` may also be a mapping: ``rules`` (the list above) and ``annotations``,
+who may exempt a workload with its own ``ddcompat.io/exempt`` annotation: ``allow``
+(the default), ``deny``, or ``{namespaces: [...]}``.
 """
 
 from __future__ import annotations
@@ -69,10 +73,29 @@ class Exemption(_Selector, frozen=True):
     features: tuple[model.FeatureId, ...] = ()
 
 
+class AnnotationExemptions(msgspec.Struct, frozen=True):
+    """Who may exempt a workload with its own ``ddcompat.io/exempt`` annotation (anyone who
+    can edit a manifest can write one): everywhere (``allow``), nowhere (``deny``), or in
+    these namespaces only (globs)."""
+
+    allow: bool = True
+    namespaces: tuple[str, ...] = ()
+
+    def allows(self, w: model.WorkloadContainer) -> bool:
+        if self.allow:
+            return True
+        ns = w.namespace or ""
+        return any(fnmatch.fnmatchcase(ns, p) for p in self.namespaces)
+
+
+ALLOW_ANNOTATIONS = AnnotationExemptions()
+
+
 class Policy(msgspec.Struct, frozen=True):
     severities: dict[model.Code, model.Severity | None] = msgspec.field(default_factory=dict)
     require: tuple[Requirement, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
+    annotation_exemptions: AnnotationExemptions = ALLOW_ANNOTATIONS
 
     def severity(self, code: model.Code) -> model.Severity | None:
         """The severity of a code; ``None`` means the policy drops the finding."""

@@ -55,6 +55,7 @@ class WorkloadJSON(msgspec.Struct, gc=False):
     not_checked: tuple[str, ...]
     compliant: bool
     facts_source: model.FactSources
+    exempt_source: str | None  # annotation (ddcompat.io/exempt) or policy
 
 
 class ErrorJSON(msgspec.Struct, gc=False):
@@ -73,6 +74,8 @@ class SummaryJSON(msgspec.Struct, gc=False):
     not_python: int
     warnings: int
     kinds_not_understood: int
+    exempt_by_source: dict[str, int]  # annotation, policy
+    exemptions_refused: int  # ddcompat.io/exempt where the policy does not allow it
 
 
 class NotPythonJSON(msgspec.Struct, gc=False):
@@ -204,6 +207,7 @@ def workload_json(r: model.WorkloadResult, encoded: _Encoded | None = None) -> W
         r.not_checked,
         r.compliant,
         w.facts.sources,
+        r.exempt_source,
     )
 
 
@@ -251,6 +255,11 @@ def summary(run: Run) -> SummaryJSON:
         not_python=len(run.not_python),
         warnings=len(run.warnings),
         kinds_not_understood=len(run.kinds_not_understood),
+        exempt_by_source={
+            source: sum(1 for r in run.results if r.exempt_source == source)
+            for source in ("annotation", "policy")
+        },
+        exemptions_refused=sum(1 for r in run.results if r.exempt_refused),
     )
 
 

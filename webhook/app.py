@@ -107,6 +107,11 @@ def _record(state: State, outcome: protocol.Outcome, started: float) -> None:
     m.duration.observe(time.perf_counter() - started)
     if outcome.decision == "dry_run":
         return
+    for r in outcome.results:
+        if r.exempt_source is not None:
+            m.exemption(r.exempt_source).inc()
+        elif r.exempt_refused:
+            m.exemption("refused").inc()
     for feature, code in outcome.findings:
         m.finding(feature, code).inc()
     if outcome.decision in ("denied", "audited"):

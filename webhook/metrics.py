@@ -22,6 +22,7 @@ class Metrics:
     duration: prom.Histogram
     findings: prom.Counter
     tls_reloads: prom.Counter
+    exemptions: prom.Counter
     answers: prom.Counter
     # labelled children by label values: labels() validates and locks on every call,
     # and every review records two or more of them
@@ -46,6 +47,15 @@ class Metrics:
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = self.findings.labels(feature, code)
+        return child
+
+    def exemption(self, source: str) -> prom.Counter:
+        """Exempt containers by where the exemption came from (annotation, policy), and
+        self-exemptions the policy refused (refused)."""
+        key = ("e", source)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.exemptions.labels(source)
         return child
 
     def answer(self, handler: str, status: int) -> prom.Counter:
@@ -90,6 +100,13 @@ class Metrics:
                 "Checks that found new TLS files, by result: loaded (swapped in), rejected "
                 "(not a matching pair: the last good pair keeps serving), unreadable",
                 ["result"],
+                registry=registry,
+            ),
+            exemptions=prom.Counter(
+                "ddcompat_admission_exemptions",
+                "Containers admitted as exempt, by source (annotation: ddcompat.io/exempt; "
+                "policy: a policy rule), and self-exemptions the policy refused (refused)",
+                ["source"],
                 registry=registry,
             ),
             answers=prom.Counter(

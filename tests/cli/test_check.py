@@ -64,6 +64,8 @@ def test_exit_0_when_compliant(tmp_path: Path, capsys: pytest.CaptureFixture[str
         "not_python": 0,
         "warnings": 0,
         "kinds_not_understood": 0,
+        "exempt_by_source": {"annotation": 0, "policy": 0},
+        "exemptions_refused": 0,
     }
 
 

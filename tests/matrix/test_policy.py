@@ -89,3 +89,46 @@ def test_bad_policy_names_file_and_field(tmp_path: Path, text: str, expected: st
     with pytest.raises(policy.PolicyError) as exc:
         policy.load(p)
     assert str(p) in str(exc.value) and expected in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("annotations", "namespace", "exempt"),
+    [
+        (None, "team-a", True),  # no word in the policy: allowed (as before)
+        ("allow", "team-a", True),
+        ("deny", "team-a", False),
+        ({"namespaces": ["legacy-*"]}, "legacy-billing", True),
+        ({"namespaces": ["legacy-*"]}, "team-a", False),
+    ],
+)
+def test_self_exemption_only_where_the_policy_allows_it(
+    evaluate: Evaluate, annotations: object, namespace: str, exempt: bool
+) -> None:
+    """Issue 14.9: any developer can write ddcompat.io/exempt on their own pod."""
+    data: dict[str, object] = {}
+    if annotations is not None:
+        data = {"exemptions": {"annotations": annotations}}
+    pol = policy.from_data(data)
+    r = evaluate(pol, namespace=namespace, ddtrace="1.4.0", features=("sca",), exempt="trust me")
+    assert (r.exempt is not None) is exempt
+    assert r.exempt_source == ("annotation" if exempt else None)
+    assert r.exempt_refused is (not exempt)
+    assert r.fails_at("error") is (not exempt)
+
+
+def test_policy_rules_still_exempt_where_annotations_are_denied(evaluate: Evaluate) -> None:
+    pol = policy.from_data(
+        {
+            "exemptions": {
+                "annotations": "deny",
+                "rules": [{"namespaces": ["legacy"], "reason": "retired in Q3"}],
+            }
+        }
+    )
+    r = evaluate(pol, namespace="legacy", ddtrace="1.9.0", exempt="mine")
+    assert r.exempt == "retired in Q3" and r.exempt_source == "policy" and r.exempt_refused
+
+
+def test_the_list_form_of_exemptions_still_reads(evaluate: Evaluate) -> None:
+    pol = policy.from_data({"exemptions": [{"namespaces": ["legacy"], "reason": "old"}]})
+    assert evaluate(pol, namespace="legacy", ddtrace="1.9.0").exempt_source == "policy"

@@ -13,6 +13,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.shared import settings as settings_mod
 from ddcompat.webhook import app as app_mod
 from tests.webhook.conftest import Server, pod, review
 
@@ -195,3 +198,21 @@ async def test_a_slow_upload_is_still_judged(
     answer = json.loads(raw.split(b"\r\n\r\n", 1)[1])
     assert answer["response"]["uid"] == "slow"
     assert answer["response"]["allowed"] is False  # judged: ddtrace 1.9.0 is too old
+
+
+@pytest.mark.parametrize(("annotations", "source"), [("allow", "annotation"), ("deny", "refused")])
+async def test_self_exemptions_are_counted_by_source(
+    tls_server: Server, client_ssl: ssl.SSLContext, annotations: str, source: str
+) -> None:
+    """Issue 14.9: a self-exemption is honoured only where the policy allows it."""
+    settings = settings_mod.Settings(
+        matrix_mod.load(edition="seed"),
+        policy_mod.from_data({"exemptions": {"annotations": annotations}}),
+    )
+    url, app = await tls_server(settings=settings)
+    p = pod("1.9.0", annotations={"ddcompat.io/exempt": "mine, trust me"})
+    async with session(client_ssl) as s:
+        status, body = await post(s, f"{url}/validate", review(p))
+    assert status == 200
+    assert body["response"]["allowed"] is (source == "annotation")
+    assert metric(app, "ddcompat_admission_exemptions_total", source=source) == 1
