@@ -255,10 +255,15 @@ def test_policy_and_matrix_overrides(helm: Path) -> None:
             v["name"] == "config" and v["configMap"]["name"] == cm["metadata"]["name"]
             for v in spec["volumes"]
         )
-    assert (
-        "--policy=/etc/ddcompat/policy.yaml"
-        not in one(render(helm), "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    # the default values carry a policy too: self-exemption by annotation denied (14.9)
+    default_docs = render(helm)
+    args = one(default_docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--policy=/etc/ddcompat/policy.yaml" in args
+    default_pol = policy_mod.from_data(
+        yaml.safe_load(one(default_docs, "ConfigMap", "config")["data"]["policy.yaml"])
     )
+    assert not default_pol.annotation_exemptions.allow
+    assert not pol.annotation_exemptions.allow  # (values files merge over the default)
 
 
 def test_monitoring_objects(helm: Path) -> None:
