@@ -355,6 +355,9 @@ def _decode_parsed(body: Any) -> Request:
     pod = dict(request.get("object") or {})
     pod.setdefault("kind", "Pod")
     pod.setdefault("apiVersion", "v1")
+    for field in ("kind", "apiVersion"):
+        if not isinstance(pod[field], str):
+            raise AdmissionError(400, f"request.object.{field} is not a string")
     if pod["kind"] not in k8s_parser.TEMPLATE_PATHS:
         out.object = k8s_parser.WireObject()  # nothing in it to judge
         return out
