@@ -12,6 +12,7 @@ import dataclasses
 import gc
 import logging
 import signal
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -42,6 +43,7 @@ class Config:
     failure_allow: bool = True
     max_body: int = 3 * 1024 * 1024
     read_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
     cert_poll_interval: float = 10.0
     shutdown_delay: float = 5.0
     shutdown_timeout: float = 30.0
@@ -256,10 +258,10 @@ def create_app(config: Config) -> web.Application:
     reloader = None
     if config.cert is not None and config.key is not None:
         reloader = tls.CertReloader(config.cert, config.key, interval=config.cert_poll_interval)
-    # No lingering on unread bodies (408/413 close the connection; nothing to drain).
     app = web.Application(
         client_max_size=config.max_body,
-        handler_args={"lingering_time": 0},
+        # no lingering on unread bodies; idle keep-alive connections closed after a minute
+        handler_args={"lingering_time": 0, "keepalive_timeout": config.keepalive_timeout},
         middlewares=[_count_answers],
     )
     app[STATE] = State(
@@ -276,43 +278,135 @@ def create_app(config: Config) -> web.Application:
     return app
 
 
-def _install_sigterm(app: web.Application) -> None:
-    """On SIGTERM: fail readiness first, then stop after the shutdown delay; aiohttp
-    then lets in-flight requests finish (up to ``shutdown_timeout``)."""
-    state = app[STATE]
+class _HeadGuard(asyncio.Protocol):
+    """Stands between the TLS transport and aiohttp's request handler of one connection:
+    a connection whose first request head (request line and headers) is not complete
+    within ``timeout`` is closed (aiohttp itself waits on a half-sent head for ever). Idle
+    keep-alive connections are aiohttp's ``keepalive_timeout``; bodies have their own
+    read timeout (408)."""
 
-    async def on_startup(app: web.Application) -> None:
-        loop = asyncio.get_running_loop()
+    __slots__ = ("_inner", "_tail", "_timeout", "_timer", "_transport")
 
-        def begin() -> None:
-            if state.draining:
-                return
-            state.draining = True
-            log.info("SIGTERM: not ready; stopping in %.1fs", state.config.shutdown_delay)
-            loop.call_later(state.config.shutdown_delay, _exit)
+    def __init__(self, inner: asyncio.Protocol, timeout: float) -> None:
+        self._inner, self._timeout = inner, timeout
+        self._timer: asyncio.TimerHandle | None = None
+        self._transport: asyncio.BaseTransport | None = None
+        self._tail = b""
 
-        loop.add_signal_handler(signal.SIGTERM, begin)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self._timer = asyncio.get_running_loop().call_later(self._timeout, self._expire)
+        self._inner.connection_made(transport)
 
-    app.on_startup.append(on_startup)
+    def _expire(self) -> None:
+        self._timer = None
+        transport = self._transport
+        if isinstance(transport, asyncio.Transport) and not transport.is_closing():
+            log.info("closing a connection whose request head did not arrive in time")
+            transport.abort()
+
+    def data_received(self, data: bytes) -> None:
+        if self._timer is not None:
+            seen = self._tail + data[:65536]
+            if b"\r\n\r\n" in seen:
+                self._timer.cancel()
+                self._timer = None
+            else:
+                self._tail = seen[-3:]
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self._inner.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
 
 
-def _exit() -> None:
-    raise web.GracefulExit()
+class TLSSite(web.TCPSite):
+    """aiohttp's TCP site, with the bounds a listener on the cluster network needs: the
+    TLS handshake and the first request head each must finish within ``timeout`` (a
+    connection that never starts TLS, or sends half a head, is dropped)."""
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext,
+        timeout: float,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context)
+        self._timeout = timeout
+
+    async def start(self) -> None:
+        # (what TCPSite.start does, plus the handshake timeout and the head guard)
+        await web.BaseSite.start(self)
+        server = self._runner.server
+        assert server is not None
+        timeout = self._timeout
+
+        def guarded() -> asyncio.Protocol:
+            return _HeadGuard(server(), timeout)
+
+        self._server = await asyncio.get_running_loop().create_server(
+            guarded,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=timeout,
+            reuse_address=True,
+        )
 
 
 def serve(config: Config) -> None:
     if config.cert is None or config.key is None:
         raise SystemExit("ddcompat webhook serve: --tls-cert and --tls-key are required (TLS only)")
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> None:
+    """The server process: aiohttp's runner (graceful cleanup: stop listening, let
+    in-flight requests finish up to ``shutdown_timeout``, run the app's cleanup) with a
+    :class:`TLSSite`. On SIGTERM: fail readiness first, stop after ``shutdown_delay``."""
     app = create_app(config)
-    _install_sigterm(app)
-    reloader = app[STATE].reloader
+    state = app[STATE]
+    reloader = state.reloader
     assert reloader is not None
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        ssl_context=reloader.context,
-        shutdown_timeout=config.shutdown_timeout,
-        access_log=None,
-        print=None,
+    runner = web.AppRunner(
+        app, access_log=None, shutdown_timeout=config.shutdown_timeout, handle_signals=False
     )
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def drain() -> None:
+        if state.draining:
+            return
+        state.draining = True
+        log.info("SIGTERM: not ready; stopping in %.1fs", config.shutdown_delay)
+        loop.call_later(config.shutdown_delay, stop.set)
+
+    loop.add_signal_handler(signal.SIGTERM, drain)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    try:
+        site = TLSSite(
+            runner,
+            config.host,
+            config.port,
+            ssl_context=reloader.context,
+            timeout=config.read_timeout,
+        )
+        await site.start()
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -104,7 +104,10 @@ async def tls_server(cert_files: tuple[Path, Path]) -> AsyncIterator[Server]:
         await runner.setup()
         reloader = app[app_mod.STATE].reloader
         assert reloader is not None
-        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=reloader.context)
+        # the production site: TLS handshake and request head bounded by the read timeout
+        site = app_mod.TLSSite(
+            runner, "127.0.0.1", 0, ssl_context=reloader.context, timeout=config.read_timeout
+        )
         await site.start()
         runners.append(runner)
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]

@@ -216,3 +216,33 @@ async def test_self_exemptions_are_counted_by_source(
     assert status == 200
     assert body["response"]["allowed"] is (source == "annotation")
     assert metric(app, "ddcompat_admission_exemptions_total", source=source) == 1
+
+
+async def test_connections_that_never_start_tls_are_dropped(tls_server: Server) -> None:
+    """Issue 14.12: each idle socket would otherwise hold a slot for a minute or more."""
+    url, _ = await tls_server(read_timeout=0.5)
+    port = int(url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    started = time.perf_counter()
+    assert await asyncio.wait_for(reader.read(), 3) == b""  # closed by the server
+    assert time.perf_counter() - started < 1.5
+    writer.close()
+
+
+async def test_half_sent_headers_are_dropped_within_the_read_timeout(
+    tls_server: Server, client_ssl: ssl.SSLContext
+) -> None:
+    url, app = await tls_server(read_timeout=0.5)
+    port = int(url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=client_ssl, server_hostname="127.0.0.1"
+    )
+    writer.write(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: appl")
+    await writer.drain()
+    started = time.perf_counter()
+    assert await asyncio.wait_for(reader.read(), 3) == b""
+    assert time.perf_counter() - started < 1.5
+    writer.close()
+    # a well-behaved client on its own connection is unaffected
+    async with session(client_ssl) as s:
+        assert (await post(s, f"{url}/validate", review(pod())))[0] == 200
