@@ -232,7 +232,7 @@ async def test_connections_that_never_start_tls_are_dropped(tls_server: Server) 
 async def test_half_sent_headers_are_dropped_within_the_read_timeout(
     tls_server: Server, client_ssl: ssl.SSLContext
 ) -> None:
-    url, app = await tls_server(read_timeout=0.5)
+    url, _ = await tls_server(read_timeout=0.5)
     port = int(url.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection(
         "127.0.0.1", port, ssl=client_ssl, server_hostname="127.0.0.1"
