@@ -62,7 +62,9 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
     state.scanning = True
     try:
         with m.duration.time():
-            snap = await scan_mod.scan(session, state.config.options, state.judging)
+            snap = await scan_mod.scan(
+                session, state.config.options, state.judging, state.published.snapshot
+            )
     except kube.ListError as exc:
         return _failed(state, "kubernetes", exc.reason, str(exc))
     except Exception as exc:  # a bug: this scan fails, the loop goes on

@@ -97,6 +97,13 @@ class SnapshotCollector(Collector):
         )
         dropped.add_metric([], float(snap.dropped_series))
         yield dropped
+        carried = GaugeMetricFamily(
+            "ddcompat_snapshot_carried_workloads",
+            "Workload-containers shown as of an earlier scan because their descriptor file"
+            " failed to read in the last one",
+        )
+        carried.add_metric([], float(snap.carried))
+        yield carried
         labels = ["namespace", "workload", "kind", "container"]
         status = GaugeMetricFamily(
             "ddcompat_workload_feature_status",

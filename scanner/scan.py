@@ -51,6 +51,8 @@ class Snapshot:
     duration: float
     dropped_series: int = 0
     errors: tuple[tuple[str, str, str], ...] = ()  # (source, reason, message)
+    # workload-containers kept from the previous snapshot because their file failed
+    carried: int = 0
 
 
 @dataclasses.dataclass
@@ -317,11 +319,23 @@ def scan_files(
     judging: Judging,
     acc: Accumulator,
     errors: list[tuple[str, str, str]],
-) -> None:
+    previous: Snapshot | None = None,
+) -> int:
+    """Descriptor files into ``acc``. A file that cannot be read now keeps the entries it
+    gave in ``previous`` (its workloads' series stay, as they were); returns how many."""
     parsed = files.collect(paths, reader=judging.reader)
     judge = judging.evaluator
     for e in parsed.errors:
         errors.append(("files", "bad_input", str(e)))
+    carried = 0
+    failed = {e.source for e in parsed.errors}
+    if previous is not None and failed:
+        read_now = {w.source for w in parsed.workloads}
+        for key, entry in previous.entries.items():
+            source = entry.result.workload.source
+            if source in failed and source not in read_now and key not in acc.entries:
+                acc.entries[key] = entry
+                carried += 1
     for w in parsed.workloads:
         ns = w.namespace or "-"
         if not acc.mine(ns, w.name):
@@ -332,6 +346,7 @@ def scan_files(
             errors.append(("files", "internal", f"{w.source}: {w.id}: {exc!r}"))
             continue
         acc.add((ns, w.kind, w.name, w.container), result)
+    return carried
 
 
 def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entry], int]:
@@ -354,15 +369,20 @@ async def scan(
     session: aiohttp.ClientSession | None,
     opts: Options,
     judging: Judging,
+    previous: Snapshot | None = None,
 ) -> Snapshot:
-    """A complete scan; raises kube.ListError when the pod listing itself fails."""
+    """A complete scan; raises kube.ListError when the pod listing itself fails.
+    ``previous``: the snapshot shown now (what a file that fails to read keeps)."""
     started = time.monotonic()
     acc = Accumulator(opts)
     errors: list[tuple[str, str, str]] = []
+    carried = 0
     with gc_pause.paused():
         if opts.paths:
             # files are read off the event loop (/metrics and /healthz keep answering)
-            await asyncio.to_thread(scan_files, opts.paths, judging, acc, errors)
+            carried = await asyncio.to_thread(
+                scan_files, opts.paths, judging, acc, errors, previous
+            )
         if opts.kubernetes:
             assert session is not None
             await scan_kubernetes(session, opts, judging, acc, errors)
@@ -373,4 +393,5 @@ async def scan(
         duration=time.monotonic() - started,
         dropped_series=dropped,
         errors=tuple(errors),
+        carried=carried,
     )

@@ -170,3 +170,31 @@ async def test_a_fifo_named_like_a_manifest_is_skipped(
     await asyncio.wait_for(wait_scans(app, 1), 5)
     snap = app[app_mod.STATE].published.snapshot
     assert snap is not None and {k[2] for k in snap.entries} == {"ok"}
+
+
+async def test_a_file_that_breaks_keeps_its_workloads_previous_series(
+    files_service: Files, tmp_path: Path
+) -> None:
+    (tmp_path / "ok.yaml").write_text(deployment("ok", "2.21.4"))
+    (tmp_path / "old.yaml").write_text(deployment("old", "1.9.0"))
+    url, app = await files_service()
+    await wait_scans(app, 1)
+    state = app[app_mod.STATE]
+    assert state.published.snapshot is not None
+    before = state.published.snapshot.entries[("shop", "Deployment", "old", "app")]
+    (tmp_path / "old.yaml").write_text("apiVersion: apps/v1\nkind: Deployment\nmetadata: [\n")
+    async with aiohttp.ClientSession() as s, s.post(f"{url}/scan") as r:
+        assert r.status == 202
+    await wait_scans(app, 2)
+    snap = state.published.snapshot
+    assert snap is not None and snap.carried == 1
+    assert snap.entries[("shop", "Deployment", "old", "app")] is before
+    assert any("old.yaml" in message for _, _, message in snap.errors)
+    _, text = await get(f"{url}/metrics")
+    assert "ddcompat_snapshot_carried_workloads 1.0" in text
+    # fixed again: read afresh, nothing carried
+    (tmp_path / "old.yaml").write_text(deployment("old", "2.21.4"))
+    async with aiohttp.ClientSession() as s, s.post(f"{url}/scan") as r:
+        assert r.status == 202
+    await wait_scans(app, 3)
+    assert state.published.snapshot is not None and state.published.snapshot.carried == 0
