@@ -4,10 +4,12 @@ of the running server: never a 5xx."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -89,6 +91,66 @@ def test_sigterm_fails_readiness_first_then_exits(
     assert proc.wait(timeout=15) == 0
     out = proc.stdout.read().decode() if proc.stdout else ""
     assert "SIGTERM: not ready" in out
+
+
+def test_shutdown_drops_late_bytes_and_finishes_in_flight(
+    cert_files: tuple[Path, Path], client_ssl: ssl.SSLContext
+) -> None:
+    """Issue 14.13: a request still uploading when the shutdown delay ends gets no more
+    of its bytes read: it ends in a 408 at the read timeout; a request in flight
+    finishes; the process exits cleanly."""
+    cert, key = cert_files
+    port = free_port()
+    exe = Path(sys.executable).parent / "ddcompat"
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "webhook",
+            "serve",
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--shutdown-delay",
+            "0.3",
+            "--read-timeout",
+            "1.5",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_ready(f"https://127.0.0.1:{port}/readyz", context=client_ssl, proc=proc)
+        body = json.dumps(review(pod("1.9.0"), uid="late")).encode()
+        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+        conn = client_ssl.wrap_socket(raw, server_hostname="127.0.0.1")
+        conn.sendall(
+            b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:100]
+        )
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.6)  # past the shutdown delay: the listener is closed
+        with contextlib.suppress(OSError):
+            conn.sendall(body[100:200])  # late bytes: not read
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := conn.recv(65536):
+                answer += chunk
+        took = time.monotonic() - started
+        conn.close()
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert took < 5
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
