@@ -29,6 +29,24 @@ from ddcompat.webhook import protocol, tls
 log = logging.getLogger("ddcompat.webhook")
 
 
+class _OneLine(logging.Filter):
+    """aiohttp logs a malformed request (bad request line, bad header) with its
+    traceback: from any client, that is one warning line naming the problem."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            exc = record.exc_info[1]
+            record.msg, record.args = f"{record.getMessage()}: {_printable(repr(exc))}", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# the logger of aiohttp's connection handlers (bad HTTP from clients)
+http_log = logging.getLogger("ddcompat.webhook.http")
+http_log.addFilter(_OneLine())
+
+
 @dataclasses.dataclass
 class Config:
     cert: Path | None = None
@@ -261,7 +279,11 @@ def create_app(config: Config) -> web.Application:
     app = web.Application(
         client_max_size=config.max_body,
         # no lingering on unread bodies; idle keep-alive connections closed after a minute
-        handler_args={"lingering_time": 0, "keepalive_timeout": config.keepalive_timeout},
+        handler_args={
+            "lingering_time": 0,
+            "keepalive_timeout": config.keepalive_timeout,
+            "logger": http_log,
+        },
         middlewares=[_count_answers],
     )
     app[STATE] = State(

@@ -246,3 +246,31 @@ async def test_half_sent_headers_are_dropped_within_the_read_timeout(
     # a well-behaved client on its own connection is unaffected
     async with session(client_ssl) as s:
         assert (await post(s, f"{url}/validate", review(pod())))[0] == 200
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GARBAGE\r\n\r\n",
+        b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n",
+        b"POST /validate HTTP/1.1\r\n" + b"X-Long: " + b"a" * 20000 + b"\r\n\r\n",
+    ],
+    ids=["request-line", "content-length", "long-header"],
+)
+async def test_bad_http_is_a_4xx_without_a_traceback(
+    tls_server: Server,
+    client_ssl: ssl.SSLContext,
+    raw: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    url, _ = await tls_server()
+    port = int(url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=client_ssl, server_hostname="127.0.0.1"
+    )
+    writer.write(raw)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.split(b" ", 2)[1].startswith(b"4"), answer[:100]
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
