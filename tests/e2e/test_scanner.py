@@ -190,7 +190,7 @@ def test_scanner_metrics_from_the_real_apiserver(cluster: Cluster, token: str, f
         "threat_detection": "supported",
         "threat_protection": "unsupported",
     }
-    edge = snap.entries[(NS, "Pod", "edge", "app")]
+    edge = snap.entries[(NS, "Pod", scan_mod.BARE_PODS, "app")]  # a bare pod: never its name
     assert str(edge.result.workload.facts.platform) == "linux/arm"  # from the node
     registry = collector.SelfMetrics.create(collector.Published(snapshot=snap)).registry
     text = prometheus_client.generate_latest(registry).decode()
