@@ -123,7 +123,7 @@ async def _read_body(request: web.Request, state: State) -> bytes:
 
 def _record(state: State, outcome: protocol.Outcome, started: float) -> None:
     m = state.metrics
-    m.request(outcome.operation, outcome.decision, outcome.mode).inc()
+    m.request(outcome.operation, outcome.decision, outcome.mode, outcome.kind).inc()
     m.duration.observe(time.perf_counter() - started)
     if outcome.decision == "dry_run":
         return
@@ -133,7 +133,7 @@ def _record(state: State, outcome: protocol.Outcome, started: float) -> None:
         elif r.exempt_refused:
             m.exemption("refused").inc()
     for feature, code in outcome.findings:
-        m.finding(feature, code).inc()
+        m.finding(feature, code, outcome.kind).inc()
     if outcome.decision in ("denied", "audited"):
         resp = outcome.body["response"]
         log.info(
@@ -160,7 +160,7 @@ async def validate(request: web.Request) -> web.Response:
         # the deadline counts from when the body is in (reading it has its own timeout)
         outcome = _review_with_deadline(state, raw, mode, time.perf_counter())
     except protocol.AdmissionError as exc:
-        state.metrics.request("unknown", "error", mode).inc()
+        state.metrics.request("unknown", "error", mode, "other").inc()
         log.warning("bad admission request from %s: %s", request.remote, _printable(str(exc)))
         return _error(exc.status, str(exc))
     _record(state, outcome, started)

@@ -12,6 +12,9 @@ from ddcompat.shared import codes, model, serving
 # ("unknown": a request too malformed to say)
 OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT", "unknown"})
 HANDLERS = frozenset({"validate", "healthz", "readyz", "metrics"})
+KINDS = frozenset(
+    {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Rollout"}
+)
 STATUSES = frozenset({200, 400, 404, 405, 408, 413, 415, 500, 503})
 
 
@@ -28,25 +31,29 @@ class Metrics:
     # and every review records two or more of them
     _children: dict[tuple[str, ...], Any] = dataclasses.field(default_factory=dict)
 
-    def request(self, operation: str, decision: str, mode: str) -> prom.Counter:
+    def request(self, operation: str, decision: str, mode: str, kind: str = "Pod") -> prom.Counter:
         # label values come from fixed sets: anything a client sends is "other"
         if operation not in OPERATIONS:
             operation = "other"
-        key = ("r", operation, decision, mode)
+        if kind not in KINDS:
+            kind = "other"
+        key = ("r", operation, decision, mode, kind)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = self.requests.labels(operation, decision, mode)
+            child = self._children[key] = self.requests.labels(operation, decision, mode, kind)
         return child
 
-    def finding(self, feature: str, code: str) -> prom.Counter:
+    def finding(self, feature: str, code: str, kind: str = "Pod") -> prom.Counter:
         if feature not in model.FEATURES:
             feature = "other"
         if code not in codes.BY_CODE:
             code = "other"
-        key = ("f", feature, code)
+        if kind not in KINDS:
+            kind = "other"
+        key = ("f", feature, code, kind)
         child = self._children.get(key)
         if child is None:
-            child = self._children[key] = self.findings.labels(feature, code)
+            child = self._children[key] = self.findings.labels(feature, code, kind)
         return child
 
     def exemption(self, source: str) -> prom.Counter:
@@ -78,9 +85,10 @@ class Metrics:
             registry=registry,
             requests=prom.Counter(
                 "ddcompat_admission_requests",
-                "AdmissionReview requests by operation, decision and mode "
-                "(decision=error: malformed requests answered with a 4xx)",
-                ["operation", "decision", "mode"],
+                "AdmissionReview requests by operation, decision, mode and kind (Pod, or the "
+                "workload judged at apply time; decision=error: malformed requests answered "
+                "with a 4xx)",
+                ["operation", "decision", "mode", "kind"],
                 registry=registry,
             ),
             duration=prom.Histogram(
@@ -91,8 +99,9 @@ class Metrics:
             ),
             findings=prom.Counter(
                 "ddcompat_admission_findings",
-                "Findings of warning or error severity in admitted or denied pods",
-                ["feature", "code"],
+                "Findings of warning or error severity in admitted or denied pods and "
+                "workloads, by the kind judged (a workload and its Pods are told apart)",
+                ["feature", "code", "kind"],
                 registry=registry,
             ),
             tls_reloads=prom.Counter(

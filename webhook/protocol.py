@@ -73,6 +73,7 @@ class DeadlineExceeded(Exception):
 
     uid: str = ""
     operation: str = ""
+    kind: str = "Pod"
 
 
 class AdmissionError(Exception):
@@ -95,6 +96,7 @@ class Outcome:
     errors: tuple[model.InputError, ...] = ()
     # (feature, code) of each warning- or error-severity finding of non-exempt containers
     findings: tuple[tuple[str, str], ...] = ()
+    kind: str = "Pod"  # the kind judged (Pod, Deployment, ...; "other")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -304,7 +306,8 @@ class Request(msgspec.Struct, gc=False):
 
     uid: str
     operation: str
-    judged: bool  # a Pod CREATE/UPDATE with an object: ours to judge
+    judged: bool  # a CREATE/UPDATE of a judged kind with an object: ours to judge
+    kind: str = "Pod"  # the request's kind (a metric label from a fixed set)
     namespace: str | None = None
     name: str | None = None
     dry_run: bool = False
@@ -318,9 +321,44 @@ class Request(msgspec.Struct, gc=False):
     unchanged: bool = False
 
 
+# What this webhook judges: Pods, and the workloads whose pod templates make them (so
+# `kubectl apply` of a noncompliant Deployment fails where the user sees it), by
+# (API group, kind).
+JUDGED_KINDS = frozenset(
+    {
+        ("", "Pod"),
+        ("apps", "Deployment"),
+        ("apps", "StatefulSet"),
+        ("apps", "DaemonSet"),
+        ("apps", "ReplicaSet"),
+        ("batch", "Job"),
+        ("batch", "CronJob"),
+        ("argoproj.io", "Rollout"),
+    }
+)
+# Labels the controllers add to the Pods they make: not part of what a judgement of a
+# template and of its Pods share (the decision cache key).
+CONTROLLER_LABELS = frozenset(
+    {
+        "pod-template-hash",
+        "controller-revision-hash",
+        "pod-template-generation",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+        "rollouts-pod-template-hash",
+    }
+)
+
+
 def _ours(kind: object, group: object, operation: str, obj: object) -> bool:
-    """A Pod CREATE or UPDATE with an object: what this webhook judges."""
-    return kind == "Pod" and group == "" and operation in ("CREATE", "UPDATE") and obj is not None
+    """A CREATE or UPDATE with an object of a judged kind: what this webhook judges."""
+    return (
+        operation in ("CREATE", "UPDATE")
+        and obj is not None
+        and isinstance(kind, str)
+        and isinstance(group, str)
+        and (group, kind) in JUDGED_KINDS
+    )
 
 
 def decode_review(body: bytes | Any, reader: k8s_parser.Reader) -> Request:
@@ -343,22 +381,25 @@ def _decode_parsed(body: Any) -> Request:
         uid=request["uid"],
         operation=operation,
         judged=_ours(kind.get("kind"), kind.get("group", ""), operation, request.get("object")),
+        kind=_kind_label(kind.get("kind")),
         namespace=request.get("namespace"),
         name=request.get("name"),
         dry_run=bool(request.get("dryRun")),
     )
     if not out.judged:
         return out
-    if operation == "UPDATE" and _unchanged_parsed(request.get("object"), request.get("oldObject")):
+    if operation == "UPDATE" and _unchanged_parsed(
+        request.get("object"), request.get("oldObject"), str(kind.get("kind"))
+    ):
         out.unchanged = True
         return out
     pod = dict(request.get("object") or {})
-    pod.setdefault("kind", "Pod")
-    pod.setdefault("apiVersion", "v1")
+    pod.setdefault("kind", kind.get("kind"))
+    pod.setdefault("apiVersion", _api_version(kind))
     for field in ("kind", "apiVersion"):
         if not isinstance(pod[field], str):
             raise AdmissionError(400, f"request.object.{field} is not a string")
-    if pod["kind"] not in k8s_parser.TEMPLATE_PATHS:
+    if k8s_parser.template_path(pod["apiVersion"], pod["kind"]) is k8s_parser.NOT_A_WORKLOAD:
         out.object = k8s_parser.WireObject()  # nothing in it to judge
         return out
     meta = pod.get("metadata")
@@ -398,6 +439,7 @@ def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
         uid=request.uid,
         operation=operation,
         judged=_ours(kind.kind, kind.group, operation, obj),
+        kind=_kind_label(kind.kind),
         namespace=request.namespace,
         name=request.name,
         dry_run=bool(request.dryRun),
@@ -421,19 +463,50 @@ def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
             out.containers = [reader.admission_container(c) for c in spec.containers]
         except k8s_parser.Irregular:
             return None
+    elif obj.kind != "Pod":
+        template = _template_wire(obj)
+        if template is not None and template.spec is not None and template.spec.containers:
+            try:  # (env outside the plain shape: the parsed review is read instead)
+                for c in template.spec.containers:
+                    reader.admission_container(c)
+            except k8s_parser.Irregular:
+                return None
     out.object = obj
     return out
+
+
+_KIND_LABELS = frozenset(kind for _, kind in JUDGED_KINDS)
+
+
+def _kind_label(kind: object) -> str:
+    return kind if isinstance(kind, str) and kind in _KIND_LABELS else "other"
+
+
+def _template_wire(obj: k8s_parser.WireObject[Any]) -> Any:
+    """A workload's pod template (typed), or None."""
+    path = k8s_parser.TEMPLATE_PATHS.get(obj.kind or "")
+    node: Any = obj
+    for part in path or ():
+        node = getattr(node, part, None)
+        if node is None:
+            return None
+    return node
 
 
 def _unchanged_wire(
     new: k8s_parser.WireObject[Any], old: k8s_parser.WireObject[Any] | None
 ) -> bool:
-    """An UPDATE of a Pod being deleted, or one whose judged spec fields (containers'
-    names, images and environments, init images, node selection) are as before."""
+    """An UPDATE of an object being deleted; of a workload whose pod template is as
+    before (a scale, a label or annotation outside the template); or of a Pod whose judged
+    spec fields (containers' names, images and environments, init images, node selection)
+    are as before."""
     if new.metadata is not None and new.metadata.deletionTimestamp:
         return True
     if old is None:
         return False
+    if new.kind != "Pod":
+        template = _template_wire(new)
+        return template is not None and bool(template == _template_wire(old))
     a, b = new.spec, old.spec
     if a is None or b is None:
         return a is b
@@ -449,7 +522,14 @@ def _unchanged_wire(
     )
 
 
-def _unchanged_parsed(new: Any, old: Any) -> bool:
+def _template_parsed(obj: dict[str, Any], kind: str) -> Any:
+    node: Any = obj
+    for part in k8s_parser.TEMPLATE_PATHS.get(kind) or ():
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def _unchanged_parsed(new: Any, old: Any, kind: str = "Pod") -> bool:
     """:func:`_unchanged_wire` of a review parsed in full (any shape)."""
     if not isinstance(new, dict):
         return False
@@ -458,6 +538,9 @@ def _unchanged_parsed(new: Any, old: Any) -> bool:
         return True
     if not isinstance(old, dict):
         return False
+    if kind != "Pod":
+        template = _template_parsed(new, kind)
+        return template is not None and template == _template_parsed(old, kind)
     a, b = new.get("spec"), old.get("spec")
     if not isinstance(a, dict) or not isinstance(b, dict):
         return False
@@ -485,6 +568,17 @@ def _unchanged_parsed(new: Any, old: Any) -> bool:
     )
 
 
+def _api_version(kind: Any) -> str:
+    group, version = kind.get("group") or "", kind.get("version") or "v1"
+    return f"{group}/{version}" if group else str(version)
+
+
+def _merged(a: dict[str, str] | None, b: dict[str, str] | None) -> dict[str, str] | None:
+    if not a:
+        return b
+    return {**a, **b} if b else a
+
+
 def _content_key(
     meta: k8s_parser.WireMeta,
     owner: tuple[str, str] | None,
@@ -496,7 +590,9 @@ def _content_key(
     return (
         meta.namespace,
         owner or ("Pod", meta.name or meta.generateName),
-        tuple(meta.labels.items()) if meta.labels else (),
+        tuple(kv for kv in meta.labels.items() if kv[0] not in CONTROLLER_LABELS)
+        if meta.labels
+        else (),
         signals.read_annotations(meta.annotations) if meta.annotations else (),
         tuple(spec.nodeSelector.items()) if spec.nodeSelector else (),
         _KEY_ENCODER.encode(spec.affinity) if spec.affinity else b"",
@@ -521,20 +617,24 @@ def review(
     obj = request.object
     if not request.judged or request.unchanged:
         # Not ours to judge (the webhook configuration should not send these), or an
-        # UPDATE that changes nothing judged (metadata, finalizers, a Pod being deleted)
-        return Outcome(_review(uid, True), "skipped", operation, mode)
+        # UPDATE that changes nothing judged (metadata, finalizers, a Pod being deleted,
+        # a workload scaled or relabelled outside its pod template)
+        return Outcome(_review(uid, True), "skipped", operation, mode, kind=request.kind)
     meta = obj.metadata if obj is not None else None
+    name = (meta.name or meta.generateName) if meta else request.name
     owner = _workload(k8s_parser.wire_controller(meta), meta.labels) if meta else None
+    if owner is None and obj is not None and obj.kind and obj.kind != "Pod" and name:
+        owner = (obj.kind, name)  # a workload is its own workload
     try:
         judged = _judged(request, owner, judge, deadline, clock)
     except DeadlineExceeded as exc:
-        exc.uid, exc.operation = uid, operation
+        exc.uid, exc.operation, exc.kind = uid, operation, request.kind
         raise
-    pod_name = _pod_name(
-        meta.namespace if meta else request.namespace,
-        (meta.name or meta.generateName) if meta else request.name,
+    subject = (
+        f"{(obj.kind if obj is not None and obj.kind else request.kind).lower()} "
+        + _pod_name(meta.namespace if meta else request.namespace, name)
     )
-    return _decide(uid, operation, mode, judged, request.dry_run, pod_name)
+    return _decide(uid, operation, mode, judged, request.dry_run, subject, request.kind)
 
 
 def _judged(
@@ -550,14 +650,19 @@ def _judged(
     assert obj is not None
     cache = judge.decisions
     spec, meta = obj.spec, obj.metadata
+    if obj.kind != "Pod" and meta is not None:
+        # a workload: keyed like the Pods its template makes (what the judgement reads)
+        template = _template_wire(obj)
+        spec = template.spec if template is not None else None
+        if template is not None and template.metadata is not None:
+            t = template.metadata
+            meta = k8s_parser.WireMeta(
+                namespace=meta.namespace,
+                labels=_merged(meta.labels, t.labels),
+                annotations=_merged(meta.annotations, t.annotations),
+            )
     key: Hashable | None = None
-    if (
-        cache is not None
-        and obj.kind == "Pod"
-        and meta is not None
-        and spec is not None
-        and spec.containers is not None
-    ):
+    if cache is not None and meta is not None and spec is not None and spec.containers is not None:
         containers = request.containers
         if containers is None:
             containers = [k8s_parser.container_key(c) for c in spec.containers]
@@ -600,7 +705,13 @@ def _evaluate(
 
 
 def _decide(
-    uid: str, operation: str, mode: Mode, judged: Judgement, dry_run: bool, pod_name: str
+    uid: str,
+    operation: str,
+    mode: Mode,
+    judged: Judgement,
+    dry_run: bool,
+    subject: str,
+    kind: str = "Pod",
 ) -> Outcome:
     failing, warnings = judged.failing, judged.warnings
 
@@ -613,6 +724,7 @@ def _decide(
             judged.results,
             judged.errors,
             judged.findings,
+            kind,
         )
 
     if not failing:
@@ -632,7 +744,7 @@ def _decide(
             "warned",
         )
     message = _short(
-        f"ddcompat: pod {pod_name} uses Application Security features its tracer/runtime "
+        f"ddcompat: {subject} uses Application Security features its tracer/runtime "
         f"does not support: " + "; ".join(failing),
         MAX_MESSAGE_LEN,
     )
@@ -646,7 +758,10 @@ def failure_response(exc: DeadlineExceeded, *, allow: bool, why: str, mode: Mode
     """The answer when evaluation could not finish (deadline): per the failure mode."""
     uid, operation = exc.uid, exc.operation
     warning = f"ddcompat: {why}; {'admitted' if allow else 'rejected'} per the failure mode"
+    kind = exc.kind
     if allow:
-        return Outcome(_review(uid, True, warnings=[warning]), "allowed", operation, mode)
+        return Outcome(
+            _review(uid, True, warnings=[warning]), "allowed", operation, mode, kind=kind
+        )
     status: Status = {"code": 403, "reason": "Forbidden", "message": warning}
-    return Outcome(_review(uid, False, status=status), "denied", operation, mode)
+    return Outcome(_review(uid, False, status=status), "denied", operation, mode, kind=kind)

@@ -362,7 +362,13 @@ def _env_items(raw: bytes) -> tuple[tuple[str, str], ...]:
         raise Irregular from None
     # Every variable the signals read has "DD_" or "PYTHON_VERSION" in its name; a
     # backslash could spell one with an escape. Most sidecars have none: no loop for them.
-    if entries and (b"DD_" in raw or b"PYTHON_VERSION" in raw or b"\\" in raw):
+    if entries and (
+        b"DD_" in raw
+        or b"PYTHON_VERSION" in raw
+        or b"OPTIONS" in raw  # JAVA_TOOL_OPTIONS, NODE_OPTIONS: another language's tracer
+        or b"CORECLR" in raw
+        or b"\\" in raw
+    ):
         return _env_read(entries)
     return ()
 

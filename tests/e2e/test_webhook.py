@@ -47,6 +47,27 @@ def pod_yaml(
     return yaml.safe_dump(pod)
 
 
+def deployment_yaml(name: str, namespace: str, ddtrace: str) -> str:
+    pod = yaml.safe_load(pod_yaml(name, namespace, ddtrace))
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {
+                    "labels": {"app": name},
+                    "annotations": pod["metadata"]["annotations"],
+                },
+                "spec": pod["spec"],
+            },
+        },
+    }
+    return yaml.safe_dump(dep)
+
+
 def webhook_entry(
     name: str, url: str, ca: bytes, selector: dict[str, Any], failure: str
 ) -> dict[str, Any]:
@@ -63,7 +84,19 @@ def webhook_entry(
                 "apiVersions": ["v1"],
                 "resources": ["pods"],
                 "operations": ["CREATE", "UPDATE"],
-            }
+            },
+            {
+                "apiGroups": ["apps"],
+                "apiVersions": ["v1"],
+                "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"],
+                "operations": ["CREATE", "UPDATE"],
+            },
+            {
+                "apiGroups": ["batch"],
+                "apiVersions": ["v1"],
+                "resources": ["jobs", "cronjobs"],
+                "operations": ["CREATE", "UPDATE"],
+            },
         ],
         "namespaceSelector": selector,
     }
@@ -191,3 +224,91 @@ def test_webhook_down(cluster: Cluster, webhook: int) -> None:
     assert apply(cluster, pod_yaml("p", "wh-down-ignore", "1.9.0")).returncode == 0
     out = apply(cluster, pod_yaml("p", "wh-down-fail", "1.20.0"))
     assert out.returncode != 0 and "failed calling webhook" in out.stderr
+
+
+def test_apply_of_a_noncompliant_deployment_fails_where_the_user_sees_it(
+    cluster: Cluster, webhook: int
+) -> None:
+    """Issue 15: the Deployment itself is refused in enforce (not its Pods later)."""
+    out = apply(cluster, deployment_yaml("api", "wh-enforce", "1.9.0"))
+    assert out.returncode != 0
+    assert 'admission webhook "enforce.ddcompat.io" denied the request' in out.stderr
+    assert "deployment wh-enforce/api uses" in out.stderr
+    assert "container web: threat_protection: DDTRACE_TOO_OLD" in out.stderr
+    # dry-run on the server gives the same answer
+    dry = cluster.kubectl(
+        "apply",
+        "--dry-run=server",
+        "-f",
+        "-",
+        input=deployment_yaml("api", "wh-enforce", "1.9.0"),
+        check=False,
+    )
+    assert dry.returncode != 0 and "DDTRACE_TOO_OLD" in dry.stderr
+    assert apply(cluster, deployment_yaml("api", "wh-enforce", "1.20.0")).returncode == 0
+
+
+def test_warn_prints_the_reasons_at_apply_time(cluster: Cluster, webhook: int) -> None:
+    out = apply(cluster, deployment_yaml("api", "wh-warn", "1.9.0"))
+    assert out.returncode == 0, out.stderr
+    assert "Warning: ddcompat: container web: threat_protection: DDTRACE_TOO_OLD" in out.stderr
+    dry = cluster.kubectl(
+        "apply",
+        "--dry-run=server",
+        "-f",
+        "-",
+        input=deployment_yaml("api2", "wh-warn", "1.9.0"),
+        check=False,
+    )
+    assert dry.returncode == 0 and "Warning: ddcompat:" in dry.stderr
+
+
+def test_scaling_an_existing_noncompliant_deployment_is_allowed(
+    cluster: Cluster, webhook: int
+) -> None:
+    """A namespace switched to enforce can still scale (and relabel) what already runs."""
+    cluster.kubectl("create", "namespace", "wh-switch")
+    cluster.kubectl("label", "namespace", "wh-switch", "ddcompat.io/mode=audit")
+    time.sleep(0.5)
+    assert apply(cluster, deployment_yaml("legacy", "wh-switch", "1.9.0")).returncode == 0
+    cluster.kubectl("label", "--overwrite", "namespace", "wh-switch", "ddcompat.io/mode=enforce")
+    time.sleep(0.5)
+    scaled = cluster.kubectl(
+        "scale", "deployment", "legacy", "-n", "wh-switch", "--replicas=3", check=False
+    )
+    assert scaled.returncode == 0, scaled.stderr
+    relabelled = cluster.kubectl(
+        "label", "deployment", "legacy", "-n", "wh-switch", "team=payments", check=False
+    )
+    assert relabelled.returncode == 0, relabelled.stderr
+    # a template change (a rollout restart) is judged: refused in enforce
+    restart = cluster.kubectl(
+        "rollout", "restart", "deployment", "legacy", "-n", "wh-switch", check=False
+    )
+    assert restart.returncode != 0 and "DDTRACE_TOO_OLD" in restart.stderr
+
+
+def test_helm_install_of_a_noncompliant_chart_fails_with_the_message(
+    cluster: Cluster, webhook: int, tmp_path: Path
+) -> None:
+    chart = tmp_path / "shop"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: shop\nversion: 0.1.0\n")
+    (chart / "templates" / "deployment.yaml").write_text(
+        deployment_yaml("shop", "wh-enforce", "1.9.0").replace(
+            "namespace: wh-enforce", "namespace: {{ .Release.Namespace }}"
+        )
+    )
+    out = cluster.helm(
+        "install",
+        "shop",
+        str(chart),
+        "-n",
+        "wh-enforce",
+        "--wait",
+        "--timeout",
+        "60s",
+        check=False,
+    )
+    assert out.returncode != 0
+    assert "denied the request" in out.stderr and "DDTRACE_TOO_OLD" in out.stderr

@@ -109,15 +109,17 @@ def test_webhook_configuration(helm: Path) -> None:
     for name, w in hooks.items():
         assert w["sideEffects"] == "None" and w["admissionReviewVersions"] == ["v1"]
         assert w["failurePolicy"] == "Ignore" and w["timeoutSeconds"] == 5
-        assert w["rules"] == [
-            {
-                "apiGroups": [""],
-                "apiVersions": ["v1"],
-                "resources": ["pods"],
-                "operations": ["CREATE", "UPDATE"],
-                "scope": "Namespaced",
-            }
+        # Pods and the workloads that make them (issue 15), one rule per API group
+        assert [(r["apiGroups"], r["apiVersions"], r["resources"]) for r in w["rules"]] == [
+            ([""], ["v1"], ["pods"]),
+            (["apps"], ["v1"], ["deployments", "statefulsets", "daemonsets", "replicasets"]),
+            (["batch"], ["v1"], ["jobs", "cronjobs"]),
+            (["argoproj.io"], ["v1alpha1"], ["rollouts"]),
         ]
+        assert all(
+            r["operations"] == ["CREATE", "UPDATE"] and r["scope"] == "Namespaced"
+            for r in w["rules"]
+        )
         exprs = w["namespaceSelector"]["matchExpressions"]
         excluded = next(e for e in exprs if e["key"] == "kubernetes.io/metadata.name")
         assert excluded["operator"] == "NotIn"
@@ -341,3 +343,12 @@ def test_matrix_edition_value_reaches_both_servers(helm: Path) -> None:
         text=True,
     )
     assert bad.returncode != 0 and "matrixEdition" in bad.stderr
+
+
+def test_webhook_kinds_are_a_value(helm: Path) -> None:
+    docs = render(helm, None, "--set", "webhook.kinds={Pod,CronJob}")
+    for w in one(docs, "ValidatingWebhookConfiguration")["webhooks"]:
+        assert [(r["apiGroups"], r["resources"]) for r in w["rules"]] == [
+            ([""], ["pods"]),
+            (["batch"], ["cronjobs"]),
+        ]

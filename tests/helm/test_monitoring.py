@@ -63,8 +63,8 @@ def exported_metric_names() -> set[str]:
     scanner's after a scan of the example fleet."""
     names: set[str] = set()
     wm = webhook_metrics.Metrics.create()
-    wm.requests.labels("CREATE", "denied", "enforce").inc()
-    wm.findings.labels("sca", "DEPLOYMENT_UNSUPPORTED").inc()
+    wm.requests.labels("CREATE", "denied", "enforce", "Deployment").inc()
+    wm.findings.labels("sca", "DEPLOYMENT_UNSUPPORTED", "Pod").inc()
     wm.duration.observe(0.001)
     published = collector.Published()
     sm = collector.SelfMetrics.create(published)

@@ -106,6 +106,7 @@ async def test_label_values_come_from_fixed_sets(
             operation="other",
             decision="skipped",
             mode="enforce",
+            kind="Pod",
         )
         == 5
     )

@@ -44,12 +44,12 @@ async def test_health_ready_metrics(tls_server: Server, client_ssl: ssl.SSLConte
         async with s.get(f"{url}/metrics") as r:
             text = await r.text()
     assert (
-        'ddcompat_admission_requests_total{decision="denied",mode="enforce",operation="CREATE"} 1.0'
-        in text
+        "ddcompat_admission_requests_total"
+        '{decision="denied",kind="Pod",mode="enforce",operation="CREATE"} 1.0' in text
     )
     assert (
-        'ddcompat_admission_findings_total{code="DDTRACE_TOO_OLD",feature="threat_protection"} 1.0'
-        in text
+        "ddcompat_admission_findings_total"
+        '{code="DDTRACE_TOO_OLD",feature="threat_protection",kind="Pod"} 1.0' in text
     )
     assert "ddcompat_admission_duration_seconds_bucket" in text
     assert 'ddcompat_build_info{component="webhook"' in text
@@ -79,7 +79,7 @@ async def test_modes_by_path(
     assert body["response"]["uid"] == "u-1" and body["response"]["allowed"] is allowed
     counter = app[app_mod.STATE].metrics.requests
     mode = path.rsplit("/", 1)[-1] if path != "/validate" else "enforce"
-    assert counter.labels("CREATE", decision, mode)._value.get() == 1
+    assert counter.labels("CREATE", decision, mode, "Pod")._value.get() == 1
 
 
 async def test_dry_run_is_not_counted_as_denial(
@@ -90,8 +90,8 @@ async def test_dry_run_is_not_counted_as_denial(
         _, body = await post(s, f"{url}/validate", review(pod("1.9.0"), dry_run=True))
     assert body["response"]["allowed"] is False
     counter = app[app_mod.STATE].metrics.requests
-    assert counter.labels("CREATE", "denied", "enforce")._value.get() == 0
-    assert counter.labels("CREATE", "dry_run", "enforce")._value.get() == 1
+    assert counter.labels("CREATE", "denied", "enforce", "Pod")._value.get() == 0
+    assert counter.labels("CREATE", "dry_run", "enforce", "Pod")._value.get() == 1
 
 
 BAD_INPUTS = [
@@ -141,7 +141,10 @@ async def test_bad_input_is_a_clear_4xx(
     assert got == status, answer
     assert text in answer["error"]
     assert (
-        app[app_mod.STATE].metrics.requests.labels("unknown", "error", "enforce")._value.get() == 1
+        app[app_mod.STATE]
+        .metrics.requests.labels("unknown", "error", "enforce", "other")
+        ._value.get()
+        == 1
     )
 
 
