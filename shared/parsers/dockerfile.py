@@ -134,7 +134,7 @@ _PIP = re.compile(r"\b(?:pip3?|python3?\s+-m\s+pip|uv\s+pip|poetry)\s+(?:install
 _DDTRACE_REQ = re.compile(r"^ddtrace(\[[^\]]*\])?(?:\s*(==|~=|>=|<=|>|<|!=|@)\s*(.*))?$", re.I)
 
 
-def _pip_pins(command: str) -> tuple[str | None, list[str]]:
+def pip_pins(command: str) -> tuple[str | None, list[str]]:
     """ddtrace spec (``unpinned`` for a bare ``ddtrace``) and ``-r`` files of the pip
     installs in one RUN command."""
     ddtrace: str | None = None
@@ -218,7 +218,7 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
         elif instr == "LABEL":
             st.labels.update({k: _subst(v, variables) for k, v in _pairs(args).items()})
         elif instr == "RUN":
-            ddt, reqs = _pip_pins(_subst(args, {**variables, **st.env}))
+            ddt, reqs = pip_pins(_subst(args, {**variables, **st.env}))
             if ddt:
                 st.ddtrace = ddt
             st.requirements.extend(reqs)

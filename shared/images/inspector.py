@@ -1,0 +1,230 @@
+"""One image's facts: its config first (``PYTHON_VERSION``, the ``pip install ddtrace==``
+of its history), then its layers top-down; cached by manifest digest in memory and on
+disk (``$DDCOMPAT_CACHE_DIR``), so a digest is inspected once, ever. Tags are resolved to
+digests each time (one HEAD). Every failure is a result, never an exception."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from ddcompat.shared import cache as cache_mod
+from ddcompat.shared.images import layers, reference, registry
+from ddcompat.shared.parsers import dockerfile
+
+Result = Literal[
+    "ok",
+    "cached",
+    "too_large",
+    "corrupt",
+    "bad_reference",
+    "unreachable",
+    "unauthorized",
+    "not_found",
+    "rate_limited",
+    "bad_manifest",
+    "error",
+]
+RESULTS: tuple[str, ...] = Result.__args__  # type: ignore[attr-defined]
+DEFAULT_MAX_BYTES = 512 << 20
+CACHE_ENV = "DDCOMPAT_CACHE_DIR"
+FORMAT = 1  # of the cached entries on disk
+
+
+class ImageFacts(msgspec.Struct, frozen=True):
+    """What an image says; ``result`` says how the inspection went (``ok``/``cached`` or
+    why the facts are unknown) and ``message`` in words."""
+
+    result: Result
+    ddtrace: str | None = None
+    ddtrace_from: Literal["image_config", "image_layers"] | None = None
+    python: str | None = None
+    python_from: Literal["image_config", "image_layers"] | None = None
+    frameworks: tuple[tuple[str, str], ...] | None = None
+    digest: str | None = None
+    message: str = ""
+    bytes_read: int = 0
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(ImageFacts)
+
+
+def default_cache_dir() -> Path | None:
+    raw = os.environ.get(CACHE_ENV)
+    return Path(raw) if raw else None
+
+
+class Inspector:
+    """Inspects images through one registry client, with its caches (memory, disk)."""
+
+    def __init__(
+        self,
+        client: registry.Client,
+        *,
+        cache_dir: Path | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_entries: int = 10_000,
+    ) -> None:
+        self.client = client
+        self.max_bytes = max_bytes
+        self.cache_dir = cache_dir / "images" if cache_dir is not None else None
+        self.memory: cache_mod.Cache[tuple[str, str, str], ImageFacts] = cache_mod.Cache(
+            "images", 16 << 20, max_entries=max_entries
+        )
+
+    def inspect(self, image: str, os_: str = "linux", arch: str = "amd64") -> ImageFacts:
+        try:
+            ref = reference.parse(image)
+        except reference.ReferenceError as exc:
+            return ImageFacts("bad_reference", message=str(exc))
+        try:
+            digest = ref.digest or self._resolve(ref)
+            key = (digest, os_, arch)
+            hit = self.memory.get(key) or self._from_disk(key)
+            if hit is not None:
+                self.memory.put(key, hit)
+                return msgspec.structs.replace(hit, result="cached")
+            facts = self._inspect(ref, digest, os_, arch)
+        except registry.RegistryError as exc:
+            return ImageFacts(exc.reason, message=str(exc))
+        if facts.result == "ok":  # (failures are tried again next time)
+            self.memory.put(key, facts)
+            self._to_disk(key, facts)
+        return facts
+
+    def _resolve(self, ref: reference.Reference) -> str:
+        resp = self.client.request(
+            "HEAD", ref, f"/v2/{ref.repository}/manifests/{ref.ref}", accept=registry.ACCEPT
+        )
+        digest = resp.headers.get("Docker-Content-Digest")
+        if not isinstance(digest, str) or not digest.startswith("sha256:"):
+            raise registry.RegistryError("bad_manifest", f"{ref}: no digest for {ref.ref}")
+        return digest
+
+    def _inspect(self, ref: reference.Reference, digest: str, os_: str, arch: str) -> ImageFacts:
+        pinned = reference.Reference(ref.registry, ref.repository, None, digest)
+        _, manifest = self.client.manifest(pinned, os_, arch)
+        config_desc = manifest.get("config") or {}
+        config = (
+            self.client.blob_json(pinned, config_desc["digest"])
+            if isinstance(config_desc.get("digest"), str)
+            else {}
+        )
+        py_config, ddtrace_config = _from_config(config)
+        budget = layers.Budget(self.max_bytes)
+        descs = [d for d in manifest.get("layers") or () if isinstance(d, dict)]
+        try:
+            found = layers.walk(
+                self._layer_streams(pinned, list(reversed(descs)), budget),
+                python_known=py_config is not None,
+            )
+        except layers.TooLarge:
+            return ImageFacts(
+                "too_large",
+                digest=digest,
+                message=f"too large to inspect (read {budget.used} bytes; at most "
+                f"{self.max_bytes})",
+                bytes_read=budget.used,
+            )
+        except layers.CorruptLayer as exc:
+            return ImageFacts("corrupt", digest=digest, message=f"a layer cannot be read: {exc}")
+        ddtrace, ddtrace_from = (
+            (found.ddtrace, "image_layers")
+            if found.ddtrace
+            else (ddtrace_config, "image_config")
+            if ddtrace_config
+            else (None, None)
+        )
+        python, python_from = (
+            (py_config, "image_config")
+            if py_config
+            else (found.python, "image_layers")
+            if found.python
+            else (None, None)
+        )
+        return ImageFacts(
+            "ok",
+            ddtrace=ddtrace,
+            ddtrace_from=ddtrace_from,  # type: ignore[arg-type]
+            python=python,
+            python_from=python_from,  # type: ignore[arg-type]
+            frameworks=found.frameworks if found.layers_read else None,
+            digest=digest,
+            bytes_read=budget.used,
+        )
+
+    def _layer_streams(
+        self, ref: reference.Reference, descs: list[dict[str, Any]], budget: layers.Budget
+    ) -> Iterator[tuple[Any, str]]:
+        for d in descs:
+            digest, media = d.get("digest"), str(d.get("mediaType") or "")
+            if not isinstance(digest, str):
+                continue
+            if "foreign" in media or "nondistributable" in media:
+                continue
+            resp = self.client.blob(ref, digest)
+            try:
+                yield layers.Metered(resp, budget), media
+            finally:
+                resp.release_conn()
+
+    # -- disk --------------------------------------------------------------------------
+
+    def _path(self, key: tuple[str, str, str]) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        name = hashlib.sha256("/".join(key).encode()).hexdigest()
+        return self.cache_dir / f"{name}.json"
+
+    def _from_disk(self, key: tuple[str, str, str]) -> ImageFacts | None:
+        path = self._path(key)
+        if path is None:
+            return None
+        try:
+            data = path.read_bytes()
+            stored = json.loads(data)
+            if stored.get("format") != FORMAT:
+                return None
+            return _DECODER.decode(json.dumps(stored["facts"]).encode())
+        except (OSError, ValueError, KeyError, msgspec.DecodeError):
+            return None
+
+    def _to_disk(self, key: tuple[str, str, str], facts: ImageFacts) -> None:
+        path = self._path(key)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(b'{"format": %d, "facts": %s}' % (FORMAT, _ENCODER.encode(facts)))
+            tmp.replace(path)
+        except OSError:
+            pass  # a cache that cannot be written is only slower
+
+
+def _from_config(config: Any) -> tuple[str | None, str | None]:
+    """(Python, ddtrace) from an image config: ``PYTHON_VERSION`` of its environment, and
+    the last ``pip install ddtrace==X`` of its history."""
+    if not isinstance(config, dict):
+        return None, None
+    python = None
+    cfg = config.get("config") if isinstance(config.get("config"), dict) else {}
+    for entry in cfg.get("Env") or ():
+        if isinstance(entry, str) and entry.startswith("PYTHON_VERSION="):
+            value = entry.partition("=")[2].strip()
+            python = value or None
+    ddtrace = None
+    for h in config.get("history") or ():
+        created = h.get("created_by") if isinstance(h, dict) else None
+        if isinstance(created, str) and "ddtrace" in created and len(created) < 65536:
+            found, _ = dockerfile.pip_pins(created)
+            if found and found != "unpinned":
+                ddtrace = found
+    return python, ddtrace
