@@ -39,12 +39,16 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
-# Debian's prometheus package: the real Prometheus and promtool used by the scanner tests.
+# Debian's packages the tests run for real: prometheus (Prometheus and promtool, the
+# scanner tests), docker-registry (an OCI registry, distribution 2.8) and skopeo (pushes
+# the test images into it) for the image inspector's tests.
+SYSTEM_PACKAGES = prometheus docker-registry skopeo
 system-deps:
-	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-	  echo "installing Debian's prometheus package (prometheus, promtool)"; \
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
+	  && command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
+	  echo "installing Debian's packages: $(SYSTEM_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-	    --no-install-recommends prometheus >/dev/null; }
+	    --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }
 
 unit: install system-deps
 	$(BIN)/pytest

@@ -16,6 +16,7 @@ import gc
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -24,6 +25,9 @@ from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.parsers import compose, kubernetes
 from ddcompat.shared.sources import files
+
+if TYPE_CHECKING:
+    from ddcompat.shared.images import inspector as inspector_mod
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 ENTRY_POINT_GROUP = "ddcompat.commands"
@@ -53,6 +57,7 @@ def run_check(
     as_of: datetime.date | None = None,
     env_files: Sequence[str] = (),
     helm_options: files.HelmOptions = files.NO_HELM,
+    images: inspector_mod.Inspector | None = None,
 ) -> report.Run:
     # this run's caches: what each template says, what each set of facts gives
     judge = evaluator.Evaluator(m, pol, as_of=as_of)
@@ -64,6 +69,12 @@ def run_check(
             compose_options=compose.Options(env_files=tuple(env_files)),
             helm_options=helm_options,
         )
+        if images is not None:
+            # what each image says, read from its registry (--inspect-images)
+            from ddcompat.shared.images import inspector as inspector_mod
+
+            parsed.workloads, image_warnings = inspector_mod.inspect_all(parsed.workloads, images)
+            parsed.warnings.extend(image_warnings)
         results = [judge.evaluate(w) for w in parsed.workloads]
     return report.Run(
         as_of=judge.as_of,
@@ -92,6 +103,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             as_of=settings.as_of,
             env_files=args.env_file,
             helm_options=files.HelmOptions(args.helm_render, args.helm),
+            images=_inspector(args) if args.inspect_images else None,
         )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
@@ -116,6 +128,35 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if run.errors:
         return EXIT_USAGE
     return EXIT_FINDINGS if run.fails(args.fail_on) else EXIT_OK
+
+
+def _inspector(args: argparse.Namespace) -> inspector_mod.Inspector:
+    """The image inspector of ``check --inspect-images`` (credentials from
+    ``--registry-config``, else ``~/.docker/config.json`` when there is one)."""
+    # (imported when images are inspected: urllib3 and zstandard cost every other run)
+    from ddcompat.shared.images import inspector as inspector_mod
+    from ddcompat.shared.images import registry
+
+    config = args.registry_config or (
+        str(Path.home() / ".docker" / "config.json")
+        if (Path.home() / ".docker" / "config.json").is_file()
+        else None
+    )
+    credentials = {}
+    if config:
+        try:
+            credentials = registry.docker_config_credentials(config)
+        except (OSError, ValueError) as exc:
+            raise settings_mod.ConfigError(f"--registry-config {config}: {exc}") from None
+    client = registry.Client(
+        credentials=credentials,
+        insecure=frozenset(args.insecure_registry),
+        ca_file=args.registry_ca,
+        user_agent=f"ddcompat/{about.version()}",
+    )
+    return inspector_mod.Inspector(
+        client, cache_dir=inspector_mod.default_cache_dir(), max_bytes=args.inspect_max_bytes
+    )
 
 
 def _write_stdout(data: bytes) -> None:
@@ -205,6 +246,31 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         "--helm",
         metavar="PATH",
         help="the helm binary for --helm-render (default: $DDCOMPAT_HELM, or helm on PATH)",
+    )
+    check.add_argument(
+        "--inspect-images",
+        action="store_true",
+        help="read ddtrace, Python and framework versions from each image in its registry "
+        "(off by default: CI may have no registry access)",
+    )
+    check.add_argument(
+        "--registry-config",
+        metavar="FILE",
+        help="registry credentials, a Docker config.json (`auths`; default ~/.docker/config.json)",
+    )
+    check.add_argument("--registry-ca", metavar="FILE", help="CA bundle for registries' TLS")
+    check.add_argument(
+        "--insecure-registry",
+        metavar="HOST",
+        action="append",
+        default=[],
+        help="talk plain HTTP to this registry host[:port] (repeatable)",
+    )
+    check.add_argument(
+        "--inspect-max-bytes",
+        type=int,
+        default=512 << 20,
+        help="bytes read per image at most (default 512 MiB); past it: too large to inspect",
     )
     check.add_argument(
         "-v",

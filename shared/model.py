@@ -69,6 +69,8 @@ FactSource = Literal[
     "lambda_runtime",
     "lambda_architectures",
     "image_tag",
+    "image_config",
+    "image_layers",
     "dockerfile",
     "lockfile",
     "env",
@@ -125,6 +127,8 @@ class WorkloadContainer(msgspec.Struct, frozen=True, gc=False):
     facts: Facts
     labels: tuple[tuple[str, str], ...] = ()
     exempt: str | None = None
+    # the container's image reference, as written (what the image inspector reads)
+    image: str | None = None
 
     @property
     def deployment_type(self) -> DeploymentType:

@@ -219,6 +219,8 @@ SOURCE_WORDS: dict[str, str] = {
     "lambda_runtime": "the Lambda runtime",
     "lambda_architectures": "the Lambda architectures",
     "image_tag": "the image tag",
+    "image_config": "the image's config (its registry)",
+    "image_layers": "the image's layers (its registry)",
     "dockerfile": "the Dockerfile",
     "lockfile": "a lock or requirements file",
     "env": "the container environment",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from ddcompat.shared import cache as cache_mod
+from ddcompat.shared import model
 from ddcompat.shared.images import layers, reference, registry
 from ddcompat.shared.parsers import dockerfile
 
@@ -78,6 +80,7 @@ class Inspector:
         self.memory: cache_mod.Cache[tuple[str, str, str], ImageFacts] = cache_mod.Cache(
             "images", 16 << 20, max_entries=max_entries
         )
+        self._lock = threading.Lock()  # (front ends inspect a few images at a time)
 
     def inspect(self, image: str, os_: str = "linux", arch: str = "amd64") -> ImageFacts:
         try:
@@ -87,15 +90,19 @@ class Inspector:
         try:
             digest = ref.digest or self._resolve(ref)
             key = (digest, os_, arch)
-            hit = self.memory.get(key) or self._from_disk(key)
+            with self._lock:
+                hit = self.memory.get(key)
+            hit = hit or self._from_disk(key)
             if hit is not None:
-                self.memory.put(key, hit)
+                with self._lock:
+                    self.memory.put(key, hit)
                 return msgspec.structs.replace(hit, result="cached")
             facts = self._inspect(ref, digest, os_, arch)
         except registry.RegistryError as exc:
             return ImageFacts(exc.reason, message=str(exc))
         if facts.result == "ok":  # (failures are tried again next time)
-            self.memory.put(key, facts)
+            with self._lock:
+                self.memory.put(key, facts)
             self._to_disk(key, facts)
         return facts
 
@@ -215,8 +222,9 @@ def _from_config(config: Any) -> tuple[str | None, str | None]:
     if not isinstance(config, dict):
         return None, None
     python = None
-    cfg = config.get("config") if isinstance(config.get("config"), dict) else {}
-    for entry in cfg.get("Env") or ():
+    cfg = config.get("config")
+    env = cfg.get("Env") if isinstance(cfg, dict) else None
+    for entry in env if isinstance(env, list) else ():
         if isinstance(entry, str) and entry.startswith("PYTHON_VERSION="):
             value = entry.partition("=")[2].strip()
             python = value or None
@@ -228,3 +236,63 @@ def _from_config(config: Any) -> tuple[str | None, str | None]:
             if found and found != "unpinned":
                 ddtrace = found
     return python, ddtrace
+
+
+# Where a fact may come from and still be replaced by what the image says: the image
+# ranks below explicit annotations and library injection, above guesses from the tag,
+# the environment or the build files.
+_KEEP_DDTRACE = frozenset({"annotation", "library_injection"})
+_KEEP_PYTHON = frozenset({"annotation"})
+
+
+def apply(w: model.WorkloadContainer, facts: ImageFacts) -> model.WorkloadContainer:
+    """The workload with what its image says, where nothing says more."""
+    f = w.facts
+    src = f.sources
+    ddtrace, ddtrace_src = f.ddtrace, src.ddtrace
+    if facts.ddtrace and ddtrace_src not in _KEEP_DDTRACE:
+        ddtrace, ddtrace_src = facts.ddtrace, facts.ddtrace_from
+    python, python_src = f.python, src.python
+    if facts.python and python_src not in _KEEP_PYTHON:
+        python, python_src = facts.python, facts.python_from
+    frameworks = f.frameworks if f.frameworks is not None else facts.frameworks
+    if (ddtrace, python, frameworks) == (f.ddtrace, f.python, f.frameworks):
+        return w
+    sources = model.FactSources(ddtrace_src, python_src, src.platform)
+    new = msgspec.structs.replace(
+        f, ddtrace=ddtrace, python=python, frameworks=frameworks, sources=sources
+    )
+    return msgspec.structs.replace(w, facts=new)
+
+
+def inspect_all(
+    workloads: list[model.WorkloadContainer],
+    inspector: Inspector,
+    *,
+    workers: int = 4,
+) -> tuple[list[model.WorkloadContainer], list[model.InputError]]:
+    """Every workload with what its image says (each distinct image and platform
+    inspected once, a few at a time), and a warning per image that could not be read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def platform_of(w: model.WorkloadContainer) -> tuple[str, str]:
+        p = w.facts.platform
+        arch = p.arch[0] if len(p.arch) == 1 else "amd64"
+        return (p.os or "linux"), arch
+
+    wanted = sorted({(w.image, *platform_of(w)) for w in workloads if w.image})
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        done = dict(
+            zip(
+                wanted,
+                pool.map(lambda k: inspector.inspect(k[0], k[1], k[2]), wanted),
+                strict=True,
+            )
+        )
+    warnings = [
+        model.InputError(image, f"image not inspected ({facts.result}): {facts.message}")
+        for (image, _, _), facts in done.items()
+        if facts.result not in ("ok", "cached")
+    ]
+    out = [apply(w, done[(w.image, *platform_of(w))]) if w.image else w for w in workloads]
+    return out, warnings

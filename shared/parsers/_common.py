@@ -229,5 +229,6 @@ def emit(group: Group, out: model.ParseResult) -> None:
                 facts=facts,
                 labels=group.labels,
                 exempt=exempt,
+                image=c.image,
             )
         )

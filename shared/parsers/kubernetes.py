@@ -405,7 +405,7 @@ def _merged(outer: dict[str, str] | None, inner: dict[str, str] | None) -> dict[
 # (container, facts, exemption) of each container judged, input errors (message, field),
 # skipped containers.
 TemplateSignals = tuple[
-    tuple[tuple[str, model.Facts, str | None], ...],
+    tuple[tuple[str, model.Facts, str | None, str | None], ...],  # (.., exempt, image)
     tuple[tuple[str, str | None], ...],
     int,
     tuple[tuple[str, str, str], ...],  # containers of another language: (name, language, why)
@@ -637,8 +637,10 @@ class Reader:
         # signals.label_pairs, for labels known to be strings
         label_pairs = tuple(sorted(labels.items())) if labels else ()
         append, make = out.workloads.append, model.WorkloadContainer
-        for container, facts, exempt in found:
-            append(make(source, kind, namespace, name, container, facts, label_pairs, exempt))
+        for container, facts, exempt, image in found:
+            append(
+                make(source, kind, namespace, name, container, facts, label_pairs, exempt, image)
+            )
         for message, field in errors:
             out.errors.append(model.InputError(source, message, field))
         out.skipped_containers += skipped
@@ -900,7 +902,7 @@ def _template_signals(
         sub,
     )
     return (
-        tuple((w.container, w.facts, w.exempt) for w in sub.workloads),
+        tuple((w.container, w.facts, w.exempt, w.image) for w in sub.workloads),
         tuple((e.message, e.field) for e in sub.errors),
         sub.skipped_containers,
         tuple((n.container, n.language, n.reason) for n in sub.not_python),
