@@ -18,6 +18,7 @@ from ddcompat.scanner import collector
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.images import inspector
 from ddcompat.shared.sources import kubernetes as kube
 
 log = logging.getLogger("ddcompat.scanner")
@@ -37,6 +38,8 @@ class Config:
     # POST /scan: served at all, and the bearer token it needs (None: none)
     trigger_enabled: bool = True
     trigger_token: str | None = None
+    # the image inspector (--inspect-images), None: off
+    images: inspector.Inspector | None = None
 
 
 @dataclasses.dataclass
@@ -50,6 +53,8 @@ class State:
     scanning: bool = False
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     loop: asyncio.Task[None] | None = None
+    inspecting: asyncio.Task[None] | None = None  # images read after a scan
+    secrets_read: set[tuple[str, str]] = dataclasses.field(default_factory=set)
 
 
 STATE = web.AppKey("scanner_state", State)
@@ -80,9 +85,39 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
     state.published.snapshot = snap
     state.published.stale = False
     state.scans_done += 1
+    if snap.image_misses and state.judging.images is not None and state.inspecting is None:
+        state.inspecting = asyncio.create_task(
+            _inspect(state, snap, session), name="ddcompat-image-inspections"
+        )
     m.scans.labels("complete").inc()
     log.info("scan complete: %d workload-containers in %.1fs", len(snap.entries), snap.duration)
     return True
+
+
+async def _inspect(
+    state: State, snap: scan_mod.Snapshot, session: aiohttp.ClientSession | None
+) -> None:
+    """Read the images a scan did not know (off the event loop), with the pods' pull
+    credentials; when any gave facts, the next scan starts now to show them."""
+    assert state.judging is not None and state.judging.images is not None
+    images = state.judging.images
+    try:
+        endpoint = state.config.options.endpoint
+        if session is not None and endpoint is not None:
+            found = await scan_mod.pull_credentials(session, endpoint, snap, state.secrets_read)
+            for host, creds in found.items():
+                images.client.credentials.setdefault(host, creds)
+        results = await asyncio.to_thread(scan_mod.inspect_misses, images, snap.image_misses)
+        for result in results:
+            state.metrics.inspections.labels(result).inc()
+        log.info("inspected %d images: %s", len(results), ", ".join(sorted(set(results))))
+        if any(r == "ok" for r in results):
+            state.wake.set()
+    except Exception as exc:  # (never quietly: counted and logged, the loop goes on)
+        state.metrics.inspections.labels("error").inc()
+        log.error("image inspections failed: %r", exc)
+    finally:
+        state.inspecting = None
 
 
 def _failed(state: State, source: str, reason: str, message: str) -> bool:
@@ -115,7 +150,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     cfg = state.config
     settings = cfg.settings
-    state.judging = scan_mod.Judging(settings.matrix, settings.policy, as_of=settings.as_of)
+    state.judging = scan_mod.Judging(
+        settings.matrix, settings.policy, as_of=settings.as_of, images=cfg.images
+    )
     session = None
     if cfg.options.kubernetes:
         session = aiohttp.ClientSession(
@@ -132,6 +169,10 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         # (a loop that ended with an error was logged when it ended)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        if state.inspecting is not None:
+            state.inspecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await state.inspecting
         if session is not None:
             await session.close()
 

@@ -10,7 +10,9 @@ from typing import Any
 
 from ddcompat.scanner import app as app_mod
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import about
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.images import options as image_options
 from ddcompat.shared.sources import kubernetes as kube
 
 
@@ -61,6 +63,9 @@ def register(sub: Any) -> None:
         metavar="FILE",
         help="POST /scan needs `Authorization: Bearer <the token in this file>`",
     )
+    image_options.add_arguments(
+        run, what="the running digests of pods; misses are read after each scan"
+    )
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=9090)
     settings_mod.add_arguments(run)
@@ -105,7 +110,12 @@ def _run(args: argparse.Namespace) -> int:
         shard=args.shard,
         total_shards=args.total_shards,
         max_series=args.max_series,
+        inspect_images=args.inspect_images,
     )
+    try:
+        images = image_options.from_arguments(args, f"ddcompat/{about.version()}")
+    except image_options.OptionsError as exc:
+        raise SystemExit(f"ddcompat scanner: {exc}") from None
     app_mod.serve(
         app_mod.Config(
             options=options,
@@ -116,6 +126,7 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             trigger_enabled=args.scan_endpoint == "on",
             trigger_token=_token(args.scan_token_file),
+            images=images,
         )
     )
     return 0

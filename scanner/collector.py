@@ -155,6 +155,7 @@ class SelfMetrics:
     errors: prom.Counter
     dropped: prom.Counter
     scans: prom.Counter
+    inspections: prom.Counter
 
     @classmethod
     def create(cls, published: Published) -> SelfMetrics:
@@ -183,6 +184,14 @@ class SelfMetrics:
             scans=prom.Counter(
                 "ddcompat_scans",
                 "Scans by result",
+                ["result"],
+                registry=registry,
+            ),
+            inspections=prom.Counter(
+                "ddcompat_image_inspections",
+                "Images read from their registry (--inspect-images), by result: ok, or why "
+                "their facts stay unknown (too_large, corrupt, unreachable, unauthorized, "
+                "not_found, rate_limited, bad_manifest, bad_reference, error)",
                 ["result"],
                 registry=registry,
             ),

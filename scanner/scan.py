@@ -9,8 +9,10 @@ one workload disagree (a rollout in progress) the worst status per feature is ke
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
 import datetime
+import json
 import logging
 import time
 import zlib
@@ -24,6 +26,7 @@ import msgspec
 from ddcompat.shared import evaluator, gc_pause, model
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.images import inspector, registry
 from ddcompat.shared.parsers import kubernetes as k8s_parser
 from ddcompat.shared.sources import files
 from ddcompat.shared.sources import kubernetes as kube
@@ -53,6 +56,11 @@ class Snapshot:
     errors: tuple[tuple[str, str, str], ...] = ()  # (source, reason, message)
     # workload-containers kept from the previous snapshot because their file failed
     carried: int = 0
+    # (image, os, arch) the inspector's caches did not know (inspected after the scan)
+    image_misses: frozenset[tuple[str, str, str]] = frozenset()
+    # (namespace, name) of the pull secrets and service accounts the pods name
+    pull_secrets: frozenset[tuple[str, str]] = frozenset()
+    service_accounts: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclasses.dataclass
@@ -65,6 +73,8 @@ class Options:
     total_shards: int = 1
     max_series: int = 200_000
     retry: kube.Retry = dataclasses.field(default_factory=kube.Retry)
+    # read each image's facts from its registry (the pods' running digests)
+    inspect_images: bool = False
 
 
 class Judging:
@@ -72,7 +82,7 @@ class Judging:
     one Kubernetes reader (what each template says), made once per app and reused by
     every scan, so the second scan of an unchanged fleet reads nothing twice."""
 
-    __slots__ = ("evaluator", "reader")
+    __slots__ = ("evaluator", "images", "reader")
 
     def __init__(
         self,
@@ -80,9 +90,31 @@ class Judging:
         policy: policy_mod.Policy,
         *,
         as_of: datetime.date | None = None,
+        images: inspector.Inspector | None = None,
     ) -> None:
         self.evaluator = evaluator.Evaluator(matrix, policy, as_of=as_of)
         self.reader = k8s_parser.Reader()
+        # the image inspector (--inspect-images): a scan only looks in its caches; what it
+        # does not know yet is inspected after the scan, off the event loop
+        self.images = images
+
+    def with_image(
+        self,
+        w: model.WorkloadContainer,
+        image: str | None,
+        misses: set[tuple[str, str, str]],
+    ) -> model.WorkloadContainer:
+        """The workload with what its image says, if the inspector's caches know it;
+        otherwise the image is added to ``misses``."""
+        if self.images is None or not image:
+            return w
+        p = w.facts.platform
+        key = (image, p.os or "linux", p.arch[0] if len(p.arch) == 1 else "amd64")
+        facts = self.images.lookup(*key)
+        if facts is None:
+            misses.add(key)
+            return w
+        return inspector.apply(w, facts)
 
 
 def shard_of(namespace: str, workload: str, total: int) -> int:
@@ -94,6 +126,10 @@ class Accumulator:
     def __init__(self, opts: Options) -> None:
         self.opts = opts
         self.entries: dict[Key, Entry] = {}
+        self.image_misses: set[tuple[str, str, str]] = set()
+        # where the pods' registry credentials are: pull secrets, service accounts
+        self.pull_secrets: set[tuple[str, str]] = set()
+        self.service_accounts: set[tuple[str, str]] = set()
         self.extra_pods: dict[Key, int] = {}  # pods beyond the first with the same result
 
     def add(self, key: Key, result: model.WorkloadResult) -> None:
@@ -229,6 +265,7 @@ async def scan_kubernetes(
     """Pods of the cluster into ``acc``; returns the number of pods seen."""
     assert opts.endpoint is not None
     owners = await _owners(session, opts, errors)
+    misses = acc.image_misses
     reader, judge_workload = judging.reader, judging.evaluator.evaluate
     before_pods: dict[Key, Entry] = dict(acc.entries)  # other sources survive a restart
     errors_before = len(errors)
@@ -260,7 +297,17 @@ async def scan_kubernetes(
         for e in out.errors:
             errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
         judged = []
+        running: dict[str, str] = {}
+        if judging.images is not None:
+            running = _running_images(pod)
+            spec = pod.get("spec") or {}
+            for ref in spec.get("imagePullSecrets") or ():
+                if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                    acc.pull_secrets.add((ns, ref["name"]))
+            sa = spec.get("serviceAccountName")
+            acc.service_accounts.add((ns, sa if isinstance(sa, str) and sa else "default"))
         for w in out.workloads:
+            w = judging.with_image(w, running.get(w.container) or w.image, misses)
             facts = w.facts
             if node is not None and not facts.platform.arch:
                 sources = msgspec.structs.replace(facts.sources, platform="node")
@@ -340,6 +387,7 @@ def scan_files(
         ns = w.namespace or "-"
         if not acc.mine(ns, w.name):
             continue
+        w = judging.with_image(w, w.image, acc.image_misses)
         try:
             result = judge.evaluate(w)
         except Exception as exc:  # one workload's problem never fails the scan
@@ -347,6 +395,64 @@ def scan_files(
             continue
         acc.add((ns, w.kind, w.name, w.container), result)
     return carried
+
+
+def _running_images(pod: dict[str, Any]) -> dict[str, str]:
+    """Container name -> the digest reference it runs (``status.containerStatuses[]
+    .imageID``), so a scan judges what actually runs, not what a tag points at now."""
+    statuses = (pod.get("status") or {}).get("containerStatuses")
+    out: dict[str, str] = {}
+    for cs in statuses if isinstance(statuses, list) else ():
+        if not isinstance(cs, dict):
+            continue
+        name, image_id = cs.get("name"), cs.get("imageID")
+        if isinstance(name, str) and isinstance(image_id, str) and "@sha256:" in image_id:
+            out[name] = image_id.removeprefix("docker-pullable://")
+    return out
+
+
+async def pull_credentials(
+    session: aiohttp.ClientSession,
+    endpoint: kube.Endpoint,
+    snap: Snapshot,
+    read: set[tuple[str, str]],
+) -> dict[str, tuple[str, str]]:
+    """Registry credentials from the pods' ``imagePullSecrets`` and their service
+    accounts' (read once each: ``read`` remembers; needs `get` on secrets and
+    serviceaccounts, granted by the chart only with --inspect-images)."""
+    secrets = set(snap.pull_secrets)
+    for ns, name in sorted(snap.service_accounts - read):
+        read.add((ns, name))
+        sa = await kube.get_json(
+            session, endpoint, f"/api/v1/namespaces/{ns}/serviceaccounts/{name}"
+        )
+        for ref in (sa or {}).get("imagePullSecrets") or ():
+            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+                secrets.add((ns, ref["name"]))
+    out: dict[str, tuple[str, str]] = {}
+    for ns, name in sorted(secrets - read):
+        read.add((ns, name))
+        secret = await kube.get_json(session, endpoint, f"/api/v1/namespaces/{ns}/secrets/{name}")
+        raw = ((secret or {}).get("data") or {}).get(".dockerconfigjson")
+        if not isinstance(raw, str):
+            continue
+        try:
+            config = json.loads(base64.b64decode(raw))
+        except ValueError:
+            continue
+        for host, creds in registry.auths_credentials(config).items():
+            out.setdefault(host, creds)
+    return out
+
+
+def inspect_misses(
+    images: inspector.Inspector, misses: frozenset[tuple[str, str, str]], workers: int = 4
+) -> list[str]:
+    """Inspect what a scan did not know (in a thread); the results, one per image."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [f.result for f in pool.map(lambda k: images.inspect(*k), sorted(misses))]
 
 
 def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entry], int]:
@@ -394,4 +500,7 @@ async def scan(
         dropped_series=dropped,
         errors=tuple(errors),
         carried=carried,
+        image_misses=frozenset(acc.image_misses),
+        pull_secrets=frozenset(acc.pull_secrets),
+        service_accounts=frozenset(acc.service_accounts),
     )

@@ -23,6 +23,7 @@ import msgspec
 from ddcompat.shared import about, evaluator, gc_pause, policy, report
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.images import options as image_options
 from ddcompat.shared.parsers import compose, kubernetes
 from ddcompat.shared.sources import files
 
@@ -103,7 +104,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             as_of=settings.as_of,
             env_files=args.env_file,
             helm_options=files.HelmOptions(args.helm_render, args.helm),
-            images=_inspector(args) if args.inspect_images else None,
+            images=_images(args),
         )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
@@ -130,33 +131,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if run.fails(args.fail_on) else EXIT_OK
 
 
-def _inspector(args: argparse.Namespace) -> inspector_mod.Inspector:
-    """The image inspector of ``check --inspect-images`` (credentials from
-    ``--registry-config``, else ``~/.docker/config.json`` when there is one)."""
-    # (imported when images are inspected: urllib3 and zstandard cost every other run)
-    from ddcompat.shared.images import inspector as inspector_mod
-    from ddcompat.shared.images import registry
-
-    config = args.registry_config or (
-        str(Path.home() / ".docker" / "config.json")
-        if (Path.home() / ".docker" / "config.json").is_file()
-        else None
-    )
-    credentials = {}
-    if config:
-        try:
-            credentials = registry.docker_config_credentials(config)
-        except (OSError, ValueError) as exc:
-            raise settings_mod.ConfigError(f"--registry-config {config}: {exc}") from None
-    client = registry.Client(
-        credentials=credentials,
-        insecure=frozenset(args.insecure_registry),
-        ca_file=args.registry_ca,
-        user_agent=f"ddcompat/{about.version()}",
-    )
-    return inspector_mod.Inspector(
-        client, cache_dir=inspector_mod.default_cache_dir(), max_bytes=args.inspect_max_bytes
-    )
+def _images(args: argparse.Namespace) -> inspector_mod.Inspector | None:
+    try:
+        return image_options.from_arguments(args, f"ddcompat/{about.version()}")
+    except image_options.OptionsError as exc:
+        raise settings_mod.ConfigError(str(exc)) from None
 
 
 def _write_stdout(data: bytes) -> None:
@@ -247,31 +226,7 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         metavar="PATH",
         help="the helm binary for --helm-render (default: $DDCOMPAT_HELM, or helm on PATH)",
     )
-    check.add_argument(
-        "--inspect-images",
-        action="store_true",
-        help="read ddtrace, Python and framework versions from each image in its registry "
-        "(off by default: CI may have no registry access)",
-    )
-    check.add_argument(
-        "--registry-config",
-        metavar="FILE",
-        help="registry credentials, a Docker config.json (`auths`; default ~/.docker/config.json)",
-    )
-    check.add_argument("--registry-ca", metavar="FILE", help="CA bundle for registries' TLS")
-    check.add_argument(
-        "--insecure-registry",
-        metavar="HOST",
-        action="append",
-        default=[],
-        help="talk plain HTTP to this registry host[:port] (repeatable)",
-    )
-    check.add_argument(
-        "--inspect-max-bytes",
-        type=int,
-        default=512 << 20,
-        help="bytes read per image at most (default 512 MiB); past it: too large to inspect",
-    )
+    image_options.add_arguments(check, what="off by default: CI may have no registry access")
     check.add_argument(
         "-v",
         "--verbose",

@@ -81,6 +81,8 @@ class Inspector:
             "images", 16 << 20, max_entries=max_entries
         )
         self._lock = threading.Lock()  # (front ends inspect a few images at a time)
+        # the digest each tag had when last resolved (for lookups without a request)
+        self._tags: dict[tuple[str, str, str], str] = {}
 
     def inspect(self, image: str, os_: str = "linux", arch: str = "amd64") -> ImageFacts:
         try:
@@ -89,6 +91,7 @@ class Inspector:
             return ImageFacts("bad_reference", message=str(exc))
         try:
             digest = ref.digest or self._resolve(ref)
+            self._tags[(image, os_, arch)] = digest
             key = (digest, os_, arch)
             with self._lock:
                 hit = self.memory.get(key)
@@ -105,6 +108,26 @@ class Inspector:
                 self.memory.put(key, facts)
             self._to_disk(key, facts)
         return facts
+
+    def lookup(self, image: str, os_: str = "linux", arch: str = "amd64") -> ImageFacts | None:
+        """What the caches know of an image, with no request (a digest reference, or a
+        tag this inspector resolved before); None: not known yet (inspect it later)."""
+        try:
+            ref = reference.parse(image)
+        except reference.ReferenceError:
+            return None
+        digest = ref.digest or self._tags.get((image, os_, arch))
+        if digest is None:
+            return None
+        key = (digest, os_, arch)
+        with self._lock:
+            hit = self.memory.get(key)
+        if hit is None:
+            hit = self._from_disk(key)
+            if hit is not None:
+                with self._lock:
+                    self.memory.put(key, hit)
+        return hit
 
     def _resolve(self, ref: reference.Reference) -> str:
         resp = self.client.request(

@@ -53,16 +53,25 @@ def docker_config_credentials(path: str | Path) -> dict[str, tuple[str, str]]:
     """``auths`` of a Docker config file (``~/.docker/config.json``) as host -> (user,
     password). ``credHelpers``/``credsStore`` are not run (out of scope: give the
     credentials in a file)."""
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return auths_credentials(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def auths_credentials(data: Any) -> dict[str, tuple[str, str]]:
+    """host -> (user, password) of a parsed Docker config (``{"auths": ...}``), as
+    a ``kubernetes.io/dockerconfigjson`` pull secret holds it."""
     out: dict[str, tuple[str, str]] = {}
-    for key, entry in (data.get("auths") or {}).items():
+    auths = data.get("auths") if isinstance(data, dict) else None
+    for key, entry in (auths or {}).items():
         if not isinstance(entry, Mapping):
             continue
         user, password = entry.get("username"), entry.get("password")
         if isinstance(entry.get("auth"), str) and entry["auth"]:
-            user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            try:
+                user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                continue
         if isinstance(user, str) and isinstance(password, str):
-            out[_host_of(key)] = (user, password)
+            out[_host_of(str(key))] = (user, password)
     return out
 
 

@@ -185,3 +185,20 @@ async def list_all(
         if not cont:
             return delivered
         await asyncio.sleep(0)  # let /metrics scrapes through between pages
+
+
+async def get_json(
+    session: aiohttp.ClientSession, endpoint: Endpoint, path: str
+) -> dict[str, Any] | None:
+    """GET one object; None when it is missing, forbidden or unreadable (the callers
+    degrade: a secret that cannot be read gives no credentials)."""
+    try:
+        async with session.get(
+            endpoint.host + path, headers=endpoint.headers(), ssl=endpoint.ssl
+        ) as resp:
+            if resp.status != 200:
+                return None
+            data = orjson.loads(await resp.read())
+            return data if isinstance(data, dict) else None
+    except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+        return None
