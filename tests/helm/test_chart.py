@@ -169,12 +169,22 @@ def test_scanner_rbac_is_exactly_what_it_lists(helm: Path) -> None:
         for r in rule["resources"]
         for v in rule["verbs"]
     }
-    assert granted == {
+    listed = {
         ("", "pods", "list"),
         ("", "nodes", "list"),
         ("apps", "replicasets", "list"),
         ("batch", "jobs", "list"),
     }
+    # --inspect-images (on by default): the pods' pull secrets and service accounts
+    assert granted == listed | {("", "secrets", "get"), ("", "serviceaccounts", "get")}
+    off = one(render(helm, None, "--set", "scanner.inspectImages=false"), "ClusterRole", "scanner")
+    assert {
+        (g, r, v)
+        for rule in off["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    } == listed
     # and these are the paths the scanner lists
     scan_src = (ROOT / "scanner" / "scan.py").read_text()
     for path in (

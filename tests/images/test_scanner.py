@@ -1,0 +1,55 @@
+"""The scanner with --inspect-images against the real registry: a scan never waits on a
+registry; what it did not know is read after it, and the next scan shows it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from ddcompat.scanner import app as app_mod
+from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared.images import inspector, registry
+from tests.images.conftest import PASSWORD, USER, Layer, Registry, dist_info, layout
+from tests.scanner.conftest import wait_scans
+
+
+async def test_images_are_read_after_a_scan_and_shown_by_the_next(
+    registry: Registry, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    d = tmp_path_factory.mktemp("svc")
+    layer = Layer({"usr/local/lib/python3.13/": b"", **dist_info("ddtrace", "4.13.1")})
+    image = registry.push(layout(d / "oci", [([layer], [], "amd64")]), "shop/svc:7f3c2a1")
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "svc.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: svc, namespace: shop}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n"
+        f"        image: {image}\n"
+        "        env: [{name: DD_APPSEC_ENABLED, value: 'true'}]\n"
+    )
+    client = registry_client(registry)
+    images = inspector.Inspector(client, cache_dir=tmp_path / "cache")
+    config = app_mod.Config(
+        options=scan_mod.Options(paths=(fleet,), inspect_images=True), interval=3600, images=images
+    )
+    app = app_mod.create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await wait_scans(app, 2)  # the first scan, then the one the inspection asked for
+        snap = app[app_mod.STATE].published.snapshot
+        assert snap is not None
+        entry = snap.entries[("shop", "Deployment", "svc", "app")]
+        facts = entry.result.workload.facts
+        assert (facts.ddtrace, facts.python) == ("4.13.1", "3.13")
+        assert facts.sources.ddtrace == "image_layers"
+        metrics = app[app_mod.STATE].metrics
+        assert metrics.inspections.labels("ok")._value.get() == 1
+    finally:
+        await runner.cleanup()
+
+
+def registry_client(reg: Registry) -> registry.Client:
+    return registry.Client(credentials={reg.host: (USER, PASSWORD)}, ca_file=str(reg.ca_file))
