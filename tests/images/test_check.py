@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,7 +48,7 @@ def docker_config(path: Path, reg: Registry, password: str) -> Path:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, object]]:
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
     code = cli.main(["check", "--format", "json", "--matrix-edition", "current", *args])
     return code, json.loads(capsys.readouterr().out)
 
@@ -71,7 +72,7 @@ def test_facts_from_the_image_in_its_registry(
         str(registry.ca_file),
     ]
     code, data = run(capsys, *args, str(manifest))
-    [w] = data["workloads"]  # type: ignore[misc]
+    [w] = data["workloads"]
     assert (w["ddtrace_version"], w["python_version"]) == ("4.13.1", "3.12.7")
     assert w["facts_source"]["ddtrace"] == "image_layers"
     assert w["facts_source"]["python"] == "image_config"
@@ -79,13 +80,13 @@ def test_facts_from_the_image_in_its_registry(
     assert data["warnings"] == [] and code == 0
     # without inspection the same workload knows nothing of its versions
     _, plain = run(capsys, str(manifest))
-    assert plain["workloads"][0]["ddtrace_version"] is None  # type: ignore[index]
+    assert plain["workloads"][0]["ddtrace_version"] is None
     # an annotation still wins over the image
     manifest.write_text(
         MANIFEST.format(image=image, annotations='{"ddcompat.io/ddtrace-version": "2.21.4"}')
     )
     _, pinned = run(capsys, *args, str(manifest))
-    assert pinned["workloads"][0]["ddtrace_version"] == "2.21.4"  # type: ignore[index]
+    assert pinned["workloads"][0]["ddtrace_version"] == "2.21.4"
 
 
 def test_a_registry_that_refuses_is_a_warning_not_an_error(
@@ -107,7 +108,7 @@ def test_a_registry_that_refuses_is_a_warning_not_an_error(
         str(manifest),
     )
     assert code in (0, 1) and data["errors"] == []
-    [warning] = data["warnings"]  # type: ignore[misc]
+    [warning] = data["warnings"]
     assert "image not inspected (unauthorized)" in warning["message"]
     assert "wrong" not in json.dumps(data)  # never a credential in the report
-    assert data["workloads"][0]["ddtrace_version"] is None  # type: ignore[index]
+    assert data["workloads"][0]["ddtrace_version"] is None
