@@ -23,6 +23,7 @@ from aiohttp import web, web_protocol
 
 from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.images import inspector
 from ddcompat.webhook import metrics as metrics_mod
 from ddcompat.webhook import protocol, tls
 
@@ -67,6 +68,9 @@ class Config:
     shutdown_timeout: float = 30.0
     # judged Pod contents kept for identical Pods (rollouts); 0 turns the cache off
     cache_size: int = 512
+    # the image inspector (--inspect-images; admission only reads its caches)
+    images: inspector.Inspector | None = None
+    image_poll_interval: float = 0.5
 
 
 @dataclasses.dataclass
@@ -237,25 +241,57 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     cfg = state.config
     settings = cfg.settings
     state.judge = protocol.Judge(
-        settings.matrix, settings.policy, as_of=settings.as_of, cache_size=cfg.cache_size
+        settings.matrix,
+        settings.policy,
+        as_of=settings.as_of,
+        cache_size=cfg.cache_size,
+        images=cfg.images,
     )
     # Everything loaded so far lives as long as the process: keep it out of the cyclic
     # GC's passes, and collect less often (each review allocates a ~15 KB JSON tree).
     gc.collect()
     gc.freeze()
     gc.set_threshold(10_000, 20, 50)
-    reload_task: asyncio.Task[None] | None = None
+    tasks: list[asyncio.Task[None]] = []
     if state.reloader is not None:
-        reload_task = asyncio.create_task(_watch_certs(state), name="ddcompat-cert-reloader")
+        tasks.append(asyncio.create_task(_watch_certs(state), name="ddcompat-cert-reloader"))
+    if cfg.images is not None:
+        tasks.append(asyncio.create_task(_inspect_images(state), name="ddcompat-images"))
     state.ready = True
     try:
         yield
     finally:
         state.ready = False
-        if reload_task is not None:
-            reload_task.cancel()
+        for task in tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await reload_task
+                await task
+
+
+async def _inspect_images(state: State) -> None:
+    """Read the images admission did not know, off the event loop, a few at a time; their
+    facts then serve the next pod of the same image. Never ends on an error."""
+    judge = state.judge
+    assert judge is not None and judge.images is not None
+    images = judge.images
+    while True:
+        await asyncio.sleep(state.config.image_poll_interval)
+        if not judge.image_misses:
+            continue
+        batch = list(judge.image_misses)[:8]
+        for key in batch:
+            judge.image_misses.pop(key, None)
+        try:
+            results = await asyncio.to_thread(_inspect_batch, images, batch)
+        except Exception as exc:  # counted and logged; the next batch is tried
+            log.error("image inspections failed: %r", exc)
+            results = ["error"] * len(batch)
+        for result in results:
+            state.metrics.inspection(result).inc()
+
+
+def _inspect_batch(images: inspector.Inspector, batch: list[tuple[str, str, str]]) -> list[str]:
+    return [images.inspect(*key).result for key in batch]
 
 
 async def _watch_certs(state: State) -> None:

@@ -7,7 +7,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ddcompat.shared import about
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.images import options as image_options
 from ddcompat.webhook import app as app_mod
 from ddcompat.webhook import protocol
 
@@ -50,6 +52,10 @@ def register(sub: Any) -> None:
         default=d.cache_size,
         help="judged Pod contents kept for identical Pods (0: off)",
     )
+    image_options.add_arguments(
+        serve,
+        what="admission only reads the inspection cache; misses are read in the background",
+    )
     serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(handler=_serve)
 
@@ -59,6 +65,10 @@ def _serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = settings_mod.from_arguments(args)  # (exit 2 if bad)
+    try:
+        images = image_options.from_arguments(args, f"ddcompat/{about.version()}")
+    except image_options.OptionsError as exc:
+        raise SystemExit(f"ddcompat webhook: {exc}") from None
     app_mod.serve(
         app_mod.Config(
             cert=args.tls_cert,
@@ -74,6 +84,7 @@ def _serve(args: argparse.Namespace) -> int:
             cert_poll_interval=args.cert_poll_seconds,
             shutdown_delay=args.shutdown_delay,
             cache_size=args.cache_size,
+            images=images,
         )
     )
     return 0

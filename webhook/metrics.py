@@ -26,6 +26,7 @@ class Metrics:
     findings: prom.Counter
     tls_reloads: prom.Counter
     exemptions: prom.Counter
+    inspections: prom.Counter
     answers: prom.Counter
     # labelled children by label values: labels() validates and locks on every call,
     # and every review records two or more of them
@@ -63,6 +64,14 @@ class Metrics:
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = self.exemptions.labels(source)
+        return child
+
+    def inspection(self, result: str) -> prom.Counter:
+        """Images read in the background (--inspect-images), by result."""
+        key = ("i", result)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.inspections.labels(result)
         return child
 
     def answer(self, handler: str, status: int) -> prom.Counter:
@@ -116,6 +125,13 @@ class Metrics:
                 "Containers admitted as exempt, by source (annotation: ddcompat.io/exempt; "
                 "policy: a policy rule), and self-exemptions the policy refused (refused)",
                 ["source"],
+                registry=registry,
+            ),
+            inspections=prom.Counter(
+                "ddcompat_image_inspections",
+                "Images read from their registry after admission missed them "
+                "(--inspect-images), by result",
+                ["result"],
                 registry=registry,
             ),
             answers=prom.Counter(

@@ -21,6 +21,7 @@ from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import evaluator, model, signals
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.images import inspector
 from ddcompat.shared.parsers import kubernetes as k8s_parser
 
 API_VERSION = "admission.k8s.io/v1"
@@ -218,7 +219,7 @@ class Judge:
     ``cache_size`` 0 turns the decision cache off.
     """
 
-    __slots__ = ("decisions", "evaluator", "reader")
+    __slots__ = ("decisions", "evaluator", "image_misses", "images", "reader")
 
     def __init__(
         self,
@@ -228,9 +229,14 @@ class Judge:
         as_of: datetime.date | None = None,
         cache_size: int = 512,
         cache_bytes: int = 64 << 20,
+        images: inspector.Inspector | None = None,
     ) -> None:
         self.evaluator = evaluator.Evaluator(matrix, policy, as_of=as_of)
         self.reader = k8s_parser.Reader()
+        # the image inspector (--inspect-images): admission only looks in its caches; a
+        # miss is queued here for the app's background inspection (never waited on)
+        self.images = images
+        self.image_misses: dict[tuple[str, str, str], None] = {}
         self.decisions: cache_mod.Cache[Hashable, Judgement] | None = (
             cache_mod.Cache("webhook.decisions", cache_bytes, lru=True, max_entries=cache_size)
             if cache_size > 0
@@ -676,10 +682,36 @@ def _judged(
         judge.reader.read_object(obj, "admission", "", parsed, request.containers)
     except k8s_parser.DocumentError as exc:
         parsed.errors.append(model.InputError("admission", str(exc), exc.field))
+    missed = judge.images is not None and _with_images(parsed, judge)
     judged = _evaluate(parsed, owner, judge.evaluator, deadline, clock)
-    if cache is not None and key is not None:
+    if cache is not None and key is not None and not missed:
+        # (a judgement without its image's facts is not kept: the next pod may have them)
         cache.put(key, judged)
     return judged
+
+
+MAX_IMAGE_QUEUE = 1024
+
+
+def _with_images(parsed: model.ParseResult, judge: Judge) -> bool:
+    """Apply what the inspector's caches know of each container's image; queue the rest.
+    True when an image was not known."""
+    images = judge.images
+    assert images is not None
+    missed = False
+    for i, w in enumerate(parsed.workloads):
+        if not w.image:
+            continue
+        p = w.facts.platform
+        key = (w.image, p.os or "linux", p.arch[0] if len(p.arch) == 1 else "amd64")
+        facts = images.lookup(*key)
+        if facts is None:
+            missed = True
+            if len(judge.image_misses) < MAX_IMAGE_QUEUE:
+                judge.image_misses[key] = None
+            continue
+        parsed.workloads[i] = inspector.apply(w, facts)
+    return missed
 
 
 def _evaluate(

@@ -1,0 +1,62 @@
+"""The webhook with --inspect-images against the real registry: admission never waits on
+a registry; a miss is answered on the other facts, the image is read in the background, and
+the next pod of that image is judged with what it says."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from ddcompat.shared.images import inspector
+from ddcompat.shared.images import registry as registry_mod
+from ddcompat.webhook import app as app_mod
+from ddcompat.webhook import protocol
+from tests.images.conftest import PASSWORD, USER, Layer, Registry, dist_info, layout
+from tests.webhook.conftest import PYTHON_APP, review
+
+
+async def test_a_miss_is_not_waited_on_and_serves_the_next_pod(
+    registry: Registry, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    d = tmp_path_factory.mktemp("wh")
+    layer = Layer({"usr/local/lib/python3.12/": b"", **dist_info("ddtrace", "1.9.0")})
+    image = registry.push(layout(d / "oci", [([layer], [], "amd64")]), "shop/old:3f2a")
+    client = registry_mod.Client(
+        credentials={registry.host: (USER, PASSWORD)}, ca_file=str(registry.ca_file)
+    )
+    images = inspector.Inspector(client, cache_dir=tmp_path / "cache")
+    app = app_mod.create_app(app_mod.Config(images=images, image_poll_interval=0.05))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        judge = app[app_mod.STATE].judge
+        assert judge is not None
+        container = copy.deepcopy(PYTHON_APP)
+        container["image"] = image
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "p1", "namespace": "shop"},
+            "spec": {"containers": [container]},
+        }
+        started = time.perf_counter()
+        first = protocol.review(json.dumps(review(pod)).encode(), judge=judge, mode="enforce")
+        assert time.perf_counter() - started < 0.2  # no registry round trip in admission
+        assert first.decision == "warned"  # ddtrace unknown: a warning, not a denial
+        for _ in range(200):  # the background inspection reads the image
+            if images.lookup(image) is not None:
+                break
+            await asyncio.sleep(0.02)
+        second = protocol.review(json.dumps(review(pod)).encode(), judge=judge, mode="enforce")
+        assert second.decision == "denied"  # ddtrace 1.9.0, read from the image's layers
+        assert "DDTRACE_TOO_OLD" in second.body["response"]["status"]["message"]
+        metrics = app[app_mod.STATE].metrics
+        assert metrics.inspections.labels("ok")._value.get() == 1
+    finally:
+        await runner.cleanup()
