@@ -59,3 +59,4 @@ bench: install
 	$(BIN)/python bench/check.py
 	$(BIN)/python bench/webhook.py
 	$(BIN)/python bench/scanner.py
+	$(BIN)/python bench/images.py

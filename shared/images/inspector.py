@@ -90,7 +90,16 @@ class Inspector:
         except reference.ReferenceError as exc:
             return ImageFacts("bad_reference", message=str(exc))
         try:
-            digest = ref.digest or self._resolve(ref)
+            top = None
+            if ref.digest:
+                digest = ref.digest
+            elif (image, os_, arch) in self._tags:
+                digest = self._resolve(ref)  # seen before: one HEAD tells if it moved
+            else:  # first sight: the manifest itself (one GET gives its digest too)
+                top = self.client.top(ref)
+                digest = top[0]
+                if not digest.startswith("sha256:"):
+                    raise registry.RegistryError("bad_manifest", f"{ref}: no digest for {ref.ref}")
             self._tags[(image, os_, arch)] = digest
             key = (digest, os_, arch)
             with self._lock:
@@ -100,7 +109,7 @@ class Inspector:
                 with self._lock:
                     self.memory.put(key, hit)
                 return msgspec.structs.replace(hit, result="cached")
-            facts = self._inspect(ref, digest, os_, arch)
+            facts = self._inspect(ref, digest, os_, arch, top)
         except registry.RegistryError as exc:
             return ImageFacts(exc.reason, message=str(exc))
         if facts.result == "ok":  # (failures are tried again next time)
@@ -138,9 +147,16 @@ class Inspector:
             raise registry.RegistryError("bad_manifest", f"{ref}: no digest for {ref.ref}")
         return digest
 
-    def _inspect(self, ref: reference.Reference, digest: str, os_: str, arch: str) -> ImageFacts:
+    def _inspect(
+        self,
+        ref: reference.Reference,
+        digest: str,
+        os_: str,
+        arch: str,
+        top: tuple[str, dict[str, Any], str] | None = None,
+    ) -> ImageFacts:
         pinned = reference.Reference(ref.registry, ref.repository, None, digest)
-        _, manifest = self.client.manifest(pinned, os_, arch)
+        _, manifest = self.client.manifest(pinned, os_, arch, top)
         config_desc = manifest.get("config") or {}
         config = (
             self.client.blob_json(pinned, config_desc["digest"])

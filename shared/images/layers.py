@@ -53,12 +53,20 @@ class Metered:
         self.raw, self.budget = raw, budget
 
     def read(self, n: int = -1) -> bytes:
-        data: bytes = self.raw.read(n if n and n > 0 else 1 << 16)
-        self.budget.take(len(data))
+        budget = self.budget
+        want = n if n and n > 0 else 1 << 16
+        # never past the budget by more than a byte: the cap is what it says
+        data: bytes = self.raw.read(min(want, budget.limit - budget.used + 1))
+        budget.take(len(data))
         return data
 
     def readable(self) -> bool:
         return True
+
+
+# Read in large blocks: a layer is mostly file data the walk skips, and tarfile's default
+# of 10 KiB per read makes that many small reads through the HTTP response.
+BLOCK = 1 << 20
 
 
 def open_layer(stream: Any, media_type: str) -> tarfile.TarFile:
@@ -67,11 +75,13 @@ def open_layer(stream: Any, media_type: str) -> tarfile.TarFile:
     if "zstd" in mt:
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)
-        return tarfile.open(fileobj=reader, mode="r|")
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            stream, read_size=BLOCK, read_across_frames=True
+        )
+        return tarfile.open(fileobj=reader, mode="r|", bufsize=BLOCK)
     if "gzip" in mt or mt.endswith(".tar.gz"):
-        return tarfile.open(fileobj=stream, mode="r|gz")
-    return tarfile.open(fileobj=stream, mode="r|")
+        return tarfile.open(fileobj=stream, mode="r|gz", bufsize=BLOCK)
+    return tarfile.open(fileobj=stream, mode="r|", bufsize=BLOCK)
 
 
 def _norm(name: str) -> str:

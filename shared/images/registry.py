@@ -194,11 +194,21 @@ class Client:
 
     # -- the API --------------------------------------------------------------------
 
+    def top(self, ref: reference.Reference) -> tuple[str, dict[str, Any], str]:
+        """(digest, body, media type) of what the reference names (a manifest or an
+        index), by one GET."""
+        return self._get_manifest(ref, ref.ref)
+
     def manifest(
-        self, ref: reference.Reference, os: str = "linux", arch: str = "amd64"
+        self,
+        ref: reference.Reference,
+        os: str = "linux",
+        arch: str = "amd64",
+        top: tuple[str, dict[str, Any], str] | None = None,
     ) -> tuple[str, dict[str, Any]]:
-        """(digest, manifest) of the image for ``os``/``arch`` (an index is resolved)."""
-        digest, data, media = self._get_manifest(ref, ref.ref)
+        """(digest, manifest) of the image for ``os``/``arch`` (an index is resolved);
+        ``top``: what :meth:`top` already fetched."""
+        digest, data, media = top or self._get_manifest(ref, ref.ref)
         if media in INDEX_TYPES or "manifests" in data:
             chosen = _pick(data.get("manifests"), os, arch)
             if chosen is None:
