@@ -238,3 +238,147 @@ SITE = "usr/local/lib/python3.12/site-packages/"
 def dist_info(name: str, version: str) -> dict[str, bytes]:
     d = f"{SITE}{name}-{version}.dist-info/"
     return {d: b"", d + "METADATA": f"Name: {name}\nVersion: {version}\n".encode()}
+
+
+# --- a registry with token auth (the bearer challenge of Docker Hub, ECR, GHCR...) -------
+
+ISSUER, SERVICE = "ddcompat-test-issuer", "ddcompat-test-registry"
+
+
+def _b64url(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenServer:
+    """A token service as distribution's token auth expects it: GET ?service=&scope= with
+    basic credentials gives a JWT (ES256, the signing certificate in ``x5c``) granting the
+    scope's actions, or 401 for wrong credentials."""
+
+    def __init__(self, ca: trustme.CA) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+        import base64
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        leaf = ca.issue_cert("token-signer")
+        key = load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)  # (trustme's default: P-256)
+        self.key = key
+        cert = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+        self.x5c = [base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()]
+        self.issued = 0
+
+    def token(self, user: str, scope: str) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        now = int(time.time())
+        access = []
+        if scope:
+            kind, name, actions = scope.split(":", 2)
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        header = {"typ": "JWT", "alg": "ES256", "x5c": self.x5c}
+        claims = {
+            "iss": ISSUER,
+            "sub": user,
+            "aud": SERVICE,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": str(now) + str(self.issued),
+            "access": access,
+        }
+        signing = _b64url(json.dumps(header).encode()) + "." + _b64url(json.dumps(claims).encode())
+        der = self.key.sign(signing.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        self.issued += 1
+        return signing + "." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+@pytest.fixture(scope="session")
+def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    """docker-registry with token auth; the token service runs in a thread here."""
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import parse_qs, urlparse
+
+    _need("docker-registry")
+    _need("skopeo")
+    d = tmp_path_factory.mktemp("token-registry")
+    ca = trustme.CA()
+    cert, key = write_leaf(ca.issue_cert("127.0.0.1"), d / "tls.crt", d / "tls.key")
+    ca_file = d / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    cert_dir = d / "certs"
+    cert_dir.mkdir()
+    shutil.copy(ca_file, cert_dir / "ca.crt")
+    tokens = TokenServer(ca)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            query = parse_qs(urlparse(self.path).query)
+            auth = self.headers.get("Authorization", "")
+            user = None
+            if auth.startswith("Basic "):
+                u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+                user = u if (u, p) == (USER, PASSWORD) else None
+            if user is None:
+                self.send_response(401)
+                self.end_headers()
+                return
+            body = json.dumps({"token": tokens.token(user, (query.get("scope") or [""])[0])})
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    realm = f"http://127.0.0.1:{server.server_address[1]}/token"
+    port = free_port()
+    config = {
+        "version": 0.1,
+        "log": {"level": "info", "accesslog": {"disabled": False}},
+        "storage": {"filesystem": {"rootdirectory": str(d / "data")}},
+        "http": {"addr": f"127.0.0.1:{port}", "tls": {"certificate": str(cert), "key": str(key)}},
+        "auth": {
+            "token": {
+                "realm": realm,
+                "service": SERVICE,
+                "issuer": ISSUER,
+                "rootcertbundle": str(ca_file),
+            }
+        },
+    }
+    (d / "config.yml").write_text(json.dumps(config))
+    log = d / "registry.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["docker-registry", "serve", str(d / "config.yml")],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    import socket
+
+    for _ in range(400):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    reg = Registry(f"127.0.0.1:{port}", ca_file, cert_dir, log, proc)
+    reg.tokens_issued = lambda: tokens.issued  # type: ignore[attr-defined]
+    yield reg
+    proc.terminate()
+    proc.wait(10)
+    server.shutdown()

@@ -123,3 +123,20 @@ def test_history_gives_ddtrace_when_layers_do_not(
     facts = inspector.Inspector(client(registry)).inspect(ref)
     assert (facts.ddtrace, facts.ddtrace_from) == ("2.9.3", "image_config")
     assert (facts.python, facts.python_from) == ("3.11", "image_layers")
+
+
+def test_token_auth_as_public_registries_do_it(
+    token_registry: Registry, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """The bearer challenge: a 401 names the token service; a token for the scope, with
+    the credentials, then the pull."""
+    d = tmp_path_factory.mktemp("tok")
+    layer = Layer({"usr/local/lib/python3.12/": b"", **dist_info("ddtrace", "3.17.2")})
+    ref = token_registry.push(layout(d / "oci", [([layer], [], "amd64")]), "team/svc:1")
+    issued = token_registry.tokens_issued()  # type: ignore[attr-defined]
+    facts = inspector.Inspector(client(token_registry), cache_dir=tmp_path).inspect(ref)
+    assert facts.result == "ok", facts.message
+    assert facts.ddtrace == "3.17.2"
+    assert token_registry.tokens_issued() == issued + 1  # type: ignore[attr-defined]
+    wrong = inspector.Inspector(client(token_registry, "nope")).inspect(ref)
+    assert wrong.result == "unauthorized"
