@@ -257,13 +257,12 @@ class TokenServer:
     scope's actions, or 401 for wrong credentials."""
 
     def __init__(self, ca: trustme.CA) -> None:
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
         import base64
 
         from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
         leaf = ca.issue_cert("token-signer")
         key = load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
