@@ -56,6 +56,7 @@ class ImageFacts(msgspec.Struct, frozen=True):
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(ImageFacts)
+_LAYER_DECODER = msgspec.json.Decoder(layers.Summary)
 
 
 def default_cache_dir() -> Path | None:
@@ -81,6 +82,10 @@ class Inspector:
             "images", 16 << 20, max_entries=max_entries
         )
         self._lock = threading.Lock()  # (front ends inspect a few images at a time)
+        # each layer's summary by digest: a layer is read once, ever, whatever image has it
+        self.layers: cache_mod.Cache[tuple[str, str, str], layers.Summary] = cache_mod.Cache(
+            "image-layers", 32 << 20, max_entries=max_entries
+        )
         # the digest each tag had when last resolved (for lookups without a request)
         self._tags: dict[tuple[str, str, str], str] = {}
 
@@ -167,8 +172,8 @@ class Inspector:
         budget = layers.Budget(self.max_bytes)
         descs = [d for d in manifest.get("layers") or () if isinstance(d, dict)]
         try:
-            found = layers.walk(
-                self._layer_streams(pinned, list(reversed(descs)), budget),
+            found = layers.combine(
+                self._summaries(pinned, list(reversed(descs)), budget),
                 python_known=py_config is not None,
             )
         except layers.TooLarge:
@@ -206,20 +211,58 @@ class Inspector:
             bytes_read=budget.used,
         )
 
-    def _layer_streams(
+    def _summaries(
         self, ref: reference.Reference, descs: list[dict[str, Any]], budget: layers.Budget
-    ) -> Iterator[tuple[Any, str]]:
+    ) -> Iterator[layers.Summary]:
+        """Each layer's summary, top-down: from the caches when its digest was read
+        before (by any image), else read from the registry (and kept)."""
         for d in descs:
             digest, media = d.get("digest"), str(d.get("mediaType") or "")
             if not isinstance(digest, str):
                 continue
             if "foreign" in media or "nondistributable" in media:
                 continue
-            resp = self.client.blob(ref, digest)
-            try:
-                yield layers.Metered(resp, budget), media
-            finally:
-                resp.release_conn()
+            key = ("layer", digest, "")
+            with self._lock:
+                known = self.layers.get(key)
+            if known is None:
+                known = self._layer_from_disk(digest)
+            if known is None:
+                resp = self.client.blob(ref, digest)
+                try:
+                    known = layers.summarize(layers.Metered(resp, budget), media)
+                finally:
+                    resp.release_conn()
+                self._layer_to_disk(digest, known)
+            with self._lock:
+                self.layers.put(key, known)
+            yield known
+
+    def _layer_path(self, digest: str) -> Path | None:
+        if self.cache_dir is None or not digest.startswith("sha256:"):
+            return None
+        return self.cache_dir / "layers" / f"{digest[7:71]}.json"
+
+    def _layer_from_disk(self, digest: str) -> layers.Summary | None:
+        path = self._layer_path(digest)
+        if path is None:
+            return None
+        try:
+            return _LAYER_DECODER.decode(path.read_bytes())
+        except (OSError, msgspec.DecodeError):
+            return None
+
+    def _layer_to_disk(self, digest: str, summary: layers.Summary) -> None:
+        path = self._layer_path(digest)
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(_ENCODER.encode(summary))
+            tmp.replace(path)
+        except OSError:
+            pass
 
     # -- disk --------------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
+import msgspec
+
 from ddcompat.shared import signals
 
 _DIST_INFO = re.compile(
@@ -102,44 +104,72 @@ def _hidden(path: str, hidden: set[str]) -> bool:
     return False
 
 
-def walk(layers: Iterable[tuple[IO[bytes] | Any, str]], *, python_known: bool = False) -> Found:
-    """Read layers given top-down as (stream, media type); each stream is read to the
-    end of its tar or until the walk has what it needs (``python_known``: the config said
-    the Python already)."""
+class Summary(msgspec.Struct, frozen=True):
+    """What one layer holds that the walk reads, whatever is above it (so a layer digest
+    is read once, ever, and shared by every image built on it): the dist-info
+    directories (path, name, version), the Python directories (path, version), the
+    whiteouts (paths hidden in the layers below; a directory for an opaque one)."""
+
+    dist_infos: tuple[tuple[str, str, str], ...] = ()
+    pythons: tuple[tuple[str, str], ...] = ()
+    whiteouts: tuple[str, ...] = ()
+
+
+def summarize(stream: IO[bytes] | Any, media_type: str) -> Summary:
+    """Read one layer to the end of its tar (streamed)."""
+    dist: dict[str, tuple[str, str, str]] = {}
+    pythons: dict[str, tuple[str, str]] = {}
+    whiteouts: list[str] = []
+    with open_layer(stream, media_type) as tar:
+        for member in _members(tar):
+            path = _norm(member.name)
+            base = path.rpartition("/")[2]
+            if base.startswith(WHITEOUT):
+                parent = path.rpartition("/")[0]
+                whiteouts.append(parent if base == OPAQUE else _join(parent, base[len(WHITEOUT) :]))
+                continue
+            m = _PYTHON_DIR.search(path + "/")
+            if m:
+                root = path[: m.end() - 1]
+                pythons.setdefault(root, (root, f"{m.group(1)}.{m.group(2)}"))
+            d = _DIST_INFO.search(path)
+            if d:
+                root = path[: d.end()].rstrip("/")
+                dist.setdefault(root, (root, _canonical(d.group(1)), d.group(2)))
+    return Summary(tuple(dist.values()), tuple(pythons.values()), tuple(whiteouts))
+
+
+def combine(summaries: Iterable[Summary], *, python_known: bool = False) -> Found:
+    """The facts of layers given top-down; stops pulling layers once ddtrace and Python
+    are known (``python_known``: the config said the Python already)."""
     ddtrace: str | None = None
     python: str | None = None
     frameworks: dict[str, str] = {}
     hidden: set[str] = set()
     read = 0
-    for stream, media_type in layers:
+    for summary in summaries:
         read += 1
-        removed: set[str] = set()
-        with open_layer(stream, media_type) as tar:
-            for member in _members(tar):
-                path = _norm(member.name)
-                base = path.rpartition("/")[2]
-                if base.startswith(WHITEOUT):
-                    parent = path.rpartition("/")[0]
-                    removed.add(parent if base == OPAQUE else _join(parent, base[len(WHITEOUT) :]))
-                    continue
-                if _hidden(path, hidden):
-                    continue
-                if python is None:
-                    m = _PYTHON_DIR.search(path + "/")
-                    if m:
-                        python = f"{m.group(1)}.{m.group(2)}"
-                d = _DIST_INFO.search(path)
-                if d:
-                    name = _canonical(d.group(1))
-                    version = d.group(2)
-                    if name == "ddtrace":
-                        ddtrace = ddtrace or version
-                    elif name in signals.WEB_FRAMEWORKS:
-                        frameworks.setdefault(name, version)
-        hidden |= removed
+        if python is None:
+            for path, version in summary.pythons:
+                if not _hidden(path, hidden):
+                    python = version
+                    break
+        for path, name, version in summary.dist_infos:
+            if _hidden(path, hidden):
+                continue
+            if name == "ddtrace":
+                ddtrace = ddtrace or version
+            elif name in signals.WEB_FRAMEWORKS:
+                frameworks.setdefault(name, version)
+        hidden.update(summary.whiteouts)
         if ddtrace is not None and (python is not None or python_known):
             break
     return Found(ddtrace, python, tuple(sorted(frameworks.items())), read)
+
+
+def walk(layers: Iterable[tuple[IO[bytes] | Any, str]], *, python_known: bool = False) -> Found:
+    """:func:`combine` of layers given top-down as (stream, media type)."""
+    return combine((summarize(s, mt) for s, mt in layers), python_known=python_known)
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:

@@ -140,3 +140,31 @@ def test_token_auth_as_public_registries_do_it(
     assert token_registry.tokens_issued() == issued + 1  # type: ignore[attr-defined]
     wrong = inspector.Inspector(client(token_registry, "nope")).inspect(ref)
     assert wrong.result == "unauthorized"
+
+
+def test_a_layer_is_read_once_whatever_image_has_it(
+    registry: Registry, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """Two images on one base (as a fleet shares python:3.12): the second reads only its
+    own layer; the base's summary comes from the cache (memory, or disk in a new process)."""
+    d = tmp_path_factory.mktemp("shared")
+    base = Layer({"usr/local/lib/python3.12/": b"", **dist_info("ddtrace", "2.21.4")})
+    first = registry.push(
+        layout(d / "a", [([base, Layer(dist_info("flask", "3.0.3"))], [], "amd64")]), "fleet/a:1"
+    )
+    second = registry.push(
+        layout(d / "b", [([base, Layer(dist_info("django", "5.1.2"))], [], "amd64")]), "fleet/b:1"
+    )
+
+    def blob_gets() -> int:  # answered GETs (a first 401 asks for credentials)
+        log = registry.log.read_text(errors="replace").splitlines()
+        return sum(1 for line in log if '"GET /v2/fleet/' in line and '" 200 ' in line)
+
+    insp = inspector.Inspector(client(registry), cache_dir=tmp_path)
+    a = insp.inspect(first)
+    assert (a.ddtrace, a.frameworks) == ("2.21.4", (("flask", "3.0.3"),))
+    before = blob_gets()
+    b = inspector.Inspector(client(registry), cache_dir=tmp_path).inspect(second)
+    assert (b.ddtrace, b.frameworks) == ("2.21.4", (("django", "5.1.2"),))
+    # the manifest, the config and the top layer: the shared base was not read again
+    assert blob_gets() - before == 3
