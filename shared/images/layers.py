@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tarfile
+import zlib
 from collections.abc import Iterable, Iterator
 from typing import IO, Any, NamedTuple
 
@@ -116,7 +117,21 @@ class Summary(msgspec.Struct, frozen=True):
 
 
 def summarize(stream: IO[bytes] | Any, media_type: str) -> Summary:
-    """Read one layer to the end of its tar (streamed)."""
+    """Read one layer to the end of its tar (streamed); CorruptLayer when it is not one
+    (truncated, corrupt, another format)."""
+    try:
+        return _summarize(stream, media_type)
+    except TooLarge:
+        raise
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
+        raise CorruptLayer(str(exc) or type(exc).__name__) from None
+    except Exception as exc:  # zstandard.ZstdError and the like: the layer, not a bug
+        if type(exc).__module__.startswith("zstandard"):
+            raise CorruptLayer(str(exc) or type(exc).__name__) from None
+        raise
+
+
+def _summarize(stream: IO[bytes] | Any, media_type: str) -> Summary:
     dist: dict[str, tuple[str, str, str]] = {}
     pythons: dict[str, tuple[str, str]] = {}
     whiteouts: list[str] = []

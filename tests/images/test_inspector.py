@@ -168,3 +168,20 @@ def test_a_layer_is_read_once_whatever_image_has_it(
     assert (b.ddtrace, b.frameworks) == ("2.21.4", (("django", "5.1.2"),))
     # the manifest, the config and the top layer: the shared base was not read again
     assert blob_gets() - before == 3
+
+
+class Garbage(Layer):
+    """A layer that says it is a gzip tar and is not (a truncated upload, a broken mirror)."""
+
+    def blob(self) -> tuple[bytes, str, str]:
+        data = b"\x1f\x8b\x08\x00" + os.urandom(2048)
+        return data, "application/vnd.oci.image.layer.v1.tar+gzip", "sha256:" + "0" * 64
+
+
+def test_a_corrupt_layer_is_a_result(
+    registry: Registry, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    d = tmp_path_factory.mktemp("corrupt")
+    ref = registry.push(layout(d / "oci", [([Garbage()], [], "amd64")]), "shop/corrupt:1")
+    facts = inspector.Inspector(client(registry)).inspect(ref)
+    assert facts.result == "corrupt" and "a layer cannot be read" in facts.message
