@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ddcompat.shared import about, evaluator, gc_pause, policy, report
+from ddcompat.shared import about, evaluator, gc_pause, model, policy, report
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
@@ -29,6 +29,7 @@ from ddcompat.shared.sources import files
 
 if TYPE_CHECKING:
     from ddcompat.shared.images import inspector as inspector_mod
+    from ddcompat.shared.sources import aws as aws_mod
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 ENTRY_POINT_GROUP = "ddcompat.commands"
@@ -59,6 +60,7 @@ def run_check(
     env_files: Sequence[str] = (),
     helm_options: files.HelmOptions = files.NO_HELM,
     images: inspector_mod.Inspector | None = None,
+    aws_options: aws_mod.Options | None = None,
 ) -> report.Run:
     # this run's caches: what each template says, what each set of facts gives
     judge = evaluator.Evaluator(m, pol, as_of=as_of)
@@ -70,6 +72,16 @@ def run_check(
             compose_options=compose.Options(env_files=tuple(env_files)),
             helm_options=helm_options,
         )
+        if aws_options is not None:
+            # live AWS fleets (--aws-region): each region on its own
+            from ddcompat.shared.sources import aws as aws_mod
+
+            for region in aws_mod.read(aws_options):
+                parsed.extend(region.parsed)
+                parsed.errors.extend(
+                    model.InputError(f"aws/{region.account}/{region.region}", message, service)
+                    for service, _, message in region.errors
+                )
         if images is not None:
             # what each image says, read from its registry (--inspect-images)
             from ddcompat.shared.images import inspector as inspector_mod
@@ -91,6 +103,8 @@ def run_check(
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if not args.paths and not args.aws_region:
+        raise settings_mod.ConfigError("check: give a PATH, or --aws-region")
     settings = settings_mod.from_arguments(args)
     m, pol = settings.matrix, settings.policy
     # One pause for the whole command: a collection between reading and rendering would
@@ -105,6 +119,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             env_files=args.env_file,
             helm_options=files.HelmOptions(args.helm_render, args.helm),
             images=_images(args),
+            aws_options=_aws(args),
         )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
@@ -136,6 +151,16 @@ def _images(args: argparse.Namespace) -> inspector_mod.Inspector | None:
         return image_options.from_arguments(args, f"ddcompat/{about.version()}")
     except image_options.OptionsError as exc:
         raise settings_mod.ConfigError(str(exc)) from None
+
+
+def _aws(args: argparse.Namespace) -> aws_mod.Options | None:
+    if not args.aws_region:
+        return None
+    from ddcompat.shared.sources import aws as aws_mod
+
+    return aws_mod.Options(
+        regions=tuple(args.aws_region), profile=args.aws_profile, endpoint_url=args.aws_endpoint_url
+    )
 
 
 def _write_stdout(data: bytes) -> None:
@@ -183,7 +208,9 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = sub.add_parser("check", help="check deployment descriptors (files or directories)")
-    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or directories (optional with --aws-region)"
+    )
     check.add_argument(
         "--format",
         choices=("table", "json", "sarif", "junit"),
@@ -227,6 +254,18 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         help="the helm binary for --helm-render (default: $DDCOMPAT_HELM, or helm on PATH)",
     )
     image_options.add_arguments(check, what="off by default: CI may have no registry access")
+    check.add_argument(
+        "--aws-region",
+        metavar="REGION",
+        action="append",
+        default=[],
+        help="also read the ECS/Fargate services and Lambda functions of this AWS region "
+        "(repeatable; the SDK's credential chain, or --aws-profile)",
+    )
+    check.add_argument("--aws-profile", metavar="NAME", help="AWS shared-config profile")
+    check.add_argument(
+        "--aws-endpoint-url", metavar="URL", help="AWS API endpoint (a VPC endpoint, moto)"
+    )
     check.add_argument(
         "-v",
         "--verbose",

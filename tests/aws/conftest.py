@@ -1,0 +1,145 @@
+"""moto's standalone server (`moto[server]`): a real HTTP endpoint on loopback speaking
+the AWS APIs, started here and seeded through boto3."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.tools import free_port
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    exe = Path(sys.executable).parent / "moto_server"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(log.read_text()[-2000:])
+            time.sleep(0.05)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_SESSION_TOKEN": "testing",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+def client(moto: str, service: str, region: str = REGION) -> Any:
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=moto,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("app.py", "def handler(event, context):\n    return 1\n")
+    return buf.getvalue()
+
+
+APPSEC = [{"name": "DD_APPSEC_ENABLED", "value": "true"}]
+
+
+def seed(moto: str, region: str = REGION, *, services: int = 7, functions: int = 7) -> None:
+    """A fleet: one cluster with EC2 and Fargate services, a standalone task, and Lambda
+    functions with Datadog layers (zip) and a container image function."""
+    ecs = client(moto, "ecs", region)
+    ecs.create_cluster(clusterName="shop")
+    for i in range(services):
+        fargate = i % 2 == 0
+        family = f"svc{i}"
+        ecs.register_task_definition(
+            family=family,
+            requiresCompatibilities=["FARGATE"] if fargate else ["EC2"],
+            networkMode="awsvpc" if fargate else "bridge",
+            cpu="256",
+            memory="512",
+            containerDefinitions=[
+                {
+                    "name": "app",
+                    "image": "python:3.11-slim",
+                    "essential": True,
+                    "environment": APPSEC,
+                    "dockerLabels": {
+                        "ddcompat.io/ddtrace-version": "1.9.0" if i % 3 == 0 else "2.21.4"
+                    },
+                }
+            ],
+        )
+        ecs.create_service(
+            cluster="shop",
+            serviceName=family,
+            taskDefinition=family,
+            desiredCount=1,
+            launchType="FARGATE" if fargate else "EC2",
+        )
+    iam = client(moto, "iam", region)
+    try:
+        role = iam.create_role(RoleName="lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName="lambda")["Role"]["Arn"]
+    lam = client(moto, "lambda", region)
+    # Datadog's layer, as test accounts host copies of it: versions 1..(101 + functions)
+    layer_arn = ""
+    for _ in range(101 + functions):
+        layer_arn = lam.publish_layer_version(
+            LayerName="Datadog-Python312",
+            Content={"ZipFile": _zip()},
+            CompatibleRuntimes=["python3.12"],
+        )["LayerArn"]
+    for i in range(functions):
+        lam.create_function(
+            FunctionName=f"fn{i}",
+            Runtime="python3.12",
+            Role=role,
+            Handler="app.handler",
+            Code={"ZipFile": _zip()},
+            Layers=[f"{layer_arn}:{101 + i}"],
+            Environment={"Variables": {"DD_SERVERLESS_APPSEC_ENABLED": "true"}},
+            Tags={"team": "payments"},
+        )
+    lam.create_function(
+        FunctionName="node-fn",
+        Runtime="nodejs20.x",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": _zip()},
+        Environment={"Variables": {"DD_APPSEC_ENABLED": "true"}},
+    )

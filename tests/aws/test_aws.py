@@ -1,0 +1,108 @@
+"""Live AWS fleets read from moto's standalone server (issue 17): ECS and Fargate
+services, Lambda functions with Datadog layers; pagination; a region that is down."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ddcompat.shared import cli, evaluator, report
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.sources import aws
+from tests.aws.conftest import REGION, client, seed
+
+SEED = matrix_mod.load(edition="current")
+
+
+@pytest.fixture(scope="module")
+def fleet(moto: str) -> str:
+    seed(moto)
+    return moto
+
+
+def findings(results: list[Any]) -> dict[str, dict[str, tuple[str, tuple[str, ...]]]]:
+    return {
+        r.workload.id: {
+            f: (fr.status, tuple(x.code for x in fr.reasons)) for f, fr in r.features.items()
+        }
+        for r in results
+    }
+
+
+def test_a_region_read_page_by_page(fleet: str, aws_env: None) -> None:
+    opts = aws.Options(regions=(REGION,), endpoint_url=fleet, page_size=3, pace=0)
+    [result] = aws.read(opts)
+    assert result.errors == [] and result.account == "123456789012"
+    ids = sorted(w.id for w in result.parsed.workloads)
+    assert len([i for i in ids if i.startswith("fargate/")]) == 4
+    assert len([i for i in ids if i.startswith("ecs/")]) == 3
+    assert len([i for i in ids if i.startswith("lambda/")]) == 7  # (node-fn is not Python)
+    assert [n.language for n in result.parsed.not_python] == ["Node.js"]
+    fn = next(w for w in result.parsed.workloads if w.name == "fn0")
+    assert fn.facts.sources.ddtrace == "lambda_layer" and fn.facts.python == "3.12"
+
+
+def test_the_same_findings_as_the_fleet_exported_to_files(
+    fleet: str, aws_env: None, tmp_path: Path
+) -> None:
+    """`aws ecs describe-task-definition` and `aws lambda get-function` output of the same
+    fleet, checked as files, gives the same findings per workload."""
+    ecs = client(fleet, "ecs")
+    lam = client(fleet, "lambda")
+    for arn in ecs.list_task_definitions()["taskDefinitionArns"]:
+        td = ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        family = td["taskDefinition"]["family"]
+        (tmp_path / f"{family}.json").write_text(json.dumps(td, default=str))
+    for fn in lam.list_functions()["Functions"]:
+        got = lam.get_function(FunctionName=fn["FunctionName"])
+        got.pop("ResponseMetadata", None)
+        (tmp_path / f"{fn['FunctionName']}.json").write_text(json.dumps(got, default=str))
+    files = cli.run_check([str(tmp_path)], SEED, policy_mod.DEFAULT)
+    [live] = aws.read(aws.Options(regions=(REGION,), endpoint_url=fleet, pace=0))
+    judge = evaluator.Evaluator(SEED, policy_mod.DEFAULT)
+    live_findings = findings([judge.evaluate(w) for w in live.parsed.workloads])
+    file_findings = findings(files.results)
+    assert live_findings == file_findings
+    assert report.to_json(files)["errors"] == []
+
+
+def test_a_region_that_is_down_is_its_own_error(fleet: str, aws_env: None) -> None:
+    up = aws.Options(regions=(REGION,), endpoint_url=fleet, pace=0)
+    down = aws.Options(
+        regions=("us-east-2",), endpoint_url="http://127.0.0.1:9", pace=0, max_attempts=1
+    )
+    [ok] = aws.read(up)
+    [bad] = aws.read(down)
+    assert ok.errors == [] and ok.parsed.workloads
+    assert bad.failed and {reason for _, reason, _ in bad.errors} == {"unreachable"}
+
+
+def test_check_reads_regions_with_the_same_report_and_exit_codes(
+    fleet: str, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = cli.main(
+        [
+            "check",
+            "--format",
+            "json",
+            "--aws-region",
+            REGION,
+            "--aws-endpoint-url",
+            fleet,
+            "--matrix-edition",
+            "current",
+            "--as-of",
+            "2026-12-02",
+        ]
+    )
+    data = json.loads(capsys.readouterr().out)
+    assert data["errors"] == []
+    assert data["summary"]["workloads"] == 14 and data["summary"]["not_python"] == 1
+    # services pinned to ddtrace 1.9.0 have findings at error severity: exit 1
+    assert code == 1
+    sources = {w["source"].split("/")[3] for w in data["workloads"]}
+    assert sources == {"ecs", "lambda"}
