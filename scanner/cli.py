@@ -13,6 +13,7 @@ from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import about
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
+from ddcompat.shared.sources import aws
 from ddcompat.shared.sources import kubernetes as kube
 
 
@@ -66,6 +67,16 @@ def register(sub: Any) -> None:
     image_options.add_arguments(
         run, what="the running digests of pods; misses are read after each scan"
     )
+    run.add_argument(
+        "--aws-region",
+        metavar="REGION",
+        action="append",
+        default=[],
+        help="scan the ECS/Fargate services and Lambda functions of this AWS region "
+        "(repeatable; the SDK's credential chain: env, shared config, IRSA, metadata)",
+    )
+    run.add_argument("--aws-profile", metavar="NAME", help="AWS shared-config profile")
+    run.add_argument("--aws-endpoint-url", metavar="URL", help="AWS API endpoint (VPC endpoint)")
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=9090)
     settings_mod.add_arguments(run)
@@ -93,8 +104,8 @@ def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    if not args.kubernetes and not args.path:
-        raise SystemExit("ddcompat scanner run: give --kubernetes and/or --path")
+    if not args.kubernetes and not args.path and not args.aws_region:
+        raise SystemExit("ddcompat scanner run: give --kubernetes, --path and/or --aws-region")
     args.shard = shard_from(args.shard)
     if not 0 <= args.shard < args.total_shards:
         raise SystemExit("ddcompat scanner run: --shard must be in [0, --total-shards)")
@@ -111,6 +122,13 @@ def _run(args: argparse.Namespace) -> int:
         total_shards=args.total_shards,
         max_series=args.max_series,
         inspect_images=args.inspect_images,
+        aws=aws.Options(
+            regions=tuple(args.aws_region),
+            profile=args.aws_profile,
+            endpoint_url=args.aws_endpoint_url,
+        )
+        if args.aws_region
+        else None,
     )
     try:
         images = image_options.from_arguments(args, f"ddcompat/{about.version()}")

@@ -28,7 +28,7 @@ from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.images import inspector, registry
 from ddcompat.shared.parsers import kubernetes as k8s_parser
-from ddcompat.shared.sources import files
+from ddcompat.shared.sources import aws, files
 from ddcompat.shared.sources import kubernetes as kube
 
 log = logging.getLogger("ddcompat.scanner")
@@ -75,6 +75,8 @@ class Options:
     retry: kube.Retry = dataclasses.field(default_factory=kube.Retry)
     # read each image's facts from its registry (the pods' running digests)
     inspect_images: bool = False
+    # live AWS fleets (ECS, Fargate, Lambda) per region; None: not read
+    aws: aws.Options | None = None
 
 
 class Judging:
@@ -397,6 +399,41 @@ def scan_files(
     return carried
 
 
+def scan_aws(
+    regions: list[aws.RegionResult],
+    judging: Judging,
+    acc: Accumulator,
+    errors: list[tuple[str, str, str]],
+    previous: Snapshot | None = None,
+) -> int:
+    """Each region's workloads into ``acc`` (namespace ``<account>/<region>``: bounded
+    labels); a region that failed keeps its entries of ``previous``. Returns how many
+    entries were carried over."""
+    carried = 0
+    for region in regions:
+        for service, reason, message in region.errors:
+            errors.append(("aws", reason, f"{service}: {message}"))
+        ns = f"{region.account}/{region.region}"
+        if region.failed and previous is not None:
+            for key, entry in previous.entries.items():
+                parts = entry.result.workload.source.split("/")
+                ours = parts[0] == "aws" and len(parts) > 2 and parts[2] == region.region
+                if ours and key not in acc.entries:
+                    acc.entries[key] = entry
+                    carried += 1
+        for w in region.parsed.workloads:
+            if not acc.mine(ns, w.name):
+                continue
+            w = judging.with_image(w, w.image, acc.image_misses)
+            try:
+                result = judging.evaluator.evaluate(w)
+            except Exception as exc:  # one workload's problem never fails the scan
+                errors.append(("aws", "internal", f"{w.source}: {exc!r}"))
+                continue
+            acc.add((ns, w.kind, w.name, w.container), result)
+    return carried
+
+
 def _running_images(pod: dict[str, Any]) -> dict[str, str]:
     """Container name -> the digest reference it runs (``status.containerStatuses[]
     .imageID``), so a scan judges what actually runs, not what a tag points at now."""
@@ -492,6 +529,10 @@ async def scan(
         if opts.kubernetes:
             assert session is not None
             await scan_kubernetes(session, opts, judging, acc, errors)
+        if opts.aws is not None:
+            # the AWS APIs are read by boto3 in a thread: the event loop keeps serving
+            regions = await asyncio.to_thread(aws.read, opts.aws)
+            carried += scan_aws(regions, judging, acc, errors, previous)
     entries, dropped = limit_series(acc.finish(), opts.max_series)
     return Snapshot(
         entries=entries,

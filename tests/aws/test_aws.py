@@ -106,3 +106,56 @@ def test_check_reads_regions_with_the_same_report_and_exit_codes(
     assert code == 1
     sources = {w["source"].split("/")[3] for w in data["workloads"]}
     assert sources == {"ecs", "lambda"}
+
+
+async def test_the_scanner_keeps_a_failed_regions_previous_series(
+    fleet: str, aws_env: None
+) -> None:
+    """Issue 17.3: workloads with bounded namespace labels <account>/<region>; a region
+    that fails keeps its previous snapshot (and says so), never the others'."""
+    from ddcompat.scanner import scan as scan_mod
+
+    judging = scan_mod.Judging(SEED, policy_mod.DEFAULT)
+    opts = scan_mod.Options(aws=aws.Options(regions=(REGION,), endpoint_url=fleet, pace=0))
+    first = await scan_mod.scan(None, opts, judging)
+    keys = set(first.entries)
+    assert ("123456789012/eu-west-1", "Function", "fn0", "fn0") in keys
+    assert len(keys) == 14 and first.errors == ()
+    down = scan_mod.Options(
+        aws=aws.Options(
+            regions=(REGION,), endpoint_url="http://127.0.0.1:9", pace=0, max_attempts=1
+        )
+    )
+    second = await scan_mod.scan(None, down, judging, first)
+    assert set(second.entries) == keys and second.carried == 14
+    assert {reason for source, reason, _ in second.errors if source == "aws"} == {"unreachable"}
+
+
+def test_the_shipped_iam_policy_is_exactly_what_a_scan_calls() -> None:
+    """Issue 17.4: least privilege, shipped; the policy lists every action the source calls
+    and nothing else (read-only)."""
+    root = Path(__file__).resolve().parents[2]
+    policy = json.loads(
+        (root / "helm" / "ddcompat" / "files" / "aws-readonly-policy.json").read_text()
+    )
+    [statement] = policy["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert tuple(statement["Action"]) == aws.IAM_ACTIONS
+    source = (root / "shared" / "sources" / "aws.py").read_text()
+    import re
+
+    calls = (
+        set(re.findall(r'"(list_\w+|describe_\w+|get_\w+)"', source))
+        | set(re.findall(r"client\.(list_\w+|describe_\w+|get_\w+)\(", source))
+        | set(re.findall(r"\.(get_caller_identity)\(", source))
+    )
+
+    def action(call: str) -> str:
+        return "".join(part.capitalize() for part in call.split("_"))
+
+    named = {a.split(":", 1)[1] for a in aws.IAM_ACTIONS}
+    assert {action(c) for c in calls} - {"GetPaginator"} <= named
+    assert all(
+        not a.split(":", 1)[1].startswith(("Create", "Update", "Delete", "Put"))
+        for a in aws.IAM_ACTIONS
+    )

@@ -362,3 +362,23 @@ def test_webhook_kinds_are_a_value(helm: Path) -> None:
             ([""], ["pods"]),
             (["batch"], ["cronjobs"]),
         ]
+
+
+def test_aws_only_scanner_with_irsa(helm: Path) -> None:
+    docs = render(
+        helm,
+        None,
+        "--set",
+        "scanner.kubernetes=false",
+        "--set",
+        "scanner.aws.regions={eu-west-1,us-east-1}",
+        "--set",
+        "scanner.aws.roleArn=arn:aws:iam::123456789012:role/ddcompat-scanner",
+    )
+    sa = one(docs, "ServiceAccount", "scanner")
+    assert sa["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/ddcompat-scanner"
+    }
+    args = one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--kubernetes" not in args
+    assert args.count("--aws-region=eu-west-1") == 1 and "--aws-region=us-east-1" in args
