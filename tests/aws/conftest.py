@@ -4,6 +4,7 @@ the AWS APIs, started here and seeded through boto3."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import time
@@ -143,3 +144,74 @@ def seed(moto: str, region: str = REGION, *, services: int = 7, functions: int =
         Code={"ZipFile": _zip()},
         Environment={"Variables": {"DD_APPSEC_ENABLED": "true"}},
     )
+
+
+class FaultProxy:
+    """A small proxy in front of moto that injects what real AWS does under pressure:
+    ``deny`` (a service prefix: every call of it answers AccessDenied) and ``throttle`` (the
+    first N calls of ECS ``ListClusters`` answer ThrottlingException)."""
+
+    def __init__(self, upstream: str, *, deny: str | None = None, throttle: int = 0) -> None:
+        import threading
+        import urllib.request
+        from collections import Counter
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.counts: Counter[str] = Counter()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                target = self.headers.get("X-Amz-Target", "")
+                service = (
+                    "lambda"
+                    if self.path.startswith("/20")
+                    else ("ecs" if "ContainerService" in target else "other")
+                )
+                op = target.rsplit(".", 1)[-1] or self.path
+                proxy.counts[f"{service}:{op}"] += 1
+                if deny and service == deny:
+                    return self._fail(403, "AccessDeniedException", "not authorized")
+                if op == "ListClusters" and proxy.counts[f"{service}:{op}"] <= throttle:
+                    return self._fail(400, "ThrottlingException", "Rate exceeded")
+                req = urllib.request.Request(
+                    upstream + self.path,
+                    data=body,
+                    method=self.command,
+                    headers={k: v for k, v in self.headers.items() if k.lower() != "host"},
+                )
+                try:
+                    with urllib.request.urlopen(req) as resp:
+                        data, status, headers = resp.read(), resp.status, resp.headers
+                except urllib.error.HTTPError as exc:
+                    data, status, headers = exc.read(), exc.code, exc.headers
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _fail(self, status: int, code: str, message: str) -> None:
+                data = json.dumps({"__type": code, "message": message}).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("x-amzn-ErrorType", code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _relay
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -13,7 +13,7 @@ from ddcompat.shared import cli, evaluator, report
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.sources import aws
-from tests.aws.conftest import REGION, client, seed
+from tests.aws.conftest import REGION, FaultProxy, client, seed
 
 SEED = matrix_mod.load(edition="current")
 
@@ -159,3 +159,24 @@ def test_the_shipped_iam_policy_is_exactly_what_a_scan_calls() -> None:
         not a.split(":", 1)[1].startswith(("Create", "Update", "Delete", "Put"))
         for a in aws.IAM_ACTIONS
     )
+
+
+def test_access_denied_for_one_service_keeps_the_other(fleet: str, aws_env: None) -> None:
+    proxy = FaultProxy(fleet, deny="lambda")
+    try:
+        [result] = aws.read(aws.Options(regions=(REGION,), endpoint_url=proxy.url, pace=0))
+    finally:
+        proxy.close()
+    assert [(s, r) for s, r, _ in result.errors] == [("lambda", "forbidden")]
+    assert {w.deployment_type for w in result.parsed.workloads} == {"ecs", "fargate"}
+
+
+def test_throttling_is_retried_by_the_sdk(fleet: str, aws_env: None) -> None:
+    proxy = FaultProxy(fleet, throttle=2)
+    try:
+        [result] = aws.read(aws.Options(regions=(REGION,), endpoint_url=proxy.url, pace=0))
+    finally:
+        proxy.close()
+    assert result.errors == []
+    assert len(result.parsed.workloads) == 14
+    assert proxy.counts["ecs:ListClusters"] == 3  # two throttled, then answered
