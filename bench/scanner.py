@@ -186,14 +186,131 @@ def measure(mode: str, host: str, page_size: int, repeat: int) -> dict[str, floa
     return min(runs, key=lambda r: r["wall"])
 
 
+def aws_floor(endpoint: str, region: str) -> int:
+    """The API calls an AWS read makes, alone (no parsing, no judging): items seen."""
+    import boto3
+
+    kw = {"region_name": region, "endpoint_url": endpoint}
+    ecs, lam, sts = (
+        boto3.client("ecs", **kw),
+        boto3.client("lambda", **kw),
+        boto3.client("sts", **kw),
+    )
+    sts.get_caller_identity()
+    seen = 0
+    revisions = set()
+    for page in ecs.get_paginator("list_clusters").paginate():
+        for cluster in page["clusterArns"]:
+            arns = [
+                a
+                for p in ecs.get_paginator("list_services").paginate(cluster=cluster)
+                for a in p["serviceArns"]
+            ]
+            for i in range(0, len(arns), 10):
+                for svc in ecs.describe_services(cluster=cluster, services=arns[i : i + 10])[
+                    "services"
+                ]:
+                    revisions.add(svc["taskDefinition"])
+            tasks = [
+                t
+                for p in ecs.get_paginator("list_tasks").paginate(
+                    cluster=cluster, desiredStatus="RUNNING"
+                )
+                for t in p["taskArns"]
+            ]
+            for i in range(0, len(tasks), 100):
+                ecs.describe_tasks(cluster=cluster, tasks=tasks[i : i + 100])
+    for arn in sorted(revisions):
+        ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        seen += 1
+    for page in lam.get_paginator("list_functions").paginate():
+        for fn in page["Functions"]:
+            lam.list_tags(Resource=fn["FunctionArn"])
+            seen += 1
+    return seen
+
+
+def aws_bench(services: int, functions: int, repeat: int) -> int:
+    """`--aws`: a scan of a fleet seeded in moto's standalone server, against the floor of
+    the same API calls alone."""
+    import os
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from ddcompat.scanner import scan as scan_mod
+    from ddcompat.shared import matrix, policy
+    from ddcompat.shared.sources import aws
+    from tests.aws.conftest import REGION, seed
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        os.environ[key] = "testing"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    endpoint = f"http://127.0.0.1:{port}"
+    moto = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            "1",
+            str(Path(sys.executable).parent / "moto_server"),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import urllib.request
+
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        seed(endpoint, services=services, functions=functions)
+        judging = scan_mod.Judging(matrix.builtin(), policy.DEFAULT)
+        opts = scan_mod.Options(aws=aws.Options(regions=(REGION,), endpoint_url=endpoint, pace=0))
+        floors, scans = [], []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            aws_floor(endpoint, REGION)
+            floors.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            snap = asyncio.run(scan_mod.scan(None, opts, judging))
+            scans.append(time.perf_counter() - t)
+            assert not snap.errors, snap.errors
+    finally:
+        moto.terminate()
+        moto.wait()
+    floor, scan = min(floors), min(scans)
+    ratio = scan / floor
+    print(
+        f"\nAWS scan: {services} ECS services, {functions + 1} Lambda functions in moto, "
+        f"best of {repeat}"
+    )
+    print(
+        f"  floor (the API calls alone) {floor:.2f} s; scan {scan:.2f} s "
+        f"({len(snap.entries)} entries)"
+    )
+    return common.report([(f"scan / API-call floor = {ratio:.2f} (target <= 1.3)", ratio <= 1.3)])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--aws", action="store_true", help="benchmark the AWS source instead")
+    ap.add_argument("--services", type=int, default=60)
+    ap.add_argument("--functions", type=int, default=100)
     ap.add_argument("--pods", type=int, default=100_000)
     ap.add_argument("--page-size", type=int, default=500)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--child", nargs=3)
     ap.add_argument("--serve", nargs=2, type=int)
     args = ap.parse_args()
+    if args.aws:
+        return aws_bench(args.services, args.functions, args.repeat)
     if args.child:
         child(args.child[0], args.child[1], int(args.child[2]))
         return 0
