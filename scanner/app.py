@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from ddcompat.scanner import collector
+from ddcompat.scanner import collector, reports
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
@@ -40,6 +40,8 @@ class Config:
     trigger_token: str | None = None
     # the image inspector (--inspect-images), None: off
     images: inspector.Inspector | None = None
+    # PolicyReports: written after each scan with these results (None: off)
+    policy_reports: frozenset[str] | None = None
 
 
 @dataclasses.dataclass
@@ -54,6 +56,7 @@ class State:
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     loop: asyncio.Task[None] | None = None
     inspecting: asyncio.Task[None] | None = None  # images read after a scan
+    reports: reports.Writer | None = None  # PolicyReports (--policy-reports)
     secrets_read: set[tuple[str, str]] = dataclasses.field(default_factory=set)
 
 
@@ -85,6 +88,8 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
     state.published.snapshot = snap
     state.published.stale = False
     state.scans_done += 1
+    if state.reports is not None and session is not None:
+        await _write_reports(state, session, snap)
     if snap.image_misses and state.judging.images is not None and state.inspecting is None:
         state.inspecting = asyncio.create_task(
             _inspect(state, snap, session), name="ddcompat-image-inspections"
@@ -120,6 +125,24 @@ async def _inspect(
         state.inspecting = None
 
 
+async def _write_reports(
+    state: State, session: aiohttp.ClientSession, snap: scan_mod.Snapshot
+) -> None:
+    """PolicyReports of the scan (--policy-reports): a failure is counted and logged, the
+    scan stands."""
+    assert state.reports is not None
+    m = state.metrics
+    try:
+        applied, deleted = await state.reports.sync(session, snap)
+        log.info("policy reports: %d applied, %d deleted", applied, deleted)
+    except reports.ReportsUnavailable as exc:
+        m.errors.labels("policy_reports", "unavailable").inc()
+        log.error("policy reports not written: %s", exc)
+    except Exception as exc:
+        m.errors.labels("policy_reports", "error").inc()
+        log.error("policy reports not written: %r", exc)
+
+
 def _failed(state: State, source: str, reason: str, message: str) -> bool:
     m = state.metrics
     m.errors.labels(source, reason).inc()
@@ -150,6 +173,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     state = app[STATE]
     cfg = state.config
     settings = cfg.settings
+    if cfg.policy_reports is not None and cfg.options.endpoint is not None:
+        state.reports = reports.Writer(cfg.options.endpoint, cfg.policy_reports)
     state.judging = scan_mod.Judging(
         settings.matrix, settings.policy, as_of=settings.as_of, images=cfg.images
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ddcompat.scanner import app as app_mod
+from ddcompat.scanner import reports
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import about
 from ddcompat.shared import settings as settings_mod
@@ -76,6 +77,17 @@ def register(sub: Any) -> None:
         "(repeatable; the SDK's credential chain: env, shared config, IRSA, metadata)",
     )
     run.add_argument("--aws-profile", metavar="NAME", help="AWS shared-config profile")
+    run.add_argument(
+        "--policy-reports",
+        action="store_true",
+        help="write a PolicyReport (wgpolicyk8s.io/v1alpha2) per workload after each scan",
+    )
+    run.add_argument(
+        "--policy-report-results",
+        default="pass,fail,warn,skip",
+        metavar="LIST",
+        help="the results written (e.g. fail,warn to keep etcd small)",
+    )
     run.add_argument("--aws-endpoint-url", metavar="URL", help="AWS API endpoint (VPC endpoint)")
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=9090)
@@ -145,9 +157,21 @@ def _run(args: argparse.Namespace) -> int:
             trigger_enabled=args.scan_endpoint == "on",
             trigger_token=_token(args.scan_token_file),
             images=images,
+            policy_reports=_results(args.policy_report_results) if args.policy_reports else None,
         )
     )
     return 0
+
+
+def _results(raw: str) -> frozenset[str]:
+    chosen = frozenset(r.strip() for r in raw.split(",") if r.strip())
+    bad = chosen - frozenset(reports.RESULTS)
+    if bad or not chosen:
+        raise SystemExit(
+            f"ddcompat scanner: --policy-report-results: {', '.join(sorted(bad)) or '(none)'}"
+            f" (choose from {', '.join(reports.RESULTS)})"
+        )
+    return chosen
 
 
 def _token(path: str | None) -> str | None:

@@ -58,6 +58,10 @@ class Snapshot:
     carried: int = 0
     # (image, os, arch) the inspector's caches did not know (inspected after the scan)
     image_misses: frozenset[tuple[str, str, str]] = frozenset()
+    # (namespace, kind, name) -> (apiVersion, uid) of the cluster's workloads
+    identities: dict[tuple[str, str, str], tuple[str, str]] = dataclasses.field(
+        default_factory=dict
+    )
     # (namespace, name) of the pull secrets and service accounts the pods name
     pull_secrets: frozenset[tuple[str, str]] = frozenset()
     service_accounts: frozenset[tuple[str, str]] = frozenset()
@@ -129,6 +133,8 @@ class Accumulator:
         self.opts = opts
         self.entries: dict[Key, Entry] = {}
         self.image_misses: set[tuple[str, str, str]] = set()
+        # (namespace, kind, name) -> (apiVersion, uid) of cluster workloads (reports' owners)
+        self.identities: dict[tuple[str, str, str], tuple[str, str]] = {}
         # where the pods' registry credentials are: pull secrets, service accounts
         self.pull_secrets: set[tuple[str, str]] = set()
         self.service_accounts: set[tuple[str, str]] = set()
@@ -185,6 +191,10 @@ class Owners:
 
     replicasets: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
     jobs: dict[tuple[str, str], tuple[str, str]] = dataclasses.field(default_factory=dict)
+    # (namespace, kind, name) of a workload -> (apiVersion, uid), where an owner names them
+    identities: dict[tuple[str, str, str], tuple[str, str]] = dataclasses.field(
+        default_factory=dict
+    )
     nodes: dict[str, model.Platform] = dataclasses.field(default_factory=dict)
 
     def workload_of(
@@ -213,7 +223,11 @@ async def _owners(
                 meta = it.get("metadata") or {}
                 ctl = k8s_parser.controller_of(meta)
                 if ctl and ctl[0] == wanted:
-                    target[(str(meta.get("namespace")), str(meta.get("name")))] = ctl
+                    ns = str(meta.get("namespace"))
+                    target[(ns, str(meta.get("name")))] = ctl
+                    ident = k8s_parser.controller_identity(meta)
+                    if ident is not None:
+                        owners.identities[(ns, *ctl)] = ident
 
         return on_page
 
@@ -290,6 +304,12 @@ async def scan_kubernetes(
         kind, name = owners.workload_of(ns, ref, meta)
         if not acc.mine(ns, name):
             return []
+        if ref is not None and (ns, kind, name) not in acc.identities:
+            ident = owners.identities.get((ns, kind, name))
+            if ident is None and (kind, name) == ref:  # the pod's own controller
+                ident = k8s_parser.controller_identity(meta)
+            if ident is not None:
+                acc.identities[(ns, kind, name)] = ident
         out = model.ParseResult()
         pod["kind"] = "Pod"  # LIST items carry no kind of their own
         try:
@@ -542,6 +562,7 @@ async def scan(
         errors=tuple(errors),
         carried=carried,
         image_misses=frozenset(acc.image_misses),
+        identities=dict(acc.identities),
         pull_secrets=frozenset(acc.pull_secrets),
         service_accounts=frozenset(acc.service_accounts),
     )

@@ -175,6 +175,17 @@ def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def controller_identity(meta: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(apiVersion, uid) of an object's controller owner reference, if it names them."""
+    refs = meta.get("ownerReferences")
+    for ref in refs if isinstance(refs, list) else ():
+        if isinstance(ref, dict) and ref.get("controller"):
+            api, uid = ref.get("apiVersion"), ref.get("uid")
+            if isinstance(api, str) and api and isinstance(uid, str) and uid:
+                return api, uid
+    return None
+
+
 def matches(doc: Mapping[str, Any]) -> bool:
     return isinstance(doc.get("apiVersion"), str) and isinstance(doc.get("kind"), str)
 

@@ -67,9 +67,9 @@ def load_endpoint(
 
     cfg = client.Configuration()
     if in_cluster or (in_cluster is None and kubeconfig is None and _in_cluster_available()):
-        config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+        config.load_incluster_config(client_configuration=cfg)
     else:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
+        config.load_kube_config(
             config_file=kubeconfig, context=context, client_configuration=cfg
         )
     ctx: ssl.SSLContext | bool

@@ -92,7 +92,7 @@ class Cluster:
     def api(self) -> Any:
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
 
 
 def _pem(path: Path, data: bytes) -> Path:

@@ -382,3 +382,33 @@ def test_aws_only_scanner_with_irsa(helm: Path) -> None:
     args = one(docs, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--kubernetes" not in args
     assert args.count("--aws-region=eu-west-1") == 1 and "--aws-region=us-east-1" in args
+
+
+def test_policy_reports_rbac_only_when_enabled(helm: Path) -> None:
+    def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+        role = one(docs, "ClusterRole", "scanner")
+        return {
+            (g, r, v)
+            for rule in role["rules"]
+            for g in rule["apiGroups"]
+            for r in rule["resources"]
+            for v in rule["verbs"]
+        }
+
+    assert not any(r == "policyreports" for _, r, _ in granted(render(helm)))
+    on = render(
+        helm,
+        None,
+        "--set",
+        "scanner.policyReports.enabled=true",
+        "--set",
+        "scanner.policyReports.results={fail,warn}",
+    )
+    assert {v for g, r, v in granted(on) if r == "policyreports"} == {
+        "list",
+        "create",
+        "patch",
+        "delete",
+    }
+    args = one(on, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--policy-reports" in args and "--policy-report-results=fail,warn" in args
