@@ -69,9 +69,7 @@ def load_endpoint(
     if in_cluster or (in_cluster is None and kubeconfig is None and _in_cluster_available()):
         config.load_incluster_config(client_configuration=cfg)
     else:
-        config.load_kube_config(
-            config_file=kubeconfig, context=context, client_configuration=cfg
-        )
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
     ctx: ssl.SSLContext | bool
     if cfg.verify_ssl:
         ctx = (
