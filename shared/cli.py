@@ -61,6 +61,7 @@ def run_check(
     helm_options: files.HelmOptions = files.NO_HELM,
     images: inspector_mod.Inspector | None = None,
     aws_options: aws_mod.Options | None = None,
+    ignore_unknown: bool = False,
 ) -> report.Run:
     # this run's caches: what each template says, what each set of facts gives
     judge = evaluator.Evaluator(m, pol, as_of=as_of)
@@ -71,6 +72,7 @@ def run_check(
             reader=kubernetes.Reader(),
             compose_options=compose.Options(env_files=tuple(env_files)),
             helm_options=helm_options,
+            ignore_unknown=ignore_unknown,
         )
         if aws_options is not None:
             # live AWS fleets (--aws-region): each region on its own
@@ -120,6 +122,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             helm_options=files.HelmOptions(args.helm_render, args.helm),
             images=_images(args),
             aws_options=_aws(args),
+            ignore_unknown=args.ignore_unknown,
         )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         if fmt == "json":
@@ -265,6 +268,12 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     check.add_argument("--aws-profile", metavar="NAME", help="AWS shared-config profile")
     check.add_argument(
         "--aws-endpoint-url", metavar="URL", help="AWS API endpoint (a VPC endpoint, moto)"
+    )
+    check.add_argument(
+        "--ignore-unknown",
+        action="store_true",
+        help="files named on the command line that are no deployment descriptor are ignored "
+        "(listed) instead of errors, as in a directory walk (the pre-commit hook)",
     )
     check.add_argument(
         "-v",

@@ -110,6 +110,7 @@ def collect(
     reader: kubernetes.Reader | None = None,
     compose_options: compose.Options = compose.DEFAULT_OPTIONS,
     helm_options: HelmOptions = NO_HELM,
+    ignore_unknown: bool = False,
 ) -> model.ParseResult:
     """Every descriptor under ``paths``; ``reader`` (its caches) is the caller's, or one
     made for this call."""
@@ -132,7 +133,12 @@ def collect(
         elif p.exists():
             out.extend(
                 parsers.parse_file(
-                    p, str(raw), explicit=True, reader=reader, compose_options=compose_options
+                    p,
+                    str(raw),
+                    # (a pre-commit hook names every staged YAML: not all are descriptors)
+                    explicit=not ignore_unknown,
+                    reader=reader,
+                    compose_options=compose_options,
                 )
             )
         else:
