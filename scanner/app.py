@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from aiohttp import web
 
-from ddcompat.scanner import collector, reports
+from ddcompat.scanner import collector, events, reports
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
@@ -42,6 +42,8 @@ class Config:
     images: inspector.Inspector | None = None
     # PolicyReports: written after each scan with these results (None: off)
     policy_reports: frozenset[str] | None = None
+    # Events on workloads with new gaps
+    events: bool = False
 
 
 @dataclasses.dataclass
@@ -57,6 +59,7 @@ class State:
     loop: asyncio.Task[None] | None = None
     inspecting: asyncio.Task[None] | None = None  # images read after a scan
     reports: reports.Writer | None = None  # PolicyReports (--policy-reports)
+    events: events.Notifier | None = None  # Events for new gaps (--events)
     secrets_read: set[tuple[str, str]] = dataclasses.field(default_factory=set)
 
 
@@ -90,6 +93,14 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
     state.scans_done += 1
     if state.reports is not None and session is not None:
         await _write_reports(state, session, snap)
+    if state.events is not None and session is not None:
+        try:
+            written = await state.events.notify(session, snap)
+            if written:
+                log.info("events: %d workloads have new gaps", written)
+        except Exception as exc:  # (counted and logged; the scan stands)
+            m.errors.labels("events", "error").inc()
+            log.error("events not written: %r", exc)
     if snap.image_misses and state.judging.images is not None and state.inspecting is None:
         state.inspecting = asyncio.create_task(
             _inspect(state, snap, session), name="ddcompat-image-inspections"
@@ -175,6 +186,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     settings = cfg.settings
     if cfg.policy_reports is not None and cfg.options.endpoint is not None:
         state.reports = reports.Writer(cfg.options.endpoint, cfg.policy_reports)
+    if cfg.events and cfg.options.endpoint is not None:
+        state.events = events.Notifier(cfg.options.endpoint)
     state.judging = scan_mod.Judging(
         settings.matrix, settings.policy, as_of=settings.as_of, images=cfg.images
     )

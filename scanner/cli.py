@@ -83,6 +83,11 @@ def register(sub: Any) -> None:
         help="write a PolicyReport (wgpolicyk8s.io/v1alpha2) per workload after each scan",
     )
     run.add_argument(
+        "--events",
+        action="store_true",
+        help="an Event (reason DdcompatGap) on a workload when a scan finds a new gap",
+    )
+    run.add_argument(
         "--policy-report-results",
         default="pass,fail,warn,skip",
         metavar="LIST",
@@ -158,6 +163,7 @@ def _run(args: argparse.Namespace) -> int:
             trigger_token=_token(args.scan_token_file),
             images=images,
             policy_reports=_results(args.policy_report_results) if args.policy_reports else None,
+            events=args.events,
         )
     )
     return 0

@@ -24,6 +24,8 @@ from aiohttp import web, web_protocol
 from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import inspector
+from ddcompat.shared.sources import kubernetes as kube
+from ddcompat.webhook import events as events_mod
 from ddcompat.webhook import metrics as metrics_mod
 from ddcompat.webhook import protocol, tls
 
@@ -71,6 +73,9 @@ class Config:
     # the image inspector (--inspect-images; admission only reads its caches)
     images: inspector.Inspector | None = None
     image_poll_interval: float = 0.5
+    # Events on judged workloads (--events): written with these API credentials
+    events: kube.Endpoint | None = None
+    events_interval: float = 600.0
 
 
 @dataclasses.dataclass
@@ -82,6 +87,7 @@ class State:
     judge: protocol.Judge | None = None
     ready: bool = False
     draining: bool = False
+    announcer: events_mod.Announcer | None = None
 
 
 STATE = web.AppKey("state", State)
@@ -168,6 +174,10 @@ async def validate(request: web.Request) -> web.Response:
         log.warning("bad admission request from %s: %s", request.remote, _printable(str(exc)))
         return _error(exc.status, str(exc))
     _record(state, outcome, started)
+    if state.announcer is not None:
+        offered = state.announcer.offer(outcome)
+        if offered is not None:
+            state.metrics.event(offered).inc()
     return web.Response(body=orjson.dumps(outcome.body), content_type="application/json")
 
 
@@ -257,6 +267,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(_watch_certs(state), name="ddcompat-cert-reloader"))
     if cfg.images is not None:
         tasks.append(asyncio.create_task(_inspect_images(state), name="ddcompat-images"))
+    session: aiohttp.ClientSession | None = None
+    if cfg.events is not None:
+        session = aiohttp.ClientSession()
+        state.announcer = events_mod.Announcer(cfg.events, min_interval=cfg.events_interval)
+        tasks.append(
+            asyncio.create_task(
+                state.announcer.run(session, lambda r: state.metrics.event(r).inc()),
+                name="ddcompat-events",
+            )
+        )
     state.ready = True
     try:
         yield
@@ -266,6 +286,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if session is not None:
+            await session.close()
 
 
 async def _inspect_images(state: State) -> None:

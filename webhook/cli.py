@@ -10,6 +10,7 @@ from typing import Any
 from ddcompat.shared import about
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
+from ddcompat.shared.sources import kubernetes as kube
 from ddcompat.webhook import app as app_mod
 from ddcompat.webhook import protocol
 
@@ -56,6 +57,19 @@ def register(sub: Any) -> None:
         serve,
         what="admission only reads the inspection cache; misses are read in the background",
     )
+    serve.add_argument(
+        "--events",
+        action="store_true",
+        help="an Event (reason DdcompatGap) on each workload denied, warned about or audited "
+        "(in-cluster credentials, or --kubeconfig); written in the background",
+    )
+    serve.add_argument(
+        "--events-interval",
+        type=float,
+        default=d.events_interval,
+        help="seconds between two Events on the same workload",
+    )
+    serve.add_argument("--kubeconfig", help="kubeconfig for --events (default: in-cluster)")
     serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(handler=_serve)
 
@@ -69,6 +83,14 @@ def _serve(args: argparse.Namespace) -> int:
         images = image_options.from_arguments(args, f"ddcompat/{about.version()}")
     except image_options.OptionsError as exc:
         raise SystemExit(f"ddcompat webhook: {exc}") from None
+    events = None
+    if args.events:
+        try:
+            events = kube.load_endpoint(args.kubeconfig)
+        except Exception as exc:  # (no in-cluster account, a bad kubeconfig)
+            raise SystemExit(
+                f"ddcompat webhook: --events: no Kubernetes credentials: {exc}"
+            ) from None
     app_mod.serve(
         app_mod.Config(
             cert=args.tls_cert,
@@ -85,6 +107,8 @@ def _serve(args: argparse.Namespace) -> int:
             shutdown_delay=args.shutdown_delay,
             cache_size=args.cache_size,
             images=images,
+            events=events,
+            events_interval=args.events_interval,
         )
     )
     return 0

@@ -28,6 +28,7 @@ class Metrics:
     exemptions: prom.Counter
     inspections: prom.Counter
     answers: prom.Counter
+    events: prom.Counter
     # labelled children by label values: labels() validates and locks on every call,
     # and every review records two or more of them
     _children: dict[tuple[str, ...], Any] = dataclasses.field(default_factory=dict)
@@ -72,6 +73,14 @@ class Metrics:
         child = self._children.get(key)
         if child is None:
             child = self._children[key] = self.inspections.labels(result)
+        return child
+
+    def event(self, result: str) -> prom.Counter:
+        """Events on judged workloads (--events), by result (webhook_events.RESULTS)."""
+        key = ("v", result)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.events.labels(result)
         return child
 
     def answer(self, handler: str, status: int) -> prom.Counter:
@@ -138,6 +147,14 @@ class Metrics:
                 "ddcompat_http_responses",
                 "Every HTTP answer, by handler and status (404s and 5xxs included)",
                 ["handler", "code"],
+                registry=registry,
+            ),
+            events=prom.Counter(
+                "ddcompat_admission_events",
+                "Events on judged workloads (--events), by result: written, failed (the API "
+                "refused or was unreachable), dropped (queue full), limited (one per workload "
+                "per interval)",
+                ["result"],
                 registry=registry,
             ),
         )

@@ -85,6 +85,10 @@ class AdmissionError(Exception):
         self.status = status
 
 
+# (apiVersion, kind, namespace, name, uid): what an Event about a judged workload names
+Target = tuple[str, str, str, str, str | None]
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
     """The response and what to record about it."""
@@ -98,6 +102,8 @@ class Outcome:
     # (feature, code) of each warning- or error-severity finding of non-exempt containers
     findings: tuple[tuple[str, str], ...] = ()
     kind: str = "Pod"  # the kind judged (Pod, Deployment, ...; "other")
+    # the workload object judged (apiVersion, kind, namespace, name, uid), None for Pods
+    target: Target | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -640,7 +646,19 @@ def review(
         f"{(obj.kind if obj is not None and obj.kind else request.kind).lower()} "
         + _pod_name(meta.namespace if meta else request.namespace, name)
     )
-    return _decide(uid, operation, mode, judged, request.dry_run, subject, request.kind)
+    target: Target | None = None
+    namespace = (meta.namespace if meta else None) or request.namespace
+    if (
+        obj is not None
+        and obj.kind
+        and obj.kind != "Pod"
+        and obj.apiVersion
+        and name
+        and namespace
+        and not request.dry_run  # (no side effects on dry runs: no Event target)
+    ):
+        target = (obj.apiVersion, obj.kind, namespace, name, meta.uid if meta else None)
+    return _decide(uid, operation, mode, judged, request.dry_run, subject, request.kind, target)
 
 
 def _judged(
@@ -744,6 +762,7 @@ def _decide(
     dry_run: bool,
     subject: str,
     kind: str = "Pod",
+    target: Target | None = None,
 ) -> Outcome:
     failing, warnings = judged.failing, judged.warnings
 
@@ -757,6 +776,7 @@ def _decide(
             judged.errors,
             judged.findings,
             kind,
+            target,
         )
 
     if not failing:

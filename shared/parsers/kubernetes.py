@@ -305,6 +305,7 @@ class WireOwnerReference(msgspec.Struct, gc=False):
 
 class WireMeta(msgspec.Struct, gc=False):
     name: str | None = None
+    uid: str | None = None
     generateName: str | None = None
     namespace: str | None = None
     labels: dict[str, str] | None = None

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
+import hashlib
 import logging
 import random
 import ssl
@@ -200,3 +202,95 @@ async def get_json(
             return data if isinstance(data, dict) else None
     except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
         return None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EventTarget:
+    """The object an Event is about (``involvedObject``)."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str | None = None
+
+
+async def record_event(
+    session: aiohttp.ClientSession,
+    endpoint: Endpoint,
+    target: EventTarget,
+    *,
+    reason: str,
+    message: str,
+    component: str,
+    timeout: float = 10.0,
+) -> bool:
+    """One aggregated Warning Event per object, reason and component: the first call
+    creates it, later ones bump its ``count`` and ``lastTimestamp`` and replace the message
+    (as the kubelet's event correlator does). False (and a log line) when the API refused."""
+    key = f"{component}/{reason}/{target.namespace}/{target.kind}/{target.name}"
+    ev_name = f"{target.name[:200]}.{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    message = message if len(message) <= 1024 else message[:1023] + "\u2026"
+    base = f"{endpoint.host}/api/v1/namespaces/{target.namespace}/events"
+    headers = endpoint.headers()
+    limit = aiohttp.ClientTimeout(total=timeout)
+    async with session.get(
+        f"{base}/{ev_name}", headers=headers, ssl=endpoint.ssl, timeout=limit
+    ) as r:
+        existing = orjson.loads(await r.read()) if r.status == 200 else None
+    if isinstance(existing, dict):
+        patch = {
+            "count": int(existing.get("count") or 1) + 1,
+            "lastTimestamp": stamp,
+            "message": message,
+        }
+        request = session.patch(
+            f"{base}/{ev_name}",
+            data=orjson.dumps(patch),
+            headers={**headers, "Content-Type": "application/merge-patch+json"},
+            ssl=endpoint.ssl,
+            timeout=limit,
+        )
+    else:
+        involved: dict[str, str] = {
+            "apiVersion": target.api_version,
+            "kind": target.kind,
+            "name": target.name,
+            "namespace": target.namespace,
+        }
+        if target.uid:
+            involved["uid"] = target.uid
+        event = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": ev_name, "namespace": target.namespace},
+            "involvedObject": involved,
+            "reason": reason,
+            "type": "Warning",
+            "message": message,
+            "source": {"component": component},
+            "reportingComponent": component,
+            "count": 1,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+        }
+        request = session.post(
+            base,
+            data=orjson.dumps(event),
+            headers={**headers, "Content-Type": "application/json"},
+            ssl=endpoint.ssl,
+            timeout=limit,
+        )
+    async with request as r:
+        if r.status >= 300:
+            body = (await r.read())[:300].decode("utf-8", "replace")
+            log.warning(
+                "event on %s %s/%s not written: HTTP %s %s",
+                target.kind,
+                target.namespace,
+                target.name,
+                r.status,
+                body,
+            )
+        return r.status < 300

@@ -230,3 +230,98 @@ def b64(data: bytes) -> str:
 
 
 __all__ = ["ROOT", "Cluster", "b64", "clean_env"]
+
+
+ENV = [
+    {"name": "DD_APPSEC_ENABLED", "value": "true"},
+    {"name": "DD_REMOTE_CONFIGURATION_ENABLED", "value": "true"},
+]
+
+
+def make_fleet(cluster: Cluster, ns: str, ddtrace: str) -> None:
+    """A Deployment ``api``, its ReplicaSet and two Pods in ``ns`` (no controllers run:
+    made by hand, with the owner references the controllers would set)."""
+    import yaml
+
+    cluster.kubectl("create", "namespace", ns)
+    template = {
+        "metadata": {"labels": {"app": "api"}},
+        "spec": {"containers": [{"name": "app", "image": "python:3.11", "env": ENV}]},
+    }
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": ns},
+        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(dep))
+    get = ("-n", ns, "-o", "jsonpath={.metadata.uid}")
+    uid = cluster.kubectl("get", "deployment", "api", *get).stdout
+    owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "uid": uid}
+    rs = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": "api-7c9f",
+            "namespace": ns,
+            "ownerReferences": [{**owner, "controller": True}],
+        },
+        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
+    }
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(rs))
+    rs_uid = cluster.kubectl("get", "replicaset", "api-7c9f", *get).stdout
+    rs_ref = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-7c9f", "uid": rs_uid}
+    pods = [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"api-7c9f-{i}",
+                "namespace": ns,
+                "labels": {"app": "api", "pod-template-hash": "7c9f"},
+                "annotations": {"ddcompat.io/ddtrace-version": ddtrace},
+                "ownerReferences": [{**rs_ref, "controller": True}],
+            },
+            "spec": template["spec"],
+        }
+        for i in range(2)
+    ]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(pods))
+
+
+def scanner_token(cluster: Cluster, release: str, *values: str) -> str:
+    """A token of the scanner's service account as the chart makes it with ``values``."""
+    import yaml
+
+    from tests.tools import ROOT, k8s_tool
+
+    sets = [arg for v in values for arg in ("--set", v)]
+    out = subprocess.run(
+        [
+            str(k8s_tool("helm")),
+            "template",
+            release,
+            str(ROOT / "helm" / "ddcompat"),
+            "-n",
+            f"ddcompat-{release}",
+            "--set",
+            "webhook.enabled=false",
+            "--set",
+            "scanner.inspectImages=false",
+            *sets,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rbac = [
+        d
+        for d in yaml.safe_load_all(out)
+        if d
+        and d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
+        and "scanner" in d["metadata"]["name"]
+    ]
+    cluster.kubectl("create", "namespace", f"ddcompat-{release}")
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
+    sa = f"{release}-ddcompat-scanner"
+    return cluster.kubectl("create", "token", sa, "-n", f"ddcompat-{release}").stdout.strip()

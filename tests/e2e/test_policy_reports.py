@@ -10,129 +10,31 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-import subprocess
 
 import aiohttp
 import pytest
-import yaml
 
 from ddcompat.scanner import reports
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.sources import kubernetes as kube
-from tests.e2e.conftest import Cluster
-from tests.tools import ROOT, k8s_tool
+from tests.e2e.conftest import Cluster, make_fleet, scanner_token
+from tests.tools import ROOT
 
 CRD = ROOT / "tests" / "e2e" / "crds" / "wgpolicyk8s.io_policyreports.yaml"
 NS = "reports-e2e"
-ENV = [
-    {"name": "DD_APPSEC_ENABLED", "value": "true"},
-    {"name": "DD_REMOTE_CONFIGURATION_ENABLED", "value": "true"},
-]
 
 
 @pytest.fixture(scope="module")
 def fleet(cluster: Cluster) -> None:
-    """A Deployment, its ReplicaSet and two Pods (no controllers run: made by hand, with
-    the owner references the controllers would set)."""
-    cluster.kubectl("create", "namespace", NS)
-    template = {
-        "metadata": {"labels": {"app": "api"}},
-        "spec": {"containers": [{"name": "app", "image": "python:3.11", "env": ENV}]},
-    }
-    dep = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": "api", "namespace": NS},
-        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
-    }
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(dep))
-    uid = cluster.kubectl(
-        "get", "deployment", "api", "-n", NS, "-o", "jsonpath={.metadata.uid}"
-    ).stdout
-    rs = {
-        "apiVersion": "apps/v1",
-        "kind": "ReplicaSet",
-        "metadata": {
-            "name": "api-7c9f",
-            "namespace": NS,
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": "api",
-                    "uid": uid,
-                    "controller": True,
-                }
-            ],
-        },
-        "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
-    }
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(rs))
-    rs_uid = cluster.kubectl(
-        "get", "replicaset", "api-7c9f", "-n", NS, "-o", "jsonpath={.metadata.uid}"
-    ).stdout
-    pods = [
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": f"api-7c9f-{i}",
-                "namespace": NS,
-                "labels": {"app": "api", "pod-template-hash": "7c9f"},
-                "annotations": {"ddcompat.io/ddtrace-version": "1.9.0"},
-                "ownerReferences": [
-                    {
-                        "apiVersion": "apps/v1",
-                        "kind": "ReplicaSet",
-                        "name": "api-7c9f",
-                        "uid": rs_uid,
-                        "controller": True,
-                    }
-                ],
-            },
-            "spec": template["spec"],
-        }
-        for i in range(2)
-    ]
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(pods))
+    make_fleet(cluster, NS, "1.9.0")
 
 
 @pytest.fixture(scope="module")
 def reports_token(cluster: Cluster) -> str:
     """The scanner's service account as the chart makes it with policyReports enabled."""
-    out = subprocess.run(
-        [
-            str(k8s_tool("helm")),
-            "template",
-            "rep",
-            str(ROOT / "helm" / "ddcompat"),
-            "-n",
-            "ddcompat-rep",
-            "--set",
-            "webhook.enabled=false",
-            "--set",
-            "scanner.policyReports.enabled=true",
-            "--set",
-            "scanner.inspectImages=false",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rbac = [
-        d
-        for d in yaml.safe_load_all(out)
-        if d
-        and d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
-        and "scanner" in d["metadata"]["name"]
-    ]
-    cluster.kubectl("create", "namespace", "ddcompat-rep")
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
-    return cluster.kubectl(
-        "create", "token", "rep-ddcompat-scanner", "-n", "ddcompat-rep"
-    ).stdout.strip()
+    return scanner_token(cluster, "rep", "scanner.policyReports.enabled=true")
 
 
 def test_reports_written_owned_and_removed(

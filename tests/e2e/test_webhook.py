@@ -4,6 +4,7 @@ webhook down failurePolicy Ignore admits while Fail rejects."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -118,6 +119,8 @@ def webhook(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "--host=127.0.0.1",
             f"--port={port}",
             "--shutdown-delay=0",
+            "--events",  # (written with the admin's kubeconfig)
+            f"--kubeconfig={cluster.kubeconfig}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -261,6 +264,42 @@ def test_warn_prints_the_reasons_at_apply_time(cluster: Cluster, webhook: int) -
         check=False,
     )
     assert dry.returncode == 0 and "Warning: ddcompat:" in dry.stderr
+    # --events: one Event on the Deployment, written in the background; none for the dry run
+    event = _wait_for_event(cluster, "wh-warn", "api")
+    assert event["involvedObject"]["kind"] == "Deployment" and event["type"] == "Warning"
+    assert "threat_protection: DDTRACE_TOO_OLD" in event["message"]
+    uid = cluster.kubectl(
+        "get", "deployment", "api", "-n", "wh-warn", "-o", "jsonpath={.metadata.uid}"
+    ).stdout
+    assert event["involvedObject"]["uid"] == uid  # (so `kubectl describe` lists it)
+    assert "DdcompatGap" in cluster.kubectl("describe", "deployment", "api", "-n", "wh-warn").stdout
+    # the same workload changed again within the interval (warned again at apply time):
+    # still that one Event, never one per apply
+    again = apply(cluster, deployment_yaml("api", "wh-warn", "1.9.1"))
+    assert again.returncode == 0 and "Warning: ddcompat:" in again.stderr
+    time.sleep(1)
+    listed = _events(cluster, "wh-warn")
+    assert [(e["involvedObject"]["name"], e["count"]) for e in listed] == [("api", 1)]
+
+
+def _events(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
+    out = cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector=reason=DdcompatGap", "-o", "json"
+    ).stdout
+    items: list[dict[str, Any]] = json.loads(out)["items"]
+    return items
+
+
+def _wait_for_event(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for e in _events(cluster, namespace):
+            if e["involvedObject"]["name"] == name:
+                return e
+        time.sleep(0.2)
+    raise AssertionError(
+        f"no DdcompatGap Event on {namespace}/{name}: {_events(cluster, namespace)}"
+    )
 
 
 def test_scaling_an_existing_noncompliant_deployment_is_allowed(

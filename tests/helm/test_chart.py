@@ -412,3 +412,38 @@ def test_policy_reports_rbac_only_when_enabled(helm: Path) -> None:
     }
     args = one(on, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--policy-reports" in args and "--policy-report-results=fail,warn" in args
+
+
+def test_events_rbac_and_side_effects_only_when_enabled(helm: Path) -> None:
+    off = render(helm)
+    hooks = one(off, "ValidatingWebhookConfiguration")["webhooks"]
+    assert {h["sideEffects"] for h in hooks} == {"None"}
+    wh = one(off, "Deployment", "webhook")["spec"]["template"]["spec"]
+    assert wh["automountServiceAccountToken"] is False and "serviceAccountName" not in wh
+    scanner_role = one(off, "ClusterRole", "scanner")
+    assert not any("events" in rule["resources"] for rule in scanner_role["rules"])
+    on = render(
+        helm, None, "--set", "webhook.events.enabled=true", "--set", "scanner.events.enabled=true"
+    )
+    hooks = one(on, "ValidatingWebhookConfiguration")["webhooks"]
+    # Events are a side effect: declared, and dry runs write none
+    assert {h["sideEffects"] for h in hooks} == {"NoneOnDryRun"}
+    wh = one(on, "Deployment", "webhook")["spec"]["template"]["spec"]
+    [account] = [
+        d["metadata"]["name"]
+        for d in by_kind(on, "ServiceAccount")
+        if d["metadata"]["name"].endswith("-webhook")
+    ]
+    assert wh["serviceAccountName"] == account and "automountServiceAccountToken" not in wh
+    assert "--events" in wh["containers"][0]["args"]
+    role = one(on, "ClusterRole", "webhook-events")
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "create", "patch"]}
+    ]
+    binding = one(on, "ClusterRoleBinding", "webhook-events")
+    assert binding["subjects"][0]["name"] == account
+    scanner_role = one(on, "ClusterRole", "scanner")
+    assert {"apiGroups": [""], "resources": ["events"], "verbs": ["get", "create", "patch"]} in (
+        scanner_role["rules"]
+    )
+    assert "--events" in one(on, "StatefulSet")["spec"]["template"]["spec"]["containers"][0]["args"]

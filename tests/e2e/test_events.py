@@ -1,0 +1,79 @@
+"""Events for new gaps in the real kube-apiserver (issue 18.2): the first scan is the
+baseline; a gap that appears gives one Event on the workload (reason DdcompatGap, the
+Deployment as involvedObject), aggregated and never repeated while nothing new appears."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+
+import aiohttp
+import pytest
+
+from ddcompat.scanner import events
+from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.sources import kubernetes as kube
+from tests.e2e.conftest import Cluster, make_fleet, scanner_token
+
+NS = "events-e2e"
+
+
+@pytest.fixture(scope="module")
+def token(cluster: Cluster) -> str:
+    make_fleet(cluster, NS, "1.20.0")  # compliant at first
+    return scanner_token(cluster, "ev", "scanner.events.enabled=true")
+
+
+def test_an_event_for_a_new_gap_once(cluster: Cluster, token: str) -> None:
+    endpoint = kube.Endpoint(
+        host=cluster.url,
+        ssl=ssl.create_default_context(cafile=str(cluster.ca_file)),
+        token=lambda: token,
+    )
+    opts = scan_mod.Options(kubernetes=True, endpoint=endpoint)
+    judging = scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
+    notifier = events.Notifier(endpoint, min_interval=0)
+
+    async def scan_and_notify() -> int:
+        async with aiohttp.ClientSession() as s:
+            return await notifier.notify(s, await scan_mod.scan(s, opts, judging))
+
+    assert asyncio.run(scan_and_notify()) == 0  # the baseline
+    cluster.kubectl(
+        "annotate",
+        "pods",
+        "-n",
+        NS,
+        "-l",
+        "app=api",
+        "--overwrite",
+        "ddcompat.io/ddtrace-version=1.9.0",
+    )
+    assert asyncio.run(scan_and_notify()) == 1
+    listed = json.loads(
+        cluster.kubectl(
+            "get", "events", "-n", NS, "--field-selector", f"reason={events.REASON}", "-o", "json"
+        ).stdout
+    )
+    [event] = listed["items"]
+    uid = cluster.kubectl(
+        "get", "deployment", "api", "-n", NS, "-o", "jsonpath={.metadata.uid}"
+    ).stdout
+    assert event["involvedObject"]["kind"] == "Deployment"
+    assert event["involvedObject"]["uid"] == uid
+    assert event["type"] == "Warning" and "DDTRACE_TOO_OLD" in event["message"]
+    assert event["count"] == 1
+    # where users look: `kubectl describe` of the Deployment lists it
+    described = cluster.kubectl("describe", "deployment", "api", "-n", NS).stdout
+    assert events.REASON in described and "DDTRACE_TOO_OLD" in described
+    # nothing new: no second Event, no bump
+    assert asyncio.run(scan_and_notify()) == 0
+    again = json.loads(
+        cluster.kubectl(
+            "get", "events", "-n", NS, "--field-selector", f"reason={events.REASON}", "-o", "json"
+        ).stdout
+    )
+    assert [e["count"] for e in again["items"]] == [1]
