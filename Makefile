@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: example test lint typecheck layers unit bench install system-deps
+.PHONY: example test lint typecheck layers unit bench install system-deps dashboard
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -54,6 +54,11 @@ unit: install system-deps
 	$(BIN)/pytest
 
 test: lint typecheck layers unit
+
+# The chart's Grafana dashboard, regenerated from ddcompat.scanner.dashboard (a test
+# compares the two)
+dashboard: install
+	$(BIN)/python -m ddcompat.scanner.dashboard > helm/ddcompat/files/dashboard.json
 
 bench: install
 	$(BIN)/python bench/check.py

@@ -116,9 +116,12 @@ class SnapshotCollector(Collector):
             labels=[*labels, "ddtrace_version", "python_version", "deployment_type"],
         )
         gaps: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        sources: collections.Counter[tuple[str, str, str]] = collections.Counter()
         for (ns, kind, name, container), entry in snap.entries.items():
             base = [ns, name, kind, container]
             facts = entry.result.workload.facts
+            sources[(ns, "ddtrace", facts.sources.ddtrace or "unknown")] += 1
+            sources[(ns, "python", facts.sources.python or "unknown")] += 1
             winfo.add_metric(
                 [
                     *base,
@@ -146,6 +149,16 @@ class SnapshotCollector(Collector):
         for (gap_ns, gap_feature, gap_code), n in sorted(gaps.items()):
             ns_gaps.add_metric([gap_ns, gap_feature, gap_code], float(n))
         yield ns_gaps
+        fact_sources = GaugeMetricFamily(
+            "ddcompat_namespace_fact_sources",
+            "Workload-containers per namespace by where their ddtrace or Python version came "
+            "from (annotation, env, image_tag, image_config, image_layers, lambda_layer, ...; "
+            "unknown: judged without it)",
+            labels=["namespace", "fact", "source"],
+        )
+        for (src_ns, fact, source), n in sorted(sources.items()):
+            fact_sources.add_metric([src_ns, fact, source], float(n))
+        yield fact_sources
 
 
 @dataclasses.dataclass

@@ -66,6 +66,7 @@ def exported_metric_names() -> set[str]:
     wm.requests.labels("CREATE", "denied", "enforce", "Deployment").inc()
     wm.findings.labels("sca", "DEPLOYMENT_UNSUPPORTED", "Pod").inc()
     wm.duration.observe(0.001)
+    wm.event("written").inc()
     published = collector.Published()
     sm = collector.SelfMetrics.create(published)
     opts = scan_mod.Options(paths=(ROOT / "examples",))
@@ -74,6 +75,7 @@ def exported_metric_names() -> set[str]:
     sm.duration.observe(1.0)
     sm.errors.labels("files", "bad_input").inc()
     sm.dropped.inc(0)
+    sm.inspections.labels("ok").inc()
     for text in map(prometheus_client.generate_latest, (wm.registry, sm.registry)):
         for fam in text_string_to_metric_families(text.decode()):
             names.update(s.name for s in fam.samples)
@@ -116,7 +118,7 @@ def metric_names_in(expr: str) -> set[str]:
 
 def dashboard_exprs() -> list[str]:
     dash = json.loads(DASHBOARD.read_text())
-    return [t["expr"] for p in dash["panels"] for t in p["targets"]]
+    return [t["expr"] for p in dash["panels"] for t in p.get("targets") or ()]
 
 
 def alert_exprs() -> list[str]:
@@ -145,6 +147,11 @@ def test_dashboard_names_only_exported_metrics(exported: set[str]) -> None:
         "ddcompat_admission_requests_total",
         "ddcompat_admission_duration_seconds_bucket",
         "ddcompat_scan_last_success_timestamp_seconds",
+        # issue 18.4: the new sources, and where the fleet's facts came from
+        "ddcompat_namespace_fact_sources",
+        "ddcompat_image_inspections_total",
+        "ddcompat_scan_errors_total",
+        "ddcompat_admission_events_total",
     ):
         assert needed in used
 
@@ -165,8 +172,19 @@ def test_dashboard_is_grafana_json() -> None:
     assert dash["uid"] and dash["title"] and dash["schemaVersion"] >= 30
     ids = [p["id"] for p in dash["panels"]]
     assert len(ids) == len(set(ids))
+    rows = [p["title"] for p in dash["panels"] if p["type"] == "row"]
+    assert "Where the facts came from" in rows
     for p in dash["panels"]:
         assert {"x", "y", "w", "h"} <= p["gridPos"].keys()
-        assert p["datasource"]["uid"] == "${datasource}"
+        if p["type"] != "row":
+            assert p["datasource"]["uid"] == "${datasource}" and p["targets"]
     variables = {v["name"] for v in dash["templating"]["list"]}
     assert variables == {"datasource", "namespace"}
+
+
+def test_the_dashboard_is_generated_not_hand_edited() -> None:
+    """helm/ddcompat/files/dashboard.json is what ddcompat.scanner.dashboard writes (run
+    `make dashboard` after changing the module)."""
+    from ddcompat.scanner import dashboard
+
+    assert DASHBOARD.read_text() == dashboard.render(), "run `make dashboard`"

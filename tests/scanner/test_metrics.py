@@ -71,6 +71,12 @@ async def test_metrics_after_a_scan(service: Service) -> None:
     )
     assert info == [1.0]
     assert series(m, "ddcompat_scanned_workloads") == [30.0]
+    # where the facts came from: every workload-container once per fact, by source
+    for fact in ("ddtrace", "python"):
+        assert sum(series(m, "ddcompat_namespace_fact_sources", fact=fact)) == 30.0
+    assert series(
+        m, "ddcompat_namespace_fact_sources", namespace="shop", fact="ddtrace", source="annotation"
+    ) == [2.0]  # api and web, both annotated
     assert series(m, "ddcompat_snapshot_stale") == [0.0]
     assert series(m, "ddcompat_scan_last_success_timestamp_seconds")[0] > 1.7e9
     assert series(m, "ddcompat_scan_duration_seconds_count") == [1.0]
