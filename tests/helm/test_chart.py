@@ -144,12 +144,18 @@ def test_selectors_match(helm: Path) -> None:
     for selector in (
         deploy["spec"]["selector"]["matchLabels"],
         one(docs, "Service", "webhook")["spec"]["selector"],
-        one(docs, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+        one(docs, "PodDisruptionBudget", "webhook")["spec"]["selector"]["matchLabels"],
+        one(docs, "NetworkPolicy", "webhook")["spec"]["podSelector"]["matchLabels"],
     ):
         assert selector.items() <= pod_labels.items()
     sts = one(docs, "StatefulSet")
     sts_labels = sts["spec"]["template"]["metadata"]["labels"]
-    assert one(docs, "Service", "scanner")["spec"]["selector"].items() <= sts_labels.items()
+    for selector in (
+        one(docs, "Service", "scanner")["spec"]["selector"],
+        one(docs, "PodDisruptionBudget", "scanner")["spec"]["selector"]["matchLabels"],
+        one(docs, "NetworkPolicy", "scanner")["spec"]["podSelector"]["matchLabels"],
+    ):
+        assert selector.items() <= sts_labels.items()
     assert not (deploy["spec"]["selector"]["matchLabels"].items() <= sts_labels.items())
     assert deploy["spec"]["replicas"] == 2
     anti = deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]

@@ -72,3 +72,18 @@ seccompProfile:
 - --matrix=/etc/ddcompat/matrix.yaml
 {{- end }}
 {{- end -}}
+
+{{/* NetworkPolicy egress rules every pod of the chart gets */}}
+{{- define "ddcompat.egress" }}
+    # DNS, then the API server, registries and AWS APIs (networkPolicy.egressPorts)
+    - ports:
+        - {protocol: UDP, port: 53}
+        - {protocol: TCP, port: 53}
+    - ports:
+        {{- range .Values.networkPolicy.egressPorts }}
+        - {protocol: TCP, port: {{ . }}}
+        {{- end }}
+    {{- with .Values.networkPolicy.extraEgress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end }}
