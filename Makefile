@@ -41,11 +41,13 @@ layers: install
 
 # Debian's packages the tests run for real: prometheus (Prometheus and promtool, the
 # scanner tests), docker-registry (an OCI registry, distribution 2.8) and skopeo (pushes
-# the test images into it) for the image inspector's tests.
-SYSTEM_PACKAGES = prometheus docker-registry skopeo
+# the test images into it) for the image inspector's tests; chromium (headless, driven by
+# Playwright) for the HTML report's.
+SYSTEM_PACKAGES = prometheus docker-registry skopeo chromium
 system-deps:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null \
-	  && command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
+	  && command -v docker-registry >/dev/null && command -v skopeo >/dev/null \
+	  && command -v chromium >/dev/null || { \
 	  echo "installing Debian's packages: $(SYSTEM_PACKAGES)"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 	    --no-install-recommends $(SYSTEM_PACKAGES) >/dev/null; }

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from ddcompat.scanner import collector, events, reports
 from ddcompat.scanner import scan as scan_mod
-from ddcompat.shared import serving
+from ddcompat.shared import html_report, model, report, serving
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import inspector
 from ddcompat.shared.sources import kubernetes as kube
@@ -61,6 +61,8 @@ class State:
     reports: reports.Writer | None = None  # PolicyReports (--policy-reports)
     events: events.Notifier | None = None  # Events for new gaps (--events)
     secrets_read: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    # the page at / of the snapshot it was rendered from (rendered once per snapshot)
+    page: tuple[scan_mod.Snapshot, bool, bytes] | None = None  # (snapshot, stale, page)
 
 
 STATE = web.AppKey("scanner_state", State)
@@ -234,6 +236,36 @@ async def readyz(request: web.Request) -> web.Response:
     return web.Response(text="no complete scan yet\n", status=503)
 
 
+def snapshot_run(state: State, snap: scan_mod.Snapshot) -> report.Run:
+    """A snapshot as the report a `check` run gives (the HTML page renders it)."""
+    return report.Run(
+        matrix=state.config.settings.matrix,
+        results=[e.result for e in snap.entries.values()],
+        errors=[model.InputError(source, message) for source, _, message in snap.errors],
+        as_of=state.judging.evaluator.as_of if state.judging is not None else "",
+    )
+
+
+async def page(request: web.Request) -> web.Response:
+    """The HTML report of the last complete scan (`check --format html`'s page), rendered
+    once per snapshot, off the event loop."""
+    state = request.app[STATE]
+    snap = state.published.snapshot
+    if snap is None:
+        return web.Response(text="no complete scan yet\n", status=503)
+    stale = state.published.stale
+    if state.page is None or state.page[0] is not snap or state.page[1] != stale:
+        title = "ddcompat scanner" + (" (stale: the last scan failed)" if stale else "")
+        body = await asyncio.to_thread(html_report.render, snapshot_run(state, snap), title=title)
+        state.page = (snap, stale, body.encode())
+    return web.Response(
+        body=state.page[2],
+        content_type="text/html",
+        charset="utf-8",
+        headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"},
+    )
+
+
 async def trigger(request: web.Request) -> web.Response:
     """Start the next scan now (it never overlaps a running one: one asked for during a
     scan runs right after it). Off with ``--scan-endpoint off``; with a token, only for
@@ -256,6 +288,7 @@ def create_app(config: Config) -> web.Application:
         config=config, published=published, metrics=collector.SelfMetrics.create(published)
     )
     app.cleanup_ctx.append(_lifecycle)
+    app.router.add_get("/", page)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ddcompat.shared import about, evaluator, gc_pause, model, policy, report
+from ddcompat.shared import about, evaluator, gc_pause, html_report, model, policy, report
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
@@ -131,6 +131,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
             data = report.render_sarif(run, about.version()).encode()
         elif fmt == "junit":
             data = report.render_junit(run, args.fail_on).encode()
+        elif fmt == "html":
+            data = html_report.render(run, title="ddcompat check").encode()
         else:
             data = report.render_table(run, verbose=args.verbose).encode()
         if args.output:
@@ -216,7 +218,7 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--format",
-        choices=("table", "json", "sarif", "junit"),
+        choices=("table", "json", "sarif", "junit", "html"),
         default=None,
         help="output format (default: table on a terminal, json otherwise)",
     )

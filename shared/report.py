@@ -148,7 +148,7 @@ def display_ddtrace(raw: str | None) -> str | None:
 
 
 @functools.lru_cache(maxsize=4096)
-def _facts_text(f: model.Facts) -> tuple[str | None, str | None, str | None]:
+def facts_text(f: model.Facts) -> tuple[str | None, str | None, str | None]:
     """ddtrace (as displayed), python and platform of facts, as the JSON report shows them."""
     return display_ddtrace(f.ddtrace), f.python, str(f.platform) or None
 
@@ -190,7 +190,7 @@ class _Encoded:
 def workload_json(r: model.WorkloadResult, encoded: _Encoded | None = None) -> WorkloadJSON:
     """One workload; ``encoded`` shares the encoding of shared feature results."""
     w = r.workload
-    ddtrace, python, platform = _facts_text(w.facts)
+    ddtrace, python, platform = facts_text(w.facts)
     return WorkloadJSON(
         w.id,
         w.source,
