@@ -23,6 +23,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from ddcompat.shared.sources import kubernetes as kube
 from tests.tools import CACHE, ROOT, free_port, k8s_tool, write_leaf
 
 HERE = Path(__file__).parent
@@ -87,6 +88,14 @@ class Cluster:
             text=True,
             check=check,
             env=clean_env(),
+        )
+
+    def endpoint(self, token: str) -> kube.Endpoint:
+        """This API server with a bearer token (a service account's)."""
+        return kube.Endpoint(
+            host=self.url,
+            ssl=ssl.create_default_context(cafile=str(self.ca_file)),
+            token=lambda: token,
         )
 
     def api(self) -> Any:

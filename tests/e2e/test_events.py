@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 
 import aiohttp
 import pytest
@@ -15,7 +14,6 @@ from ddcompat.scanner import events
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
-from ddcompat.shared.sources import kubernetes as kube
 from tests.e2e.conftest import Cluster, make_fleet, scanner_token
 
 NS = "events-e2e"
@@ -28,11 +26,7 @@ def token(cluster: Cluster) -> str:
 
 
 def test_an_event_for_a_new_gap_once(cluster: Cluster, token: str) -> None:
-    endpoint = kube.Endpoint(
-        host=cluster.url,
-        ssl=ssl.create_default_context(cafile=str(cluster.ca_file)),
-        token=lambda: token,
-    )
+    endpoint = cluster.endpoint(token)
     opts = scan_mod.Options(kubernetes=True, endpoint=endpoint)
     judging = scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
     notifier = events.Notifier(endpoint, min_interval=0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 
 import aiohttp
 import pytest
@@ -18,7 +17,6 @@ from ddcompat.scanner import reports
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
-from ddcompat.shared.sources import kubernetes as kube
 from tests.e2e.conftest import Cluster, make_fleet, scanner_token
 from tests.tools import ROOT
 
@@ -42,11 +40,7 @@ def test_reports_written_owned_and_removed(
     reports_token: str,
     fleet: None,
 ) -> None:
-    endpoint = kube.Endpoint(
-        host=cluster.url,
-        ssl=ssl.create_default_context(cafile=str(cluster.ca_file)),
-        token=lambda: reports_token,
-    )
+    endpoint = cluster.endpoint(reports_token)
     opts = scan_mod.Options(kubernetes=True, endpoint=endpoint)
     judging = scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
     writer = reports.Writer(endpoint)
@@ -89,4 +83,5 @@ def test_reports_written_owned_and_removed(
     cluster.kubectl("delete", "deployment", "api", "-n", NS, "--wait=false")
     _, deleted = asyncio.run(scan_and_write())
     assert deleted >= 1
-    assert "ddcompat-deployment-api" not in cluster.kubectl("get", "policyreport", "-A").stdout
+    # (other tests' namespaces hold Deployments named api too: this namespace's is gone)
+    assert "ddcompat-deployment-api" not in cluster.kubectl("get", "policyreport", "-n", NS).stdout

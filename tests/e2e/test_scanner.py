@@ -22,43 +22,16 @@ from ddcompat.scanner import collector
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
-from ddcompat.shared.sources import kubernetes as kube
-from tests.e2e.conftest import Cluster, clean_env
-from tests.tools import ROOT, free_port, k8s_tool, wait_ready
+from tests.e2e.conftest import Cluster, clean_env, scanner_token
+from tests.tools import free_port, wait_ready
 
 NS = "scan-e2e"
 
 
 @pytest.fixture(scope="module")
 def token(cluster: Cluster) -> str:
-    out = subprocess.run(
-        [
-            str(k8s_tool("helm")),
-            "template",
-            "rel",
-            str(ROOT / "helm" / "ddcompat"),
-            "-n",
-            "ddcompat-scan",
-            "--set",
-            "webhook.enabled=false",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rbac = [
-        d
-        for d in yaml.safe_load_all(out)
-        if d
-        and d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")
-        and "scanner" in d["metadata"]["name"]
-    ]
-    assert len(rbac) == 3
-    cluster.kubectl("create", "namespace", "ddcompat-scan")
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rbac))
-    return cluster.kubectl(
-        "create", "token", "rel-ddcompat-scanner", "-n", "ddcompat-scan"
-    ).stdout.strip()
+    """The scanner's service account as the chart makes it by default (image inspection on)."""
+    return scanner_token(cluster, "scan", "scanner.inspectImages=true")
 
 
 @pytest.fixture(scope="module")
@@ -169,11 +142,7 @@ def fleet(cluster: Cluster) -> None:
 
 
 def test_scanner_metrics_from_the_real_apiserver(cluster: Cluster, token: str, fleet: None) -> None:
-    endpoint = kube.Endpoint(
-        host=cluster.url,
-        ssl=ssl.create_default_context(cafile=str(cluster.ca_file)),
-        token=lambda: token,
-    )
+    endpoint = cluster.endpoint(token)
     opts = scan_mod.Options(kubernetes=True, endpoint=endpoint, page_size=2)
 
     async def scan() -> scan_mod.Snapshot:
@@ -216,7 +185,7 @@ def test_outside_its_rbac_is_refused(cluster: Cluster, token: str) -> None:
             urllib.request.urlopen(req, context=ctx, timeout=10)
         assert exc.value.code == 403
         assert (
-            "system:serviceaccount:ddcompat-scan:rel-ddcompat-scanner" in exc.value.read().decode()
+            "system:serviceaccount:ddcompat-scan:scan-ddcompat-scanner" in exc.value.read().decode()
         )
     ok = urllib.request.Request(
         cluster.url + "/api/v1/pods?limit=1", headers={"Authorization": f"Bearer {token}"}
