@@ -182,7 +182,9 @@ def _read_ecs(client: Any, out: RegionResult, opts: Options) -> None:
                 td = task.get("taskDefinitionArn")
                 if isinstance(td, str):
                     revisions.setdefault(td, _launch_type(task))
-                    names.setdefault(td, f"{_name(cluster)}/task")
+                    # (arn:...:task-definition/<family>:<revision>)
+                    family = td.rsplit("/", 1)[-1].split(":", 1)[0]
+                    names.setdefault(td, f"{_name(cluster)}/task/{family}")
     for arn, dtype in sorted(revisions.items()):
         got = client.describe_task_definition(taskDefinition=arn, include=["TAGS"])
         td = dict(got.get("taskDefinition") or {})

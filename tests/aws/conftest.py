@@ -111,6 +111,30 @@ def seed(moto: str, region: str = REGION, *, services: int = 7, functions: int =
             desiredCount=1,
             launchType="FARGATE" if fargate else "EC2",
         )
+    # a standalone task (a scheduled job started by hand or by EventBridge), on an EC2
+    # container instance: read through ListTasks/DescribeTasks, not a service
+    ec2 = client(moto, "ec2", region)
+    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)["Instances"][0]
+    ecs.register_container_instance(
+        cluster="shop", instanceIdentityDocument=json.dumps({"instanceId": instance["InstanceId"]})
+    )
+    ecs.register_task_definition(
+        family="nightly",
+        requiresCompatibilities=["EC2"],
+        networkMode="bridge",
+        containerDefinitions=[
+            {
+                "name": "job",
+                "image": "python:3.12-slim",
+                "cpu": 256,
+                "memory": 512,
+                "essential": True,
+                "environment": APPSEC,
+                "dockerLabels": {"ddcompat.io/ddtrace-version": "1.9.0"},
+            }
+        ],
+    )
+    ecs.run_task(cluster="shop", taskDefinition="nightly", launchType="EC2", startedBy="cron")
     iam = client(moto, "iam", region)
     try:
         role = iam.create_role(RoleName="lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]

@@ -39,7 +39,9 @@ def test_a_region_read_page_by_page(fleet: str, aws_env: None) -> None:
     assert result.errors == [] and result.account == "123456789012"
     ids = sorted(w.id for w in result.parsed.workloads)
     assert len([i for i in ids if i.startswith("fargate/")]) == 4
-    assert len([i for i in ids if i.startswith("ecs/")]) == 3
+    assert len([i for i in ids if i.startswith("ecs/")]) == 4  # 3 services, 1 standalone task
+    nightly = next(w for w in result.parsed.workloads if w.container == "job")
+    assert nightly.source.endswith("/ecs/shop/task/nightly") and nightly.facts.ddtrace == "1.9.0"
     assert len([i for i in ids if i.startswith("lambda/")]) == 7  # (node-fn is not Python)
     assert [n.language for n in result.parsed.not_python] == ["Node.js"]
     fn = next(w for w in result.parsed.workloads if w.name == "fn0")
@@ -101,7 +103,7 @@ def test_check_reads_regions_with_the_same_report_and_exit_codes(
     )
     data = json.loads(capsys.readouterr().out)
     assert data["errors"] == []
-    assert data["summary"]["workloads"] == 14 and data["summary"]["not_python"] == 1
+    assert data["summary"]["workloads"] == 15 and data["summary"]["not_python"] == 1
     # services pinned to ddtrace 1.9.0 have findings at error severity: exit 1
     assert code == 1
     sources = {w["source"].split("/")[3] for w in data["workloads"]}
@@ -120,14 +122,14 @@ async def test_the_scanner_keeps_a_failed_regions_previous_series(
     first = await scan_mod.scan(None, opts, judging)
     keys = set(first.entries)
     assert ("123456789012/eu-west-1", "Function", "fn0", "fn0") in keys
-    assert len(keys) == 14 and first.errors == ()
+    assert len(keys) == 15 and first.errors == ()
     down = scan_mod.Options(
         aws=aws.Options(
             regions=(REGION,), endpoint_url="http://127.0.0.1:9", pace=0, max_attempts=1
         )
     )
     second = await scan_mod.scan(None, down, judging, first)
-    assert set(second.entries) == keys and second.carried == 14
+    assert set(second.entries) == keys and second.carried == 15
     assert {reason for source, reason, _ in second.errors if source == "aws"} == {"unreachable"}
 
 
@@ -178,5 +180,5 @@ def test_throttling_is_retried_by_the_sdk(fleet: str, aws_env: None) -> None:
     finally:
         proxy.close()
     assert result.errors == []
-    assert len(result.parsed.workloads) == 14
+    assert len(result.parsed.workloads) == 15
     assert proxy.counts["ecs:ListClusters"] == 3  # two throttled, then answered
