@@ -64,11 +64,9 @@ def _need(tool: str) -> None:
         pytest.fail(f"{tool} is not installed: `make test` installs it (Debian package)")
 
 
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    _need("docker-registry")
-    _need("skopeo")
-    d = tmp_path_factory.mktemp("registry")
+def _tls(d: Path) -> tuple[trustme.CA, Path, Path, Path, Path]:
+    """A CA and a serving pair for 127.0.0.1 in ``d``: (ca, cert, key, ca_file, cert_dir),
+    cert_dir holding ca.crt as skopeo's --cert-dir wants it."""
     ca = trustme.CA()
     cert, key = write_leaf(ca.issue_cert("127.0.0.1"), d / "tls.crt", d / "tls.key")
     ca_file = d / "ca.pem"
@@ -76,16 +74,23 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     cert_dir = d / "certs"
     cert_dir.mkdir()
     shutil.copy(ca_file, cert_dir / "ca.crt")
-    (d / "htpasswd").write_bytes(
-        USER.encode() + b":" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)) + b"\n"
-    )
+    return ca, cert, key, ca_file, cert_dir
+
+
+def _serve_registry(
+    d: Path, cert: Path, key: Path, auth: dict[str, Any]
+) -> tuple[int, subprocess.Popen[bytes], Path]:
+    """docker-registry over TLS on a free port with ``auth``, storing under ``d``, its log in
+    ``d/registry.log``; returns when it accepts connections (fails if it exits)."""
+    import socket
+
     port = free_port()
     config = {
         "version": 0.1,
         "log": {"level": "info", "accesslog": {"disabled": False}},
         "storage": {"filesystem": {"rootdirectory": str(d / "data")}},
         "http": {"addr": f"127.0.0.1:{port}", "tls": {"certificate": str(cert), "key": str(key)}},
-        "auth": {"htpasswd": {"realm": "ddcompat-test", "path": str(d / "htpasswd")}},
+        "auth": auth,
     }
     (d / "config.yml").write_text(json.dumps(config))  # (JSON is YAML)
     log = d / "registry.log"
@@ -96,8 +101,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
             stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 20
-    import socket
-
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -106,6 +109,20 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
             if proc.poll() is not None:
                 pytest.fail(f"docker-registry exited: {log.read_text()[-2000:]}")
             time.sleep(0.05)
+    return port, proc, log
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
+    _need("docker-registry")
+    _need("skopeo")
+    d = tmp_path_factory.mktemp("registry")
+    _, cert, key, ca_file, cert_dir = _tls(d)
+    (d / "htpasswd").write_bytes(
+        USER.encode() + b":" + bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)) + b"\n"
+    )
+    auth = {"htpasswd": {"realm": "ddcompat-test", "path": str(d / "htpasswd")}}
+    port, proc, log = _serve_registry(d, cert, key, auth)
     yield Registry(f"127.0.0.1:{port}", ca_file, cert_dir, log, proc)
     proc.terminate()
     proc.wait(10)
@@ -311,13 +328,7 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     _need("docker-registry")
     _need("skopeo")
     d = tmp_path_factory.mktemp("token-registry")
-    ca = trustme.CA()
-    cert, key = write_leaf(ca.issue_cert("127.0.0.1"), d / "tls.crt", d / "tls.key")
-    ca_file = d / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    cert_dir = d / "certs"
-    cert_dir.mkdir()
-    shutil.copy(ca_file, cert_dir / "ca.crt")
+    ca, cert, key, ca_file, cert_dir = _tls(d)
     tokens = TokenServer(ca)
 
     class Handler(BaseHTTPRequestHandler):
@@ -344,37 +355,15 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     realm = f"http://127.0.0.1:{server.server_address[1]}/token"
-    port = free_port()
-    config = {
-        "version": 0.1,
-        "log": {"level": "info", "accesslog": {"disabled": False}},
-        "storage": {"filesystem": {"rootdirectory": str(d / "data")}},
-        "http": {"addr": f"127.0.0.1:{port}", "tls": {"certificate": str(cert), "key": str(key)}},
-        "auth": {
-            "token": {
-                "realm": realm,
-                "service": SERVICE,
-                "issuer": ISSUER,
-                "rootcertbundle": str(ca_file),
-            }
-        },
+    auth = {
+        "token": {
+            "realm": realm,
+            "service": SERVICE,
+            "issuer": ISSUER,
+            "rootcertbundle": str(ca_file),
+        }
     }
-    (d / "config.yml").write_text(json.dumps(config))
-    log = d / "registry.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            ["docker-registry", "serve", str(d / "config.yml")],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    import socket
-
-    for _ in range(400):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    port, proc, log = _serve_registry(d, cert, key, auth)
     reg = Registry(f"127.0.0.1:{port}", ca_file, cert_dir, log, proc)
     reg.tokens_issued = lambda: tokens.issued  # type: ignore[attr-defined]
     yield reg

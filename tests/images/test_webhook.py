@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -45,9 +44,12 @@ async def test_a_miss_is_not_waited_on_and_serves_the_next_pod(
             "metadata": {"name": "p1", "namespace": "shop"},
             "spec": {"containers": [container]},
         }
-        started = time.perf_counter()
+        before = registry.requests_logged()
         first = protocol.review(json.dumps(review(pod)).encode(), judge=judge, mode="enforce")
-        assert time.perf_counter() - started < 0.2  # no registry round trip in admission
+        # no registry round trip in admission: the image is only queued for the background
+        # (an exact check in place of a wall-clock bound, which a loaded machine can miss)
+        assert images.lookup(image) is None and any(k[0] == image for k in judge.image_misses)
+        assert registry.requests_logged() == before
         assert first.decision == "warned"  # ddtrace unknown: a warning, not a denial
         for _ in range(200):  # the background inspection reads the image
             if images.lookup(image) is not None:

@@ -43,10 +43,10 @@ def request(
         conn.close()
 
 
-@pytest.fixture
-def server(
-    cert_files: tuple[Path, Path], client_ssl: ssl.SSLContext
-) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def start(
+    cert_files: tuple[Path, Path], *flags: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """`ddcompat webhook serve` on a free loopback port, with these extra flags."""
     cert, key = cert_files
     port = free_port()
     exe = Path(sys.executable).parent / "ddcompat"
@@ -63,12 +63,21 @@ def server(
             "127.0.0.1",
             "--port",
             str(port),
-            "--shutdown-delay",
-            "1.5",
+            *flags,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=env,
+    )
+    return proc, port
+
+
+@pytest.fixture
+def server(
+    cert_files: tuple[Path, Path], client_ssl: ssl.SSLContext
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    proc, port = start(
+        cert_files, "--shutdown-delay", "1.5", env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
     wait_ready(f"https://127.0.0.1:{port}/readyz", context=client_ssl, proc=proc)
     yield proc, port
@@ -99,30 +108,7 @@ def test_shutdown_drops_late_bytes_and_finishes_in_flight(
     """Issue 14.13: a request still uploading when the shutdown delay ends gets no more
     of its bytes read: it ends in a 408 at the read timeout; a request in flight
     finishes; the process exits cleanly."""
-    cert, key = cert_files
-    port = free_port()
-    exe = Path(sys.executable).parent / "ddcompat"
-    proc = subprocess.Popen(
-        [
-            str(exe),
-            "webhook",
-            "serve",
-            "--tls-cert",
-            str(cert),
-            "--tls-key",
-            str(key),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--shutdown-delay",
-            "0.3",
-            "--read-timeout",
-            "1.5",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    proc, port = start(cert_files, "--shutdown-delay", "0.3", "--read-timeout", "1.5")
     try:
         wait_ready(f"https://127.0.0.1:{port}/readyz", context=client_ssl, proc=proc)
         body = json.dumps(review(pod("1.9.0"), uid="late")).encode()
