@@ -14,7 +14,7 @@ from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import about
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
-from ddcompat.shared.sources import aws
+from ddcompat.shared.sources import aws_options
 from ddcompat.shared.sources import kubernetes as kube
 
 
@@ -68,15 +68,7 @@ def register(sub: Any) -> None:
     image_options.add_arguments(
         run, what="the running digests of pods; misses are read after each scan"
     )
-    run.add_argument(
-        "--aws-region",
-        metavar="REGION",
-        action="append",
-        default=[],
-        help="scan the ECS/Fargate services and Lambda functions of this AWS region "
-        "(repeatable; the SDK's credential chain: env, shared config, IRSA, metadata)",
-    )
-    run.add_argument("--aws-profile", metavar="NAME", help="AWS shared-config profile")
+    aws_options.add_arguments(run, what="scan")
     run.add_argument(
         "--policy-reports",
         action="store_true",
@@ -93,7 +85,6 @@ def register(sub: Any) -> None:
         metavar="LIST",
         help="the results written (e.g. fail,warn to keep etcd small)",
     )
-    run.add_argument("--aws-endpoint-url", metavar="URL", help="AWS API endpoint (VPC endpoint)")
     run.add_argument("--host", default="0.0.0.0")
     run.add_argument("--port", type=int, default=9090)
     settings_mod.add_arguments(run)
@@ -139,13 +130,7 @@ def _run(args: argparse.Namespace) -> int:
         total_shards=args.total_shards,
         max_series=args.max_series,
         inspect_images=args.inspect_images,
-        aws=aws.Options(
-            regions=tuple(args.aws_region),
-            profile=args.aws_profile,
-            endpoint_url=args.aws_endpoint_url,
-        )
-        if args.aws_region
-        else None,
+        aws=aws_options.from_arguments(args),
     )
     try:
         images = image_options.from_arguments(args, f"ddcompat/{about.version()}")

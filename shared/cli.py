@@ -25,6 +25,7 @@ from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
 from ddcompat.shared.parsers import compose, kubernetes
+from ddcompat.shared.sources import aws_options as aws_flags
 from ddcompat.shared.sources import files
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             env_files=args.env_file,
             helm_options=files.HelmOptions(args.helm_render, args.helm),
             images=_images(args),
-            aws_options=_aws(args),
+            aws_options=aws_flags.from_arguments(args),
             ignore_unknown=args.ignore_unknown,
         )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
@@ -156,16 +157,6 @@ def _images(args: argparse.Namespace) -> inspector_mod.Inspector | None:
         return image_options.from_arguments(args, f"ddcompat/{about.version()}")
     except image_options.OptionsError as exc:
         raise settings_mod.ConfigError(str(exc)) from None
-
-
-def _aws(args: argparse.Namespace) -> aws_mod.Options | None:
-    if not args.aws_region:
-        return None
-    from ddcompat.shared.sources import aws as aws_mod
-
-    return aws_mod.Options(
-        regions=tuple(args.aws_region), profile=args.aws_profile, endpoint_url=args.aws_endpoint_url
-    )
 
 
 def _write_stdout(data: bytes) -> None:
@@ -259,18 +250,7 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         help="the helm binary for --helm-render (default: $DDCOMPAT_HELM, or helm on PATH)",
     )
     image_options.add_arguments(check, what="off by default: CI may have no registry access")
-    check.add_argument(
-        "--aws-region",
-        metavar="REGION",
-        action="append",
-        default=[],
-        help="also read the ECS/Fargate services and Lambda functions of this AWS region "
-        "(repeatable; the SDK's credential chain, or --aws-profile)",
-    )
-    check.add_argument("--aws-profile", metavar="NAME", help="AWS shared-config profile")
-    check.add_argument(
-        "--aws-endpoint-url", metavar="URL", help="AWS API endpoint (a VPC endpoint, moto)"
-    )
+    aws_flags.add_arguments(check, what="also read")
     check.add_argument(
         "--ignore-unknown",
         action="store_true",
