@@ -6,7 +6,6 @@ digests each time (one HEAD). Every failure is a result, never an exception."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Iterator
@@ -56,6 +55,17 @@ class ImageFacts(msgspec.Struct, frozen=True):
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(ImageFacts)
+
+
+class _Stored(msgspec.Struct):
+    """A cached image entry on disk: its format, then the facts (decoded only when the
+    format is this one's)."""
+
+    format: int
+    facts: msgspec.Raw
+
+
+_STORED_DECODER = msgspec.json.Decoder(_Stored)
 _LAYER_DECODER = msgspec.json.Decoder(layers.Summary)
 
 
@@ -254,15 +264,8 @@ class Inspector:
 
     def _layer_to_disk(self, digest: str, summary: layers.Summary) -> None:
         path = self._layer_path(digest)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(_ENCODER.encode(summary))
-            tmp.replace(path)
-        except OSError:
-            pass
+        if path is not None:
+            _write_atomically(path, _ENCODER.encode(summary))
 
     # -- disk --------------------------------------------------------------------------
 
@@ -277,25 +280,31 @@ class Inspector:
         if path is None:
             return None
         try:
-            data = path.read_bytes()
-            stored = json.loads(data)
-            if stored.get("format") != FORMAT:
+            stored = _STORED_DECODER.decode(path.read_bytes())
+            if stored.format != FORMAT:
                 return None
-            return _DECODER.decode(json.dumps(stored["facts"]).encode())
-        except (OSError, ValueError, KeyError, msgspec.DecodeError):
+            return _DECODER.decode(stored.facts)
+        except (OSError, msgspec.DecodeError):
             return None
 
     def _to_disk(self, key: tuple[str, str, str], facts: ImageFacts) -> None:
         path = self._path(key)
-        if path is None:
-            return
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(b'{"format": %d, "facts": %s}' % (FORMAT, _ENCODER.encode(facts)))
-            tmp.replace(path)
-        except OSError:
-            pass  # a cache that cannot be written is only slower
+        if path is not None:
+            _write_atomically(
+                path, b'{"format": %d, "facts": %s}' % (FORMAT, _ENCODER.encode(facts))
+            )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so a reader never sees half an entry; a
+    cache that cannot be written is only slower (errors are dropped)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except OSError:
+        pass
 
 
 def _from_config(config: Any) -> tuple[str | None, str | None]:
