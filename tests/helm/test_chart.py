@@ -165,16 +165,21 @@ def test_selectors_match(helm: Path) -> None:
     )
 
 
-def test_scanner_rbac_is_exactly_what_it_lists(helm: Path) -> None:
-    docs = render(helm)
+def scanner_grants(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """(API group, resource, verb) of each permission the scanner's ClusterRole grants."""
     role = one(docs, "ClusterRole", "scanner")
-    granted = {
+    return {
         (g, r, v)
         for rule in role["rules"]
         for g in rule["apiGroups"]
         for r in rule["resources"]
         for v in rule["verbs"]
     }
+
+
+def test_scanner_rbac_is_exactly_what_it_lists(helm: Path) -> None:
+    docs = render(helm)
+    granted = scanner_grants(docs)
     listed = {
         ("", "pods", "list"),
         ("", "nodes", "list"),
@@ -183,14 +188,8 @@ def test_scanner_rbac_is_exactly_what_it_lists(helm: Path) -> None:
     }
     # --inspect-images (on by default): the pods' pull secrets and service accounts
     assert granted == listed | {("", "secrets", "get"), ("", "serviceaccounts", "get")}
-    off = one(render(helm, None, "--set", "scanner.inspectImages=false"), "ClusterRole", "scanner")
-    assert {
-        (g, r, v)
-        for rule in off["rules"]
-        for g in rule["apiGroups"]
-        for r in rule["resources"]
-        for v in rule["verbs"]
-    } == listed
+    off = render(helm, None, "--set", "scanner.inspectImages=false")
+    assert scanner_grants(off) == listed
     # and these are the paths the scanner lists
     scan_src = (ROOT / "scanner" / "scan.py").read_text()
     for path in (
@@ -391,17 +390,7 @@ def test_aws_only_scanner_with_irsa(helm: Path) -> None:
 
 
 def test_policy_reports_rbac_only_when_enabled(helm: Path) -> None:
-    def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
-        role = one(docs, "ClusterRole", "scanner")
-        return {
-            (g, r, v)
-            for rule in role["rules"]
-            for g in rule["apiGroups"]
-            for r in rule["resources"]
-            for v in rule["verbs"]
-        }
-
-    assert not any(r == "policyreports" for _, r, _ in granted(render(helm)))
+    assert not any(r == "policyreports" for _, r, _ in scanner_grants(render(helm)))
     on = render(
         helm,
         None,
@@ -410,7 +399,7 @@ def test_policy_reports_rbac_only_when_enabled(helm: Path) -> None:
         "--set",
         "scanner.policyReports.results={fail,warn}",
     )
-    assert {v for g, r, v in granted(on) if r == "policyreports"} == {
+    assert {v for g, r, v in scanner_grants(on) if r == "policyreports"} == {
         "list",
         "create",
         "patch",
