@@ -8,6 +8,7 @@ If the binaries cannot be built the tests fail with the build's message: they ne
 from __future__ import annotations
 
 import base64
+import json
 import os
 import ssl
 import subprocess
@@ -89,6 +90,19 @@ class Cluster:
             check=check,
             env=clean_env(),
         )
+
+    def uid(self, kind: str, name: str, namespace: str) -> str:
+        """The uid of an object (what ownerReferences and Events name)."""
+        get = ("get", kind, name, "-n", namespace, "-o", "jsonpath={.metadata.uid}")
+        return self.kubectl(*get).stdout
+
+    def events(self, namespace: str, reason: str = "DdcompatGap") -> list[dict[str, Any]]:
+        """The Events of a namespace with this reason."""
+        out = self.kubectl(
+            "get", "events", "-n", namespace, f"--field-selector=reason={reason}", "-o", "json"
+        ).stdout
+        items: list[dict[str, Any]] = json.loads(out)["items"]
+        return items
 
     def endpoint(self, token: str) -> kube.Endpoint:
         """This API server with a bearer token (a service account's)."""
@@ -264,8 +278,7 @@ def make_fleet(cluster: Cluster, ns: str, ddtrace: str) -> None:
         "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(dep))
-    get = ("-n", ns, "-o", "jsonpath={.metadata.uid}")
-    uid = cluster.kubectl("get", "deployment", "api", *get).stdout
+    uid = cluster.uid("deployment", "api", ns)
     owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "uid": uid}
     rs = {
         "apiVersion": "apps/v1",
@@ -278,7 +291,7 @@ def make_fleet(cluster: Cluster, ns: str, ddtrace: str) -> None:
         "spec": {"selector": {"matchLabels": {"app": "api"}}, "template": template},
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(rs))
-    rs_uid = cluster.kubectl("get", "replicaset", "api-7c9f", *get).stdout
+    rs_uid = cluster.uid("replicaset", "api-7c9f", ns)
     rs_ref = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "api-7c9f", "uid": rs_uid}
     pods = [
         {

@@ -5,7 +5,6 @@ Deployment as involvedObject), aggregated and never repeated while nothing new a
 from __future__ import annotations
 
 import asyncio
-import json
 
 import aiohttp
 import pytest
@@ -47,15 +46,8 @@ def test_an_event_for_a_new_gap_once(cluster: Cluster, token: str) -> None:
         "ddcompat.io/ddtrace-version=1.9.0",
     )
     assert asyncio.run(scan_and_notify()) == 1
-    listed = json.loads(
-        cluster.kubectl(
-            "get", "events", "-n", NS, "--field-selector", f"reason={events.REASON}", "-o", "json"
-        ).stdout
-    )
-    [event] = listed["items"]
-    uid = cluster.kubectl(
-        "get", "deployment", "api", "-n", NS, "-o", "jsonpath={.metadata.uid}"
-    ).stdout
+    [event] = cluster.events(NS, events.REASON)
+    uid = cluster.uid("deployment", "api", NS)
     assert event["involvedObject"]["kind"] == "Deployment"
     assert event["involvedObject"]["uid"] == uid
     assert event["type"] == "Warning" and "DDTRACE_TOO_OLD" in event["message"]
@@ -65,9 +57,4 @@ def test_an_event_for_a_new_gap_once(cluster: Cluster, token: str) -> None:
     assert events.REASON in described and "DDTRACE_TOO_OLD" in described
     # nothing new: no second Event, no bump
     assert asyncio.run(scan_and_notify()) == 0
-    again = json.loads(
-        cluster.kubectl(
-            "get", "events", "-n", NS, "--field-selector", f"reason={events.REASON}", "-o", "json"
-        ).stdout
-    )
-    assert [e["count"] for e in again["items"]] == [1]
+    assert [e["count"] for e in cluster.events(NS, events.REASON)] == [1]

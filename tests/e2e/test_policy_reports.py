@@ -66,9 +66,7 @@ def test_reports_written_owned_and_removed(
             "get", "policyreport", "ddcompat-deployment-api", "-n", NS, "-o", "json"
         ).stdout
     )
-    uid = cluster.kubectl(
-        "get", "deployment", "api", "-n", NS, "-o", "jsonpath={.metadata.uid}"
-    ).stdout
+    uid = cluster.uid("deployment", "api", NS)
     [owner] = report["metadata"]["ownerReferences"]
     assert (owner["kind"], owner["name"], owner["uid"]) == ("Deployment", "api", uid)
     results = {(r["properties"]["container"], r["rule"]): r for r in report["results"]}

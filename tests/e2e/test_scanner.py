@@ -59,9 +59,7 @@ def fleet(cluster: Cluster) -> None:
         },
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(deploy))
-    uid = cluster.kubectl(
-        "get", "deployment", "api", "-n", NS, "-o", "jsonpath={.metadata.uid}"
-    ).stdout
+    uid = cluster.uid("deployment", "api", NS)
     rs = {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
@@ -87,9 +85,7 @@ def fleet(cluster: Cluster) -> None:
         },
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(rs))
-    rs_uid = cluster.kubectl(
-        "get", "replicaset", "api-5d8f", "-n", NS, "-o", "jsonpath={.metadata.uid}"
-    ).stdout
+    rs_uid = cluster.uid("replicaset", "api-5d8f", NS)
     env = [
         {"name": "DD_APPSEC_ENABLED", "value": "true"},
         {"name": "DD_REMOTE_CONFIGURATION_ENABLED", "value": "true"},

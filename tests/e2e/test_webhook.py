@@ -4,7 +4,6 @@ webhook down failurePolicy Ignore admits while Fail rejects."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -185,6 +184,11 @@ def apply(cluster: Cluster, text: str) -> subprocess.CompletedProcess[str]:
     return cluster.kubectl("apply", "-f", "-", input=text, check=False)
 
 
+def dry_apply(cluster: Cluster, text: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl apply --dry-run=server`: admission runs, nothing is stored."""
+    return cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=text, check=False)
+
+
 def test_enforce_denies_with_the_message(cluster: Cluster, webhook: int) -> None:
     out = apply(cluster, pod_yaml("old", "wh-enforce", "1.9.0"))
     assert out.returncode != 0
@@ -239,14 +243,7 @@ def test_apply_of_a_noncompliant_deployment_fails_where_the_user_sees_it(
     assert "deployment wh-enforce/api uses" in out.stderr
     assert "container web: threat_protection: DDTRACE_TOO_OLD" in out.stderr
     # dry-run on the server gives the same answer
-    dry = cluster.kubectl(
-        "apply",
-        "--dry-run=server",
-        "-f",
-        "-",
-        input=deployment_yaml("api", "wh-enforce", "1.9.0"),
-        check=False,
-    )
+    dry = dry_apply(cluster, deployment_yaml("api", "wh-enforce", "1.9.0"))
     assert dry.returncode != 0 and "DDTRACE_TOO_OLD" in dry.stderr
     assert apply(cluster, deployment_yaml("api", "wh-enforce", "1.20.0")).returncode == 0
 
@@ -255,22 +252,13 @@ def test_warn_prints_the_reasons_at_apply_time(cluster: Cluster, webhook: int) -
     out = apply(cluster, deployment_yaml("api", "wh-warn", "1.9.0"))
     assert out.returncode == 0, out.stderr
     assert "Warning: ddcompat: container web: threat_protection: DDTRACE_TOO_OLD" in out.stderr
-    dry = cluster.kubectl(
-        "apply",
-        "--dry-run=server",
-        "-f",
-        "-",
-        input=deployment_yaml("api2", "wh-warn", "1.9.0"),
-        check=False,
-    )
+    dry = dry_apply(cluster, deployment_yaml("api2", "wh-warn", "1.9.0"))
     assert dry.returncode == 0 and "Warning: ddcompat:" in dry.stderr
     # --events: one Event on the Deployment, written in the background; none for the dry run
     event = _wait_for_event(cluster, "wh-warn", "api")
     assert event["involvedObject"]["kind"] == "Deployment" and event["type"] == "Warning"
     assert "threat_protection: DDTRACE_TOO_OLD" in event["message"]
-    uid = cluster.kubectl(
-        "get", "deployment", "api", "-n", "wh-warn", "-o", "jsonpath={.metadata.uid}"
-    ).stdout
+    uid = cluster.uid("deployment", "api", "wh-warn")
     assert event["involvedObject"]["uid"] == uid  # (so `kubectl describe` lists it)
     assert "DdcompatGap" in cluster.kubectl("describe", "deployment", "api", "-n", "wh-warn").stdout
     # the same workload changed again within the interval (warned again at apply time):
@@ -278,28 +266,18 @@ def test_warn_prints_the_reasons_at_apply_time(cluster: Cluster, webhook: int) -
     again = apply(cluster, deployment_yaml("api", "wh-warn", "1.9.1"))
     assert again.returncode == 0 and "Warning: ddcompat:" in again.stderr
     time.sleep(1)
-    listed = _events(cluster, "wh-warn")
+    listed = cluster.events("wh-warn")
     assert [(e["involvedObject"]["name"], e["count"]) for e in listed] == [("api", 1)]
-
-
-def _events(cluster: Cluster, namespace: str) -> list[dict[str, Any]]:
-    out = cluster.kubectl(
-        "get", "events", "-n", namespace, "--field-selector=reason=DdcompatGap", "-o", "json"
-    ).stdout
-    items: list[dict[str, Any]] = json.loads(out)["items"]
-    return items
 
 
 def _wait_for_event(cluster: Cluster, namespace: str, name: str) -> dict[str, Any]:
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        for e in _events(cluster, namespace):
+        for e in cluster.events(namespace):
             if e["involvedObject"]["name"] == name:
                 return e
         time.sleep(0.2)
-    raise AssertionError(
-        f"no DdcompatGap Event on {namespace}/{name}: {_events(cluster, namespace)}"
-    )
+    raise AssertionError(f"no DdcompatGap Event on {namespace}/{name}: {cluster.events(namespace)}")
 
 
 def test_scaling_an_existing_noncompliant_deployment_is_allowed(
