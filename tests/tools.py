@@ -18,9 +18,11 @@ import tempfile
 import time
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import trustme
+from aiohttp import web
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bin"
@@ -90,6 +92,22 @@ def go_tool(name: str, module: str) -> Path:
     assert out.returncode == 0, f"go install {module} failed:\n{out.stderr[-3000:]}"
     stamp.touch()
     return exe
+
+
+async def start_site(
+    app: web.Application,
+    runners: list[web.AppRunner],
+    make_site: Callable[[web.AppRunner], web.BaseSite] | None = None,
+) -> int:
+    """Serve ``app`` on a free loopback port (a plain TCPSite, or what ``make_site`` builds
+    on the runner); the runner joins ``runners`` for the fixture to clean up. The port."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = make_site(runner) if make_site else web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    runners.append(runner)
+    port: int = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return port
 
 
 def free_port() -> int:

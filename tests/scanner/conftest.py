@@ -13,6 +13,7 @@ from ddcompat.scanner import app as app_mod
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared.sources import kubernetes as kube
 from tests.scanner.fake_apiserver import FakeAPIServer, Faults, node, owned, pod
+from tests.tools import start_site
 
 PROTECTION = {"DD_APPSEC_ENABLED": "true", "DD_REMOTE_CONFIGURATION_ENABLED": "true"}
 
@@ -54,12 +55,7 @@ async def apiserver() -> AsyncIterator[Start]:
         objects: dict[str, list[dict[str, Any]]] | None = None, faults: Faults | None = None
     ) -> tuple[kube.Endpoint, FakeAPIServer]:
         server = FakeAPIServer(objects if objects is not None else fleet(), faults)
-        runner = web.AppRunner(server.app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = await start_site(server.app, runners)
         return kube.Endpoint(host=f"http://127.0.0.1:{port}", ssl=False), server
 
     yield start
@@ -81,13 +77,7 @@ async def service(apiserver: Start) -> AsyncIterator[Service]:
             kubernetes=True, endpoint=endpoint, page_size=50, retry=FAST, **opts
         )
         app = app_mod.create_app(app_mod.Config(options=options, interval=3600))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        url = f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{await start_site(app, runners)}"
         await wait_scans(app, 1)
         return url, app, fake
 

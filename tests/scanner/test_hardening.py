@@ -16,6 +16,7 @@ from aiohttp import web
 from ddcompat.scanner import app as app_mod
 from ddcompat.scanner import scan as scan_mod
 from tests.scanner.conftest import wait_scans
+from tests.tools import start_site
 
 HUGE = "1" * 5000  # past Python's int-string limit
 
@@ -48,13 +49,7 @@ async def files_service(tmp_path: Path) -> AsyncIterator[Files]:
     async def start(**config: Any) -> tuple[str, web.Application]:
         options = scan_mod.Options(paths=(tmp_path,))
         app = app_mod.create_app(app_mod.Config(options=options, interval=3600, **config))
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return f"http://127.0.0.1:{port}", app
+        return f"http://127.0.0.1:{await start_site(app, runners)}", app
 
     yield start
     for r in runners:

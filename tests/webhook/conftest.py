@@ -16,7 +16,7 @@ import trustme
 from aiohttp import web
 
 from ddcompat.webhook import app as app_mod
-from tests.tools import write_leaf
+from tests.tools import start_site, write_leaf
 
 PYTHON_APP = {
     "name": "web",
@@ -100,17 +100,16 @@ async def tls_server(cert_files: tuple[Path, Path]) -> AsyncIterator[Server]:
         cert, key = cert_files
         config = app_mod.Config(cert=cert, key=key, host="127.0.0.1", port=0, **overrides)
         app = app_mod.create_app(config)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
         reloader = app[app_mod.STATE].reloader
         assert reloader is not None
-        # the production site: TLS handshake and request head bounded by the read timeout
-        site = app_mod.TLSSite(
-            runner, "127.0.0.1", 0, ssl_context=reloader.context, timeout=config.read_timeout
+        port = await start_site(
+            app,
+            runners,
+            # the production site: TLS handshake and request head bounded by the read timeout
+            lambda runner: app_mod.TLSSite(
+                runner, "127.0.0.1", 0, ssl_context=reloader.context, timeout=config.read_timeout
+            ),
         )
-        await site.start()
-        runners.append(runner)
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         return f"https://127.0.0.1:{port}", app
 
     yield start
