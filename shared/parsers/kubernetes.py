@@ -163,27 +163,26 @@ OS_KEYS = ("kubernetes.io/os", "beta.kubernetes.io/os")
 ARCH_KEYS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
 
 
-def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(kind, name) of an object's controller owner reference, if it has one."""
+def _controller_pair(meta: Mapping[str, Any], a: str, b: str) -> tuple[str, str] | None:
+    """Fields ``a`` and ``b`` of the first controller owner reference that has both as
+    non-empty strings (a reference without them names nothing: never "None")."""
     refs = meta.get("ownerReferences")
     for ref in refs if isinstance(refs, list) else ():
         if isinstance(ref, dict) and ref.get("controller"):
-            kind, name = ref.get("kind"), ref.get("name")
-            # a reference without a kind or name names nothing (never "None")
-            if isinstance(kind, str) and kind and isinstance(name, str) and name:
-                return kind, name
+            x, y = ref.get(a), ref.get(b)
+            if isinstance(x, str) and x and isinstance(y, str) and y:
+                return x, y
     return None
+
+
+def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of an object's controller owner reference, if it has one."""
+    return _controller_pair(meta, "kind", "name")
 
 
 def controller_identity(meta: Mapping[str, Any]) -> tuple[str, str] | None:
     """(apiVersion, uid) of an object's controller owner reference, if it names them."""
-    refs = meta.get("ownerReferences")
-    for ref in refs if isinstance(refs, list) else ():
-        if isinstance(ref, dict) and ref.get("controller"):
-            api, uid = ref.get("apiVersion"), ref.get("uid")
-            if isinstance(api, str) and api and isinstance(uid, str) and uid:
-                return api, uid
-    return None
+    return _controller_pair(meta, "apiVersion", "uid")
 
 
 def matches(doc: Mapping[str, Any]) -> bool:
