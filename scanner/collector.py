@@ -140,25 +140,31 @@ class SnapshotCollector(Collector):
                     gaps[(ns, feature, code)] += 1
         yield status
         yield winfo
-        ns_gaps = GaugeMetricFamily(
+        yield _counted(
             "ddcompat_namespace_gaps",
             "Workload-containers per namespace with a warning or error finding,"
             " by feature and code",
-            labels=["namespace", "feature", "code"],
+            ["namespace", "feature", "code"],
+            gaps,
         )
-        for (gap_ns, gap_feature, gap_code), n in sorted(gaps.items()):
-            ns_gaps.add_metric([gap_ns, gap_feature, gap_code], float(n))
-        yield ns_gaps
-        fact_sources = GaugeMetricFamily(
+        yield _counted(
             "ddcompat_namespace_fact_sources",
             "Workload-containers per namespace by where their ddtrace or Python version came "
             "from (annotation, env, image_tag, image_config, image_layers, lambda_layer, ...; "
             "unknown: judged without it)",
-            labels=["namespace", "fact", "source"],
+            ["namespace", "fact", "source"],
+            sources,
         )
-        for (src_ns, fact, source), n in sorted(sources.items()):
-            fact_sources.add_metric([src_ns, fact, source], float(n))
-        yield fact_sources
+
+
+def _counted(
+    name: str, doc: str, labels: list[str], counts: collections.Counter[tuple[str, str, str]]
+) -> GaugeMetricFamily:
+    """A gauge family with one series per counted label tuple, in sorted order."""
+    family = GaugeMetricFamily(name, doc, labels=labels)
+    for values, n in sorted(counts.items()):
+        family.add_metric(list(values), float(n))
+    return family
 
 
 @dataclasses.dataclass
