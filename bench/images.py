@@ -33,12 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ddcompat.shared.images import inspector, reference, registry
 from tests.images.conftest import Layer, dist_info, layout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.tools import free_port
 
 
 def start_registry(root: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -22,7 +22,6 @@ import asyncio
 import copy
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,8 @@ import common
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests import tools  # noqa: E402  (free ports, readiness waits)
 
 PATHS = ["/apis/apps/v1/replicasets", "/apis/batch/v1/jobs", "/api/v1/nodes", "/api/v1/pods"]
 
@@ -235,7 +236,6 @@ def aws_bench(services: int, functions: int, repeat: int) -> int:
     the same API calls alone."""
     import os
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from ddcompat.scanner import scan as scan_mod
     from ddcompat.shared import matrix, policy
     from ddcompat.shared.sources import aws
@@ -243,9 +243,7 @@ def aws_bench(services: int, functions: int, repeat: int) -> int:
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         os.environ[key] = "testing"
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = tools.free_port()
     endpoint = f"http://127.0.0.1:{port}"
     moto = subprocess.Popen(
         [
@@ -262,14 +260,7 @@ def aws_bench(services: int, functions: int, repeat: int) -> int:
         stderr=subprocess.DEVNULL,
     )
     try:
-        import urllib.request
-
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        tools.wait_ready(f"{endpoint}/moto-api/", proc=moto)
         seed(endpoint, services=services, functions=functions)
         judging = scan_mod.Judging(matrix.builtin(), policy.DEFAULT)
         opts = scan_mod.Options(aws=aws.Options(regions=(REGION,), endpoint_url=endpoint, pace=0))
@@ -317,22 +308,14 @@ def main() -> int:
     if args.serve:
         serve(*args.serve)
         return 0
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = tools.free_port()
     host = f"http://127.0.0.1:{port}"
     srv = subprocess.Popen(
         ["taskset", "-c", "1", sys.executable, __file__, "--serve", str(port), str(args.pods)]
     )
     try:
-        import urllib.request
-
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{host}/api/v1/nodes?limit=1", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.5)
+        # (the fake API server builds its fleet first: minutes for the largest)
+        tools.wait_ready(f"{host}/api/v1/nodes?limit=1", proc=srv, timeout=300)
         fl_gc = measure("floor", host, args.page_size, args.repeat)
         fl_nogc = measure("floor-nogc", host, args.page_size, args.repeat)
         fl = min(fl_gc, fl_nogc, key=lambda r: r["wall"])
