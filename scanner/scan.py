@@ -114,13 +114,10 @@ class Judging:
         otherwise the image is added to ``misses``."""
         if self.images is None or not image:
             return w
-        p = w.facts.platform
-        key = (image, p.os or "linux", p.arch[0] if len(p.arch) == 1 else "amd64")
-        facts = self.images.lookup(*key)
-        if facts is None:
-            misses.add(key)
-            return w
-        return inspector.apply(w, facts)
+        w, missed = self.images.with_cached(w, image)
+        if missed is not None:
+            misses.add(missed)
+        return w
 
 
 def shard_of(namespace: str, workload: str, total: int) -> int:

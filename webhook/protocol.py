@@ -720,15 +720,11 @@ def _with_images(parsed: model.ParseResult, judge: Judge) -> bool:
     for i, w in enumerate(parsed.workloads):
         if not w.image:
             continue
-        p = w.facts.platform
-        key = (w.image, p.os or "linux", p.arch[0] if len(p.arch) == 1 else "amd64")
-        facts = images.lookup(*key)
-        if facts is None:
+        parsed.workloads[i], key = images.with_cached(w, w.image)
+        if key is not None:
             missed = True
             if len(judge.image_misses) < MAX_IMAGE_QUEUE:
                 judge.image_misses[key] = None
-            continue
-        parsed.workloads[i] = inspector.apply(w, facts)
     return missed
 
 

@@ -133,6 +133,15 @@ class Inspector:
             self._to_disk(key, facts)
         return facts
 
+    def with_cached(
+        self, w: model.WorkloadContainer, image: str
+    ) -> tuple[model.WorkloadContainer, tuple[str, str, str] | None]:
+        """The workload with what the caches know of its image (no request), and None; or
+        the workload as it was and the (image, os, arch) key to inspect later."""
+        key = image_key(w, image)
+        facts = self.lookup(*key)
+        return (w, key) if facts is None else (apply(w, facts), None)
+
     def lookup(self, image: str, os_: str = "linux", arch: str = "amd64") -> ImageFacts | None:
         """What the caches know of an image, with no request (a digest reference, or a
         tag this inspector resolved before); None: not known yet (inspect it later)."""
@@ -356,6 +365,13 @@ def apply(w: model.WorkloadContainer, facts: ImageFacts) -> model.WorkloadContai
     return msgspec.structs.replace(w, facts=new)
 
 
+def image_key(w: model.WorkloadContainer, image: str) -> tuple[str, str, str]:
+    """(image, os, arch) as the inspector's caches are keyed for a workload: its one known
+    architecture, else amd64; its OS, else linux (what a registry index is asked for)."""
+    p = w.facts.platform
+    return image, p.os or "linux", p.arch[0] if len(p.arch) == 1 else "amd64"
+
+
 def inspect_all(
     workloads: list[model.WorkloadContainer],
     inspector: Inspector,
@@ -366,12 +382,7 @@ def inspect_all(
     inspected once, a few at a time), and a warning per image that could not be read."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def platform_of(w: model.WorkloadContainer) -> tuple[str, str]:
-        p = w.facts.platform
-        arch = p.arch[0] if len(p.arch) == 1 else "amd64"
-        return (p.os or "linux"), arch
-
-    wanted = sorted({(w.image, *platform_of(w)) for w in workloads if w.image})
+    wanted = sorted({image_key(w, w.image) for w in workloads if w.image})
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         done = dict(
             zip(
@@ -385,5 +396,5 @@ def inspect_all(
         for (image, _, _), facts in done.items()
         if facts.result not in ("ok", "cached")
     ]
-    out = [apply(w, done[(w.image, *platform_of(w))]) if w.image else w for w in workloads]
+    out = [apply(w, done[image_key(w, w.image)]) if w.image else w for w in workloads]
     return out, warnings
