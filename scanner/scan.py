@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -320,9 +320,8 @@ async def scan_kubernetes(
         if judging.images is not None:
             running = _running_images(pod)
             spec = pod.get("spec") or {}
-            for ref in spec.get("imagePullSecrets") or ():
-                if isinstance(ref, dict) and isinstance(ref.get("name"), str):
-                    acc.pull_secrets.add((ns, ref["name"]))
+            for secret in _pull_secret_names(spec):
+                acc.pull_secrets.add((ns, secret))
             sa = spec.get("serviceAccountName")
             acc.service_accounts.add((ns, sa if isinstance(sa, str) and sa else "default"))
         for w in out.workloads:
@@ -465,6 +464,13 @@ def _running_images(pod: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def _pull_secret_names(obj: dict[str, Any]) -> Iterator[str]:
+    """The names in an object's ``imagePullSecrets`` (a pod spec, a service account)."""
+    for ref in obj.get("imagePullSecrets") or ():
+        if isinstance(ref, dict) and isinstance(ref.get("name"), str):
+            yield ref["name"]
+
+
 async def pull_credentials(
     session: aiohttp.ClientSession,
     endpoint: kube.Endpoint,
@@ -480,9 +486,8 @@ async def pull_credentials(
         sa = await kube.get_json(
             session, endpoint, f"/api/v1/namespaces/{ns}/serviceaccounts/{name}"
         )
-        for ref in (sa or {}).get("imagePullSecrets") or ():
-            if isinstance(ref, dict) and isinstance(ref.get("name"), str):
-                secrets.add((ns, ref["name"]))
+        for secret in _pull_secret_names(sa or {}):
+            secrets.add((ns, secret))
     out: dict[str, tuple[str, str]] = {}
     for ns, name in sorted(secrets - read):
         read.add((ns, name))
