@@ -320,8 +320,7 @@ async def scan_kubernetes(
         if judging.images is not None:
             running = _running_images(pod)
             spec = pod.get("spec") or {}
-            for secret in _pull_secret_names(spec):
-                acc.pull_secrets.add((ns, secret))
+            acc.pull_secrets.update((ns, pull) for pull in _pull_secret_names(spec))
             sa = spec.get("serviceAccountName")
             acc.service_accounts.add((ns, sa if isinstance(sa, str) and sa else "default"))
         for w in out.workloads:
@@ -486,8 +485,7 @@ async def pull_credentials(
         sa = await kube.get_json(
             session, endpoint, f"/api/v1/namespaces/{ns}/serviceaccounts/{name}"
         )
-        for secret in _pull_secret_names(sa or {}):
-            secrets.add((ns, secret))
+        secrets.update((ns, pull) for pull in _pull_secret_names(sa or {}))
     out: dict[str, tuple[str, str]] = {}
     for ns, name in sorted(secrets - read):
         read.add((ns, name))
