@@ -46,9 +46,7 @@ def report_name(kind: str, name: str) -> str:
     return raw[:240] + "-" + hashlib.sha256(raw.encode()).hexdigest()[:12]
 
 
-def _result(
-    r: model.WorkloadResult, feature: str, fr: model.FeatureResult
-) -> dict[str, Any] | None:
+def _result(r: model.WorkloadResult, feature: str, fr: model.FeatureResult) -> dict[str, Any]:
     f = r.workload.facts
     result = "skip" if r.exempt is not None else _RESULT.get(fr.status, "warn")
     worst = model.max_severity({feature: fr})
@@ -91,7 +89,7 @@ def build(
             item
             for r in results
             for feature, fr in sorted(r.features.items())
-            if (item := _result(r, feature, fr)) is not None and item["result"] in keep
+            if (item := _result(r, feature, fr))["result"] in keep
         ]
         summary = {k: sum(1 for i in items if i["result"] == k) for k in (*RESULTS, "error")}
         owner = {"apiVersion": api_version, "kind": kind, "name": name, "uid": uid}
@@ -122,12 +120,8 @@ class Writer:
     keep: frozenset[str] = frozenset(RESULTS)
     applied: dict[tuple[str, str], bytes] = dataclasses.field(default_factory=dict)
 
-    def _url(self, ns: str | None, name: str | None = None) -> str:
-        base = f"{self.endpoint.host}/apis/{GROUP_VERSION}"
-        if ns is None:
-            return f"{base}/{PLURAL}"
-        url = f"{base}/namespaces/{ns}/{PLURAL}"
-        return f"{url}/{name}" if name else url
+    def _url(self, ns: str, name: str) -> str:
+        return f"{self.endpoint.host}/apis/{GROUP_VERSION}/namespaces/{ns}/{PLURAL}/{name}"
 
     async def sync(
         self, session: aiohttp.ClientSession, snap: scan_mod.Snapshot
@@ -168,25 +162,33 @@ class Writer:
         return applied, deleted
 
     async def _existing(self, session: aiohttp.ClientSession) -> set[tuple[str, str]]:
-        selector = ",".join(f"{k}={v}" for k, v in MANAGED.items())
-        async with session.get(
-            self._url(None),
-            params={"labelSelector": selector},
-            headers=self.endpoint.headers(),
-            ssl=self.endpoint.ssl,
-        ) as resp:
-            if resp.status == 404:
-                raise ReportsUnavailable(_MISSING)
-            if resp.status == 403:
-                raise ReportsUnavailable(
-                    "the scanner may not list PolicyReports: the chart grants it with "
-                    "scanner.policyReports.enabled"
-                )
-            data = orjson.loads(await resp.read())
-        return {
-            (str(i["metadata"]["namespace"]), str(i["metadata"]["name"]))
-            for i in data.get("items") or ()
-        }
+        """Our reports in the cluster (paged like every LIST of the scanner)."""
+        found: set[tuple[str, str]] = set()
+
+        def on_page(items: kube.Page) -> None:
+            for i in items:
+                meta = i.get("metadata") or {}
+                found.add((str(meta.get("namespace")), str(meta.get("name"))))
+
+        try:
+            await kube.list_all(
+                session,
+                self.endpoint,
+                f"/apis/{GROUP_VERSION}/{PLURAL}",
+                on_page=on_page,
+                on_restart=found.clear,
+                params={"labelSelector": ",".join(f"{k}={v}" for k, v in MANAGED.items())},
+            )
+        except kube.Forbidden:
+            raise ReportsUnavailable(
+                "the scanner may not list PolicyReports: the chart grants it with "
+                "scanner.policyReports.enabled"
+            ) from None
+        except kube.ListError as exc:
+            if exc.reason == "http_404":
+                raise ReportsUnavailable(_MISSING) from None
+            raise
+        return found
 
 
 _MISSING = (

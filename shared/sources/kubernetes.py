@@ -128,8 +128,10 @@ async def list_all(
     on_restart: Callable[[], None] = lambda: None,
     page_size: int = 500,
     retry: Retry | None = None,
+    params: dict[str, str] | None = None,
 ) -> int:
-    """LIST ``path`` page by page; returns the number of items delivered."""
+    """LIST ``path`` page by page (``params``: more query parameters, e.g. a
+    labelSelector); returns the number of items delivered."""
     retry = retry or Retry()
     resource = path.rsplit("/", 1)[-1]
     url = endpoint.host + path
@@ -137,14 +139,14 @@ async def list_all(
     delivered = 0
     restarts = 0
     while True:
-        params = {"limit": str(page_size)}
+        query = {**(params or {}), "limit": str(page_size)}
         if cont:
-            params["continue"] = cont
+            query["continue"] = cont
         page: dict[str, Any] | None = None
         for attempt in range(retry.attempts):
             try:
                 async with session.get(
-                    url, params=params, headers=endpoint.headers(), ssl=endpoint.ssl
+                    url, params=query, headers=endpoint.headers(), ssl=endpoint.ssl
                 ) as resp:
                     if resp.status == 200:
                         page = orjson.loads(await resp.read())
