@@ -525,12 +525,15 @@ class Annotations:
     """The ``ddcompat.io/`` values of one carrier (annotations, labels, tags), indexed
     once: general keys, and per-container keys ``ddcompat.io/<container>.<key>``."""
 
-    __slots__ = ("general", "specific", "where")
+    __slots__ = ("containers", "general", "specific", "where")
 
     def __init__(self, values: Mapping[str, str], where: str) -> None:
         self.where = where  # how to name the carrier in errors: "metadata.annotations", "Tags"
         self.general: dict[str, str] = {}
         self.specific: dict[tuple[str, str], str] = {}
+        # the containers named by per-container keys (one lookup per container, so reading
+        # a pod stays linear in its annotations however many containers it has)
+        self.containers: set[str] = set()
         for k, v in values.items():
             if not k.startswith(PREFIX):
                 continue
@@ -541,6 +544,7 @@ class Annotations:
                 container, key = rest.rsplit(".", 1)
                 if key in KEYS:
                     self.specific[(container, key)] = v
+                    self.containers.add(container)
 
     def get(self, container: str, key: str) -> str | None:
         """The value for this container (per-container first), or None."""
@@ -557,7 +561,7 @@ class Annotations:
         return f"{self.where}[{PREFIX}{key}]"
 
     def has_container_specific(self, container: str) -> bool:
-        return bool(self.specific) and any(c == container for c, _ in self.specific)
+        return container in self.containers
 
     def has_general(self) -> bool:
         return any(k != KEY_EXEMPT for k in self.general)

@@ -34,7 +34,12 @@ def read_regular(path: str | Path, limit: int = MAX_FILE_BYTES, *, head: bool = 
         if st.st_size > limit and not head:
             raise NotAFile(f"file too large ({st.st_size} bytes; at most {limit})")
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(limit + 1)
+            # (a read of n bytes allocates n up front: ask for the size the file has, then
+            # for the rest of the limit only if it grew meanwhile)
+            want = min(limit, st.st_size) + 1
+            data = fh.read(want)
+            if len(data) == want and want <= limit:
+                data += fh.read(limit + 1 - want)
     finally:
         os.close(fd)
     if len(data) > limit:

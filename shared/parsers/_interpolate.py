@@ -6,6 +6,11 @@ Forms: ``$VAR``, ``${VAR}``, ``${VAR:-default}`` (unset or empty), ``${VAR-defau
 (required); Compose also writes ``$$`` for a literal ``$``. A variable that is needed and
 not set expands to the empty string, as Docker does, and is named in the result so the
 caller can say which fact it left unknown.
+
+Expansion is bounded: a result longer than :data:`MAX_TEXT` characters is never built.
+A reference whose value would take the text past it is left empty and named in
+``too_long`` (so ``ARG B=$A$A$A...`` chains, each doubling the last, stay small and linear
+in the input instead of growing to gigabytes).
 """
 
 from __future__ import annotations
@@ -22,20 +27,61 @@ _REF = re.compile(
 )
 # Longer text is not expanded (a descriptor's values are short; bounded work per value).
 MAX_TEXT = 65_536
+# What expansion may add to one document in all (every value of a .env file, every string
+# of a compose file, every ARG/ENV of a Dockerfile): past it, references are left empty.
+MAX_GROWTH = 16 << 20
+
+
+class Budget:
+    """Characters that expansion may still add to one document."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, total: int = MAX_GROWTH) -> None:
+        self.left = total
 
 
 class Expanded(NamedTuple):
     text: str
     # variables that were needed and not set (in order, without repeats)
     unresolved: tuple[str, ...]
+    # variables whose value would have made the text longer than the bound (left empty)
+    too_long: tuple[str, ...] = ()
 
 
-def expand(text: str, variables: Mapping[str, str], *, dollar_escape: bool = False) -> Expanded:
-    """``text`` with its variable references replaced from ``variables``.
+def expand(
+    text: str,
+    variables: Mapping[str, str],
+    *,
+    dollar_escape: bool = False,
+    limit: int = MAX_TEXT,
+    budget: Budget | None = None,
+) -> Expanded:
+    """``text`` with its variable references replaced from ``variables``, at most
+    ``limit`` characters long (and growing by no more than ``budget`` has left).
     ``dollar_escape``: ``$$`` is a literal ``$`` (Compose)."""
     if "$" not in text or len(text) > MAX_TEXT:
         return Expanded(text, ())
+    if budget is not None:
+        limit = min(limit, len(text) + budget.left)
     missing: dict[str, None] = {}
+    too_long: dict[str, None] = {}
+    # characters the result will hold: the text itself, plus what replacements add
+    size = len(text)
+
+    def fits(name: str, value: str) -> str:
+        nonlocal size
+        if size + len(value) > limit:
+            too_long[name] = None
+            return ""
+        size += len(value)
+        return value
+
+    def nested(word: str) -> str:
+        inner = expand(word, variables, dollar_escape=dollar_escape, limit=max(limit - size, 0))
+        missing.update(dict.fromkeys(inner.unresolved))
+        too_long.update(dict.fromkeys(inner.too_long))
+        return inner.text
 
     def one(m: re.Match[str]) -> str:
         if m.group(1) is not None:  # "$$"
@@ -47,24 +93,22 @@ def expand(text: str, variables: Mapping[str, str], *, dollar_escape: bool = Fal
             if value is None:
                 missing[name] = None
                 return ""
-            return value
+            return fits(name, value)
         if op in (":-", "-"):
             if value is None or (op == ":-" and value == ""):
-                inner = expand(word, variables, dollar_escape=dollar_escape)
-                missing.update(dict.fromkeys(inner.unresolved))
-                return inner.text
-            return value
+                return fits(name, nested(word))
+            return fits(name, value)
         if op in (":+", "+"):
             if value is None or (op == ":+" and value == ""):
                 return ""
-            inner = expand(word, variables, dollar_escape=dollar_escape)
-            missing.update(dict.fromkeys(inner.unresolved))
-            return inner.text
+            return fits(name, nested(word))
         # ":?" / "?": required
         if value is None or (op == ":?" and value == ""):
             missing[name] = None
             return ""
-        return value
+        return fits(name, value)
 
     out = _REF.sub(one, text)
-    return Expanded(out, tuple(missing))
+    if budget is not None and len(out) > len(text):
+        budget.left -= len(out) - len(text)
+    return Expanded(out, tuple(missing), tuple(too_long))

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from ddcompat.shared import model, signals
-from ddcompat.shared.parsers import _common, _interpolate, dockerfile
+from ddcompat.shared.parsers import _common, _envfile, _interpolate, dockerfile
 
 # How deep `extends` may chain (Compose itself rejects cycles).
 MAX_EXTENDS = 10
@@ -42,16 +42,15 @@ def matches(doc: Mapping[str, Any]) -> bool:
     return isinstance(services, Mapping) and "apiVersion" not in doc and "Resources" not in doc
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=value`` lines as Docker reads them (quotes, comments, ``export``), by
-    python-dotenv; values that reference other variables are expanded within the file."""
-    import io
-
-    from dotenv import dotenv_values
-
+def read_env_file(
+    path: Path, known: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """``KEY=value`` lines as Docker reads them (quotes, comments, ``export``), and the
+    problems met (each naming the file and line); values that reference other variables
+    are expanded from the file itself and ``known`` (never the process environment)."""
     data = _common.read_regular(path, MAX_FILE_BYTES)
-    values = dotenv_values(stream=io.StringIO(_common.decode_text(data)), interpolate=True)
-    return {k: v for k, v in values.items() if v is not None}
+    got = _envfile.parse(_common.decode_text(data), known)
+    return got.values, [f"env file {path}, line {n}: {m}" for n, m in got.problems]
 
 
 def variables_for(path: Path | None, options: Options) -> tuple[dict[str, str], list[str]]:
@@ -63,7 +62,9 @@ def variables_for(path: Path | None, options: Options) -> tuple[dict[str, str], 
     out: dict[str, str] = {}
     for f in files:
         try:
-            out.update(read_env_file(f))
+            values, bad = read_env_file(f, out)
+            out.update(values)
+            problems.extend(bad)
         except (OSError, UnicodeDecodeError) as exc:
             problems.append(f"env file {f}: cannot read: {getattr(exc, 'strerror', None) or exc}")
     return out, problems
@@ -75,12 +76,14 @@ class _Interpolated:
     def __init__(self, variables: Mapping[str, str]) -> None:
         self.variables = variables
         self.unresolved: dict[str, tuple[str, ...]] = {}
+        # (one growth budget for the whole file: references past it are left empty)
+        self.budget = _interpolate.Budget()
 
     def walk(self, node: Any, where: str = "") -> Any:
         if isinstance(node, str):
-            got = _interpolate.expand(node, self.variables, dollar_escape=True)
-            if got.unresolved:
-                self.unresolved[where] = got.unresolved
+            got = _interpolate.expand(node, self.variables, dollar_escape=True, budget=self.budget)
+            if got.unresolved or got.too_long:
+                self.unresolved[where] = got.unresolved + got.too_long
             return got.text
         if isinstance(node, dict):
             return {k: self.walk(v, _common.join(where, str(k))) for k, v in node.items()}
@@ -315,7 +318,10 @@ def _env_files(value: Any, field: str, reader: _Reader) -> dict[str, str]:
             continue
         p = reader.path.parent / name
         try:
-            out.update(read_env_file(p))
+            values, bad = read_env_file(p)
+            out.update(values)
+            for message in bad:
+                reader.warn(at, message)
         except FileNotFoundError:
             if required:
                 reader.warn(at, f"env file not found: {p} (its variables are unknown)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections import ChainMap
+from collections.abc import Mapping
 from pathlib import Path
 
 import msgspec
@@ -71,8 +73,29 @@ class Image(msgspec.Struct):
     notes: list[tuple[str, str]] = msgspec.field(default_factory=list)
 
 
-def _subst(text: str, variables: dict[str, str]) -> str:
-    return _interpolate.expand(text, variables).text
+class _Subst:
+    """Expands the references of one Dockerfile, within one growth budget, and notes the
+    values left empty for being too long."""
+
+    def __init__(self, notes: list[tuple[str, str]]) -> None:
+        self.notes = notes
+        self.budget = _interpolate.Budget()
+
+    def __call__(self, text: str, variables: Mapping[str, str], lineno: int) -> str:
+        got = _interpolate.expand(text, variables, budget=self.budget)
+        if got.too_long and len(self.notes) < MAX_NOTES:
+            self.notes.append(
+                (
+                    f"line {lineno}",
+                    f"{', '.join(got.too_long)}: too long once expanded (more than "
+                    f"{_interpolate.MAX_TEXT} characters, or past the file's expansion "
+                    "budget); left empty",
+                )
+            )
+        return got.text
+
+
+MAX_NOTES = 100
 
 
 def _logical_lines(text: str) -> list[tuple[int, str]]:
@@ -166,6 +189,7 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
     stages: list[Stage] = []
     by_alias: dict[str, Stage] = {}
     notes: list[tuple[str, str]] = []
+    _subst = _Subst(notes)
     for lineno, line in _logical_lines(text):
         parts = line.split(None, 1)
         instr = parts[0].upper()
@@ -173,7 +197,7 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
         if instr == "ARG":
             for k, v in _pairs(args).items():
                 if k not in variables and (v or "=" in args):
-                    variables[k] = _subst(v, variables)
+                    variables[k] = _subst(v, variables, lineno)
             continue
         if instr == "FROM":
             tokens = args.split()
@@ -181,13 +205,15 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
             while tokens and tokens[0].startswith("--"):
                 flag = tokens.pop(0)
                 if flag.startswith("--platform="):
-                    got = _interpolate.expand(flag.split("=", 1)[1], variables)
+                    got = _interpolate.expand(
+                        flag.split("=", 1)[1], variables, budget=_subst.budget
+                    )
                     # --platform=$TARGETPLATFORM: set by the build, unknown here
                     platform = got.text if got.text and not got.unresolved else None
             if not tokens:
                 raise _common.DocumentError(f"line {lineno}", "FROM without an image")
             raw_base = tokens[0]
-            got = _interpolate.expand(raw_base, variables)
+            got = _interpolate.expand(raw_base, variables, budget=_subst.budget)
             base: str | None = got.text
             if got.unresolved or not got.text:
                 base = None
@@ -214,11 +240,13 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
             continue
         st = stages[-1]
         if instr == "ENV":
-            st.env.update({k: _subst(v, {**variables, **st.env}) for k, v in _pairs(args).items()})
+            # (a view, not a copy per line: many ENV lines stay linear)
+            scope = ChainMap(st.env, variables)
+            st.env.update({k: _subst(v, scope, lineno) for k, v in _pairs(args).items()})
         elif instr == "LABEL":
-            st.labels.update({k: _subst(v, variables) for k, v in _pairs(args).items()})
+            st.labels.update({k: _subst(v, variables, lineno) for k, v in _pairs(args).items()})
         elif instr == "RUN":
-            ddt, reqs = pip_pins(_subst(args, {**variables, **st.env}))
+            ddt, reqs = pip_pins(_subst(args, ChainMap(st.env, variables), lineno))
             if ddt:
                 st.ddtrace = ddt
             st.requirements.extend(reqs)
