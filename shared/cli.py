@@ -27,6 +27,7 @@ from ddcompat.shared.images import options as image_options
 from ddcompat.shared.parsers import compose, kubernetes
 from ddcompat.shared.sources import aws_options as aws_flags
 from ddcompat.shared.sources import files
+from ddcompat.shared.text import printable
 
 if TYPE_CHECKING:
     from ddcompat.shared.images import inspector as inspector_mod
@@ -144,9 +145,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         # it is back on; they are freed by reference counting as they go.
         gc.freeze()
     for warning in run.warnings:
-        print(f"ddcompat: warning: {warning}", file=sys.stderr)
+        print(f"ddcompat: warning: {printable(str(warning))}", file=sys.stderr)
     for err in run.errors:
-        print(f"ddcompat: error: {err}", file=sys.stderr)
+        print(f"ddcompat: error: {printable(str(err))}", file=sys.stderr)
     if run.errors:
         return EXIT_USAGE
     return EXIT_FINDINGS if run.fails(args.fail_on) else EXIT_OK

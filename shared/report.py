@@ -10,6 +10,7 @@ import msgspec
 
 from ddcompat.shared import codes, model, versions
 from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared.text import printable, xml_safe
 
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
@@ -307,6 +308,7 @@ _ENCODER = msgspec.json.Encoder()
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
+    rows = [[printable(c) for c in r] for r in rows]
     widths = [
         max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
         for i in range(len(header))
@@ -336,22 +338,24 @@ def render_table(run: Run, *, verbose: bool = False) -> str:
     )
     if run.warnings:
         out.append("\nWarnings (facts left unknown):")
-        out.extend(f"  {w}" for w in run.warnings)
+        out.extend(f"  {printable(str(w))}" for w in run.warnings)
     if run.kinds_not_understood:
         out.append("\nKinds not understood (their containers are not judged):")
         out.extend(
-            f"  {k.source}: {k.field or '-'}: {k.kind} {k.name or ''}: {k.reason}"
+            printable(f"  {k.source}: {k.field or '-'}: {k.kind} {k.name or ''}: {k.reason}")
             for k in run.kinds_not_understood
         )
     if verbose and run.not_python:
         out.append("\nNot Python (skipped):")
         out.extend(
-            f"  {n.source}: {n.kind}/{n.namespace or '-'}/{n.name}/{n.container}: {n.reason}"
+            printable(
+                f"  {n.source}: {n.kind}/{n.namespace or '-'}/{n.name}/{n.container}: {n.reason}"
+            )
             for n in run.not_python
         )
     if verbose and run.ignored_files:
         out.append("\nIgnored files:")
-        out.extend(f"  {f.path}: {f.reason}" for f in run.ignored_files)
+        out.extend(printable(f"  {f.path}: {f.reason}") for f in run.ignored_files)
     details = []
     for r in run.results:
         for name, fr in r.features.items():
@@ -362,8 +366,10 @@ def render_table(run: Run, *, verbose: bool = False) -> str:
                         extra = f" [required {x.required or '-'}, observed {x.observed or '-'}]"
                     where = facts_in_words(r.workload.facts.sources)
                     details.append(
-                        f"  {x.severity}: {r.workload.id} {name}: {x.code}: {x.message}{extra}"
-                        + (f" ({where})" if where else "")
+                        printable(
+                            f"  {x.severity}: {r.workload.id} {name}: {x.code}: {x.message}{extra}"
+                            + (f" ({where})" if where else "")
+                        )
                     )
     if details:
         out.append("\nFindings:\n" + "\n".join(details))
@@ -505,8 +511,12 @@ def render_junit(run: Run, fail_on: model.Severity) -> str:
     for k, v in totals.items():
         suites.set(k, str(v))
     ET.indent(suites)
+    # (ElementTree escapes markup but writes control characters as they are, which no
+    # XML reader accepts: they are escaped as text)
     return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        + xml_safe(ET.tostring(suites, encoding="unicode"))
+        + "\n"
     )
 
 

@@ -25,6 +25,7 @@ from ddcompat.shared import serving
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import inspector
 from ddcompat.shared.sources import kubernetes as kube
+from ddcompat.shared.text import printable
 from ddcompat.webhook import events as events_mod
 from ddcompat.webhook import metrics as metrics_mod
 from ddcompat.webhook import protocol, tls
@@ -183,7 +184,7 @@ async def validate(request: web.Request) -> web.Response:
 
 def _printable(text: str, limit: int = 300) -> str:
     """Client-supplied text as one bounded log line."""
-    text = text.replace("\n", " ").replace("\r", " ")
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
