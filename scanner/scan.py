@@ -428,6 +428,15 @@ def scan_aws(
     for region in regions:
         for service, reason, message in region.errors:
             errors.append(("aws", reason, f"{service}: {message}"))
+        for e in region.resource_errors:
+            errors.append(("aws", e.reason, f"{e.service}: {e.source}: {e.message}"))
+        # a resource that failed alone keeps its previous entries (its series stay)
+        failed_sources = {e.source for e in region.resource_errors}
+        if failed_sources and previous is not None:
+            for key, entry in previous.entries.items():
+                if entry.result.workload.source in failed_sources and key not in acc.entries:
+                    acc.entries[key] = entry
+                    carried += 1
         ns = f"{region.account}/{region.region}"
         if region.failed and previous is not None:
             for key, entry in previous.entries.items():

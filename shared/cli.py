@@ -86,6 +86,9 @@ def run_check(
                     model.InputError(f"aws/{region.account}/{region.region}", message, service)
                     for service, _, message in region.errors
                 )
+                parsed.errors.extend(
+                    model.InputError(e.source, e.message, e.service) for e in region.resource_errors
+                )
         if images is not None:
             # what each image says, read from its registry (--inspect-images)
             from ddcompat.shared.images import inspector as inspector_mod

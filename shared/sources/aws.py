@@ -54,6 +54,23 @@ class Options:
     page_size: int = 100
     pace: float = 0.05  # seconds between pages
     max_attempts: int = 8  # the SDK's adaptive retries
+    # every call: seconds to connect, and to wait for each read of the answer
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    # attempts at sts:GetCallerIdentity (a hung STS is an error in about
+    # sts_attempts x read_timeout, not after the whole retry budget)
+    sts_attempts: int = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceError:
+    """One resource that could not be read (a function deleted mid-scan, a task definition
+    the role may not describe): its own error; the region's other resources are kept."""
+
+    service: str
+    reason: str  # forbidden, throttled, unreachable, error
+    source: str  # the workload source it would have given (aws/<account>/<region>/...)
+    message: str
 
 
 @dataclasses.dataclass
@@ -64,6 +81,13 @@ class RegionResult:
     # (service, reason, message): reason from a fixed set (forbidden, throttled,
     # unreachable, error)
     errors: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    # resources that failed alone (the region is not failed for them)
+    resource_errors: list[ResourceError] = dataclasses.field(default_factory=list)
+
+    def resource_failed(self, service: str, source: str, exc: BaseException) -> None:
+        self.resource_errors.append(
+            ResourceError(service, _reason(exc), source, f"{type(exc).__name__}: {exc}")
+        )
 
     @property
     def failed(self) -> bool:
@@ -85,15 +109,23 @@ def _session(opts: Options) -> Any:
 def _client(session: Any, service: str, region: str, opts: Options) -> Any:
     from botocore.config import Config
 
+    attempts = opts.sts_attempts if service == "sts" else opts.max_attempts
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": opts.max_attempts},
-        connect_timeout=5,
-        read_timeout=30,
+        retries={"mode": "adaptive", "max_attempts": attempts},
+        connect_timeout=opts.connect_timeout,
+        read_timeout=opts.read_timeout,
         user_agent_extra="ddcompat",
     )
     return session.client(
         service, region_name=region, endpoint_url=opts.endpoint_url, config=config
     )
+
+
+def _code(exc: BaseException) -> str:
+    """The AWS error code of a failed call ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    error = response.get("Error") if isinstance(response, dict) else None
+    return str(error.get("Code", "")) if isinstance(error, dict) else ""
 
 
 def _reason(exc: BaseException) -> str:
@@ -160,9 +192,18 @@ def _read_ecs(client: Any, out: RegionResult, opts: Options) -> None:
     revisions: dict[str, model.DeploymentType] = {}  # task definition ARN -> launch type
     names: dict[str, str] = {}  # task definition ARN -> cluster/service it runs as
     for cluster in _pages(client, "list_clusters", "clusterArns", opts):
-        arns = list(_pages(client, "list_services", "serviceArns", opts, cluster=cluster))
+        where = _source(out, "ecs", _name(cluster))
+        try:
+            arns = list(_pages(client, "list_services", "serviceArns", opts, cluster=cluster))
+        except Exception as exc:  # (a cluster deleted mid-scan: its own error)
+            out.resource_failed("ecs", where, exc)
+            continue
         for i in range(0, len(arns), 10):
-            described = client.describe_services(cluster=cluster, services=arns[i : i + 10])
+            try:
+                described = client.describe_services(cluster=cluster, services=arns[i : i + 10])
+            except Exception as exc:
+                out.resource_failed("ecs", where, exc)
+                continue
             for svc in described.get("services") or ():
                 dtype = _launch_type(svc)
                 for dep in svc.get("deployments") or [svc]:
@@ -170,13 +211,22 @@ def _read_ecs(client: Any, out: RegionResult, opts: Options) -> None:
                     if isinstance(td, str):
                         revisions.setdefault(td, dtype)
                         names.setdefault(td, f"{_name(cluster)}/{svc.get('serviceName')}")
-        tasks = list(
-            _pages(client, "list_tasks", "taskArns", opts, cluster=cluster, desiredStatus="RUNNING")
-        )
+        try:
+            tasks = list(
+                _pages(
+                    client, "list_tasks", "taskArns", opts, cluster=cluster, desiredStatus="RUNNING"
+                )
+            )
+        except Exception as exc:
+            out.resource_failed("ecs", where, exc)
+            tasks = []
         for i in range(0, len(tasks), 100):
-            for task in (
-                client.describe_tasks(cluster=cluster, tasks=tasks[i : i + 100]).get("tasks") or ()
-            ):
+            try:
+                batch = client.describe_tasks(cluster=cluster, tasks=tasks[i : i + 100])
+            except Exception as exc:
+                out.resource_failed("ecs", where, exc)
+                continue
+            for task in batch.get("tasks") or ():
                 if str(task.get("group", "")).startswith("service:"):
                     continue  # a service's task: its revision is read through the service
                 td = task.get("taskDefinitionArn")
@@ -186,11 +236,15 @@ def _read_ecs(client: Any, out: RegionResult, opts: Options) -> None:
                     family = td.rsplit("/", 1)[-1].split(":", 1)[0]
                     names.setdefault(td, f"{_name(cluster)}/task/{family}")
     for arn, dtype in sorted(revisions.items()):
-        got = client.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        source = _source(out, "ecs", names[arn])
+        try:
+            got = client.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+        except Exception as exc:  # one revision the role may not read: its own error
+            out.resource_failed("ecs", source, exc)
+            continue
         td = dict(got.get("taskDefinition") or {})
         if got.get("tags") and "tags" not in td:
             td["tags"] = got["tags"]
-        source = _source(out, "ecs", names[arn])
         try:
             ecs.parse_task(td, source, out.parsed, dtype=dtype)
         except _common.DocumentError as exc:
@@ -218,14 +272,20 @@ def _read_lambda(client: Any, out: RegionResult, opts: Options) -> None:
         arn = fn.get("FunctionArn")
         if not isinstance(name, str):
             continue
-        tags: dict[str, str] = {}
-        if isinstance(arn, str):
-            tags = dict(client.list_tags(Resource=arn).get("Tags") or {})
-        image = None
-        if fn.get("PackageType") == "Image":
-            code = client.get_function(FunctionName=name).get("Code") or {}
-            image = code.get("ImageUri") if isinstance(code.get("ImageUri"), str) else None
         source = _source(out, "lambda", name)
+        tags: dict[str, str] = {}
+        image = None
+        try:
+            if isinstance(arn, str):
+                tags = dict(client.list_tags(Resource=arn).get("Tags") or {})
+            if fn.get("PackageType") == "Image":
+                code = client.get_function(FunctionName=name).get("Code") or {}
+                image = code.get("ImageUri") if isinstance(code.get("ImageUri"), str) else None
+        except Exception as exc:
+            if _code(exc) != "ResourceNotFoundException":
+                # (its tags may say it is exempt: it is not judged without them)
+                out.resource_failed("lambda", source, exc)
+            continue  # (not found: deleted since it was listed, nothing to judge)
         try:
             _common.emit(
                 aws_lambda.function_group(

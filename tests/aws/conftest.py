@@ -172,11 +172,24 @@ def seed(moto: str, region: str = REGION, *, services: int = 7, functions: int =
 
 class FaultProxy:
     """A small proxy in front of moto that injects what real AWS does under pressure:
-    ``deny`` (a service prefix: every call of it answers AccessDenied) and ``throttle`` (the
-    first N calls of ECS ``ListClusters`` answer ThrottlingException)."""
+    ``deny`` (a service prefix: every call of it answers AccessDenied), ``throttle`` (the
+    first N calls of ECS ``ListClusters`` answer ThrottlingException), ``fail`` (a request
+    whose path or body holds the key answers that (status, error code): one resource
+    failing alone) and ``hang`` (a request whose body holds the key gets no answer for
+    that many seconds: a hung endpoint)."""
 
-    def __init__(self, upstream: str, *, deny: str | None = None, throttle: int = 0) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        *,
+        deny: str | None = None,
+        throttle: int = 0,
+        fail: dict[str, tuple[int, str]] | None = None,
+        hang: dict[str, float] | None = None,
+    ) -> None:
+        import time
         import threading
+        import urllib.parse
         import urllib.request
         from collections import Counter
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -200,6 +213,16 @@ class FaultProxy:
                     return self._fail(403, "AccessDeniedException", "not authorized")
                 if op == "ListClusters" and proxy.counts[f"{service}:{op}"] <= throttle:
                     return self._fail(400, "ThrottlingException", "Rate exceeded")
+                seen = urllib.parse.unquote(self.path) + (body or b"").decode("utf-8", "replace")
+                for key, (status, code) in (fail or {}).items():
+                    if key in seen:
+                        proxy.counts[f"failed:{key}"] += 1
+                        return self._fail(status, code, f"injected for {key}")
+                for key, seconds in (hang or {}).items():
+                    if key in seen:
+                        proxy.counts[f"hung:{key}"] += 1
+                        time.sleep(seconds)
+                        return
                 req = urllib.request.Request(
                     upstream + self.path,
                     data=body,

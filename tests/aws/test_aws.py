@@ -182,3 +182,67 @@ def test_throttling_is_retried_by_the_sdk(fleet: str, aws_env: None) -> None:
     assert result.errors == []
     assert len(result.parsed.workloads) == 15
     assert proxy.counts["ecs:ListClusters"] == 3  # two throttled, then answered
+
+
+def _read_through(proxy: FaultProxy, **opts: Any) -> aws.RegionResult:
+    try:
+        [result] = aws.read(aws.Options(regions=(REGION,), endpoint_url=proxy.url, pace=0, **opts))
+    finally:
+        proxy.close()
+    return result
+
+
+def test_one_functions_tags_denied_is_its_own_error(fleet: str, aws_env: None) -> None:
+    # (issue 23.7: ListTags failing for one function aborted the region's whole Lambda read)
+    result = _read_through(FaultProxy(fleet, fail={"function:fn3": (403, "AccessDeniedException")}))
+    assert result.errors == []  # the region itself did not fail
+    [err] = result.resource_errors
+    assert (err.service, err.reason) == ("lambda", "forbidden")
+    assert err.source.endswith("/lambda/fn3")
+    names = {w.name for w in result.parsed.workloads if w.deployment_type == "lambda"}
+    assert "fn3" not in names and len(names) == 6  # every other function read
+
+
+def test_a_function_deleted_mid_scan_is_left_out_quietly(fleet: str, aws_env: None) -> None:
+    result = _read_through(
+        FaultProxy(fleet, fail={"function:fn2": (404, "ResourceNotFoundException")})
+    )
+    assert result.errors == [] and result.resource_errors == []
+    names = {w.name for w in result.parsed.workloads if w.deployment_type == "lambda"}
+    assert "fn2" not in names and len(names) == 6
+
+
+def test_one_task_definition_denied_keeps_the_rest(fleet: str, aws_env: None) -> None:
+    result = _read_through(
+        FaultProxy(fleet, fail={"task-definition/svc1:": (400, "AccessDeniedException")})
+    )
+    assert [e.source.rsplit("/", 1)[-1] for e in result.resource_errors] == ["svc1"]
+    ecs_names = {w.name for w in result.parsed.workloads if w.deployment_type != "lambda"}
+    assert "svc1" not in ecs_names and len(ecs_names) >= 6
+
+
+def test_check_names_the_failed_resource_and_reports_the_rest(
+    fleet: str, aws_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proxy = FaultProxy(fleet, fail={"function:fn3": (403, "AccessDeniedException")})
+    try:
+        code = cli.main(
+            ["check", "--aws-region", REGION, "--aws-endpoint-url", proxy.url, "--format", "json"]
+        )
+    finally:
+        proxy.close()
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert code == 2  # an input error: one resource could not be read
+    assert [e["source"] for e in doc["errors"]] == [f"aws/123456789012/{REGION}/lambda/fn3"]
+    assert len(doc["workloads"]) == 7 + 8 - 1
+
+
+def test_a_hung_sts_call_is_an_error_in_seconds(fleet: str, aws_env: None) -> None:
+    import time
+
+    started = time.monotonic()
+    result = _read_through(FaultProxy(fleet, hang={"GetCallerIdentity": 30.0}), read_timeout=1.0)
+    took = time.monotonic() - started
+    assert [(s, r) for s, r, _ in result.errors] == [("sts", "unreachable")]
+    assert took < 15  # sts_attempts x read_timeout, not 8 x 30 s
