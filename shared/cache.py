@@ -4,8 +4,8 @@ Every cache of judgements or of what was read lives in a :class:`Cache` object t
 front end creates (one per ``check`` run, one per webhook or scanner app) and hands to
 the core: none is a module global, none outlives its owner, and each is keyed by
 everything its answer depends on. A cache is bounded by an estimate of the bytes its
-entries hold (:func:`approx_bytes` of a sample of them); past the bound the oldest
-entries go first.
+entries hold (each entry weighed when it is put; see :class:`Cache`); past the bound
+the oldest entries go first.
 
 Memoised pure functions of a string (``functools.lru_cache`` on image-name or version
 parsing) are not caches of this kind: their answer depends on their argument alone.
@@ -50,28 +50,50 @@ def approx_bytes(obj: object, _seen: set[int] | None = None) -> int:
     return total
 
 
+_SIZER = msgspec.msgpack.Encoder()
+
+
+def encoded_size(obj: object) -> int | None:
+    """A cheap measure of how much an entry holds: the length of its MessagePack encoding
+    (linear in what it holds, a few microseconds for a small entry); None when it has a
+    value MessagePack cannot encode."""
+    try:
+        return len(_SIZER.encode(obj))
+    except (TypeError, ValueError, msgspec.EncodeError):
+        return None
+
+
 class Cache(Generic[K, V]):
     """A map bounded by the estimated bytes of its entries; oldest out first.
 
-    Entries of one cache are alike, so the cache weighs a sample of them in full (the
-    first :data:`SAMPLED_FIRST`, then every :data:`SAMPLE_EVERY`-th) and holds as many
-    as fit the budget at their mean weight: ``bytes`` is that estimate. ``max_entries``
-    bounds the count too. ``get`` is the dict's own lookup (hot paths call it per
-    workload). With ``lru=True`` a hit moves the entry to the young end (the webhook's
-    decision cache), at the cost of one more step per hit.
+    Every entry is given a weight when it is put: its :func:`encoded_size` times the
+    bytes-per-encoded-byte ratio learnt from the entries weighed in full
+    (:func:`approx_bytes` of the first :data:`SAMPLED_FIRST`, every
+    :data:`SAMPLE_EVERY`-th, and any entry far larger than those seen so far). The
+    weights of the entries held add up to at most ``max_bytes``, however unlike the
+    entries are (one Pod of 6,000 containers weighs what it holds, not what the first
+    small Pods did); ``bytes`` is that sum. ``max_entries`` bounds the count too. ``get``
+    is the dict's own lookup (hot paths call it per workload). With ``lru=True`` a hit
+    moves the entry to the young end (the webhook's decision cache), at the cost of one
+    more step per hit.
     """
 
     SAMPLED_FIRST = 8
     SAMPLE_EVERY = 256
+    # an entry this many times the mean encoded size is weighed in full
+    OUTLIER = 4.0
 
     __slots__ = (
         "_data",
-        "_limit",
         "_mean",
+        "_mean_size",
         "_off",
         "_puts",
+        "_ratio",
         "_sampled",
+        "_total",
         "_weigh",
+        "_weights",
         "get",
         "hits",
         "max_bytes",
@@ -93,14 +115,15 @@ class Cache(Generic[K, V]):
         self.max_bytes = max_bytes
         self.max_entries = max_entries
         self._data: dict[K, V] = {}
+        self._weights: dict[K, int] = {}
+        self._total = 0
         self._weigh: Callable[[object], int] = weigh
-        self._mean = 0.0
+        self._mean = 0.0  # mean full weight of the entries weighed in full
+        self._mean_size = 0.0  # mean encoded size of those
+        self._ratio = 0.0  # bytes held per encoded byte, learnt from them
         self._sampled = 0
         self._puts = 0
         self._off = max_bytes <= 0 or max_entries == 0
-        # entries that fit: max_entries, and max_bytes at the mean weight (-1: no bound
-        # known yet, before the first entry is weighed)
-        self._limit = max_entries if max_entries is not None else -1
         self.hits = 0
         self.misses = 0
         self.get: Callable[[K], V | None] = self._lru_get if lru else self._data.get
@@ -118,36 +141,55 @@ class Cache(Generic[K, V]):
 
     @property
     def bytes(self) -> int:
-        """The estimated bytes held: entries at their mean sampled weight."""
-        return int(len(self._data) * self._mean)
+        """The estimated bytes held: the sum of the entries' weights."""
+        return self._total
 
-    def _sample(self, key: K, value: V) -> bool:
-        """Weigh one entry into the mean; False when it alone exceeds the budget."""
-        weight = self._weigh((key, value))
-        self._sampled += 1
-        self._mean += (weight - self._mean) / self._sampled
-        by_bytes = int(self.max_bytes // max(self._mean, 1.0))
-        cap = self.max_entries
-        self._limit = by_bytes if cap is None else min(cap, by_bytes)
-        return weight <= self.max_bytes
+    def _weight(self, key: K, value: V) -> int:
+        """One entry's weight: measured, or weighed in full (which teaches the ratio)."""
+        entry = (key, value)
+        size = encoded_size(entry)
+        sample = (
+            self._sampled < self.SAMPLED_FIRST
+            or self._puts % self.SAMPLE_EVERY == 0
+            or size is None
+            or self._ratio <= 0
+            or size > self.OUTLIER * max(self._mean_size, 1.0)
+        )
+        if not sample:
+            assert size is not None
+            return int(size * self._ratio)
+        weight = self._weigh(entry)
+        if size is not None:
+            self._sampled += 1
+            n = self._sampled
+            self._mean += (weight - self._mean) / n
+            self._mean_size += (size - self._mean_size) / n
+            self._ratio = self._mean / max(self._mean_size, 1.0)
+        return weight
 
     def put(self, key: K, value: V) -> V:
-        """Store ``value`` (returned, for ``x = cache.put(k, make())``); a sampled entry
-        larger than the whole budget is not kept."""
+        """Store ``value`` (returned, for ``x = cache.put(k, make())``); an entry larger
+        than the whole budget is not kept."""
         if self._off:
             return value
-        data = self._data
-        data.pop(key, None)
+        data, weights = self._data, self._weights
+        if key in data:
+            del data[key]
+            self._total -= weights.pop(key)
         self._puts += 1
-        if (self._sampled < self.SAMPLED_FIRST or self._puts % self.SAMPLE_EVERY == 0) and (
-            not self._sample(key, value)
-        ):
+        weight = self._weight(key, value)
+        if weight > self.max_bytes:
             return value
-        limit = self._limit
-        while len(data) >= limit > 0:
-            del data[next(iter(data))]
-        if limit != 0:
-            data[key] = value
+        cap = self.max_entries
+        while data and (
+            self._total + weight > self.max_bytes or (cap is not None and len(data) >= cap)
+        ):
+            old = next(iter(data))
+            del data[old]
+            self._total -= weights.pop(old)
+        data[key] = value
+        weights[key] = weight
+        self._total += weight
         return value
 
     def __len__(self) -> int:

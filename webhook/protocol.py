@@ -75,6 +75,9 @@ class DeadlineExceeded(Exception):
     uid: str = ""
     operation: str = ""
     kind: str = "Pod"
+    # the failing findings of the containers judged before the deadline: a finding made
+    # is a finding, so enforce denies with them instead of following the failure mode
+    failing: tuple[str, ...] = ()
 
 
 class AdmissionError(Exception):
@@ -741,13 +744,18 @@ def _evaluate(
             # policy selectors (names, kinds) see the workload, as in `check` and the scanner
             w = msgspec.structs.replace(w, kind=owner[0], name=owner[1])
         if deadline is not None and clock() > deadline:
-            raise DeadlineExceeded(
+            exc = DeadlineExceeded(
                 f"evaluated {len(evaluated)} of {len(parsed.workloads)} containers"
             )
+            exc.failing = Judgement.of(tuple(evaluated), tuple(parsed.errors)).failing
+            raise exc
         evaluated.append(judge.evaluate(w))
+    judged = Judgement.of(tuple(evaluated), tuple(parsed.errors))
     if deadline is not None and clock() > deadline:
-        raise DeadlineExceeded("evaluation finished after the deadline")
-    return Judgement.of(tuple(evaluated), tuple(parsed.errors))
+        exc = DeadlineExceeded("evaluation finished after the deadline")
+        exc.failing = judged.failing
+        raise exc
+    return judged
 
 
 def _decide(
@@ -803,10 +811,20 @@ def _decide(
 
 
 def failure_response(exc: DeadlineExceeded, *, allow: bool, why: str, mode: Mode) -> Outcome:
-    """The answer when evaluation could not finish (deadline): per the failure mode."""
+    """The answer when evaluation could not finish (deadline): per the failure mode,
+    unless what was judged before the deadline already fails (enforce denies with it:
+    slow work never turns a denial into an admission)."""
     uid, operation = exc.uid, exc.operation
-    warning = f"ddcompat: {why}; {'admitted' if allow else 'rejected'} per the failure mode"
     kind = exc.kind
+    if exc.failing and mode == "enforce":
+        message = _short(
+            f"ddcompat: uses Application Security features its tracer/runtime does not "
+            f"support: {'; '.join(exc.failing)} ({why}; the rest was not judged)",
+            MAX_MESSAGE_LEN,
+        )
+        status_: Status = {"code": 403, "reason": "Forbidden", "message": message}
+        return Outcome(_review(uid, False, status=status_), "denied", operation, mode, kind=kind)
+    warning = f"ddcompat: {why}; {'admitted' if allow else 'rejected'} per the failure mode"
     if allow:
         return Outcome(
             _review(uid, True, warnings=[warning]), "allowed", operation, mode, kind=kind

@@ -86,9 +86,7 @@ def test_junit_is_well_formed_with_any_name(
     assert any(n and "\\x1b[2J" in n for n in names)
 
 
-def test_sarif_is_valid_json_with_any_name(
-    fleet: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_sarif_is_valid_json_with_any_name(fleet: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cli.main(["check", str(fleet), "--format", "sarif"])
     out, _ = capsys.readouterr()
     _no_controls(out)  # escaped by JSON itself

@@ -7,6 +7,7 @@ import gc
 import json
 import tracemalloc
 
+from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.webhook import protocol
@@ -44,3 +45,53 @@ def test_distinct_large_annotations_do_not_grow_the_caches() -> None:
         tracemalloc.stop()
     # 1,500 distinct 100 KB values went through: the caches keep none of them
     assert grown < 8 << 20, f"grew {grown / 2**20:.1f} MiB"
+
+
+def _deployment(i: int, containers: int) -> bytes:
+    ann = {
+        f"ddcompat.io/c{c}.frameworks": ",".join(f"django==3.{j}.{i}" for j in range(40))
+        for c in range(containers)
+    }
+    obj = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": f"d{i}", "namespace": "shop"},
+        "spec": {
+            "template": {
+                "metadata": {"annotations": ann},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": f"c{c}",
+                            "image": "python:3.11",
+                            "env": [{"name": "DD_APPSEC_ENABLED", "value": "true"}],
+                        }
+                        for c in range(containers)
+                    ]
+                },
+            }
+        },
+    }
+    body = review(obj, kind="Deployment")
+    body["request"]["kind"] = {"group": "apps", "version": "v1", "kind": "Deployment"}
+    return json.dumps(body).encode()
+
+
+def test_the_decision_cache_holds_what_it_says_after_small_entries_then_large_ones() -> None:
+    # issue 23.4: the cache weighed its first entries (small Pods) and took every later
+    # one at their mean, so large judgements grew it far past its budget
+    budget = 8 << 20
+    judge = protocol.Judge(SEED, policy_mod.DEFAULT, cache_bytes=budget)
+    for i in range(8):
+        protocol.review(
+            json.dumps(review(pod(name=f"p{i}", annotations={"n": str(i)}))).encode(),
+            judge=judge,
+            mode="enforce",
+        )
+    for i in range(60):
+        protocol.review(_deployment(i, 150), judge=judge, mode="enforce")
+    decisions = judge.decisions
+    assert decisions is not None and 0 < len(decisions) < 60
+    held = cache_mod.approx_bytes(list(decisions._data.items()))
+    assert decisions.bytes <= budget
+    assert held <= 1.5 * budget, f"holds {held / 2**20:.1f} MiB for a budget of 8 MiB"

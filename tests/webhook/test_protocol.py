@@ -301,3 +301,24 @@ def test_an_update_that_changes_an_image_is_judged() -> None:
     new["spec"]["containers"][0]["image"] = "python:3.12-slim"
     for out in _both_paths(_update(new, old)):
         assert out.decision == "denied"
+
+
+def test_a_finding_made_before_the_deadline_denies_in_enforce() -> None:
+    # issue 23.4: slow work never turns a denial into an admission "per the failure mode"
+    import copy
+    import itertools
+
+    containers = [dict(copy.deepcopy(PYTHON_APP), name=f"c{i}") for i in range(10)]
+    body = review(pod("1.8.0", containers=containers))
+    ticks = itertools.count()
+    judge = protocol.Judge(SEED, policy_mod.DEFAULT, cache_size=0)
+    with pytest.raises(protocol.DeadlineExceeded) as info:
+        # one tick per clock reading: the deadline passes after a few containers
+        protocol.review(body, judge=judge, mode="enforce", deadline=3.5, clock=lambda: next(ticks))
+    assert info.value.failing  # what was judged in time already fails
+    out = protocol.failure_response(info.value, allow=True, why="deadline", mode="enforce")
+    assert out.body["response"]["allowed"] is False and out.decision == "denied"
+    assert "the rest was not judged" in out.body["response"]["status"]["message"]
+    # warn mode still only warns
+    warned = protocol.failure_response(info.value, allow=True, why="deadline", mode="warn")
+    assert warned.body["response"]["allowed"] is True

@@ -44,9 +44,13 @@ def request(
 
 
 def start(
-    cert_files: tuple[Path, Path], *flags: str, env: dict[str, str] | None = None
+    cert_files: tuple[Path, Path],
+    *flags: str,
+    env: dict[str, str] | None = None,
+    output: Any = subprocess.PIPE,
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """`ddcompat webhook serve` on a free loopback port, with these extra flags."""
+    """`ddcompat webhook serve` on a free loopback port, with these extra flags; its
+    output to ``output`` (a pipe the caller reads, or a file)."""
     cert, key = cert_files
     port = free_port()
     exe = Path(sys.executable).parent / "ddcompat"
@@ -65,7 +69,7 @@ def start(
             str(port),
             *flags,
         ],
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         env=env,
     )
