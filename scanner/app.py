@@ -209,6 +209,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         # (a loop that ended with an error was logged when it ended)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+        if cfg.images is not None:
+            cfg.images.close()  # (inspections under way end at their next read)
         if state.inspecting is not None:
             state.inspecting.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

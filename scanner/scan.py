@@ -514,11 +514,9 @@ async def pull_credentials(
 def inspect_misses(
     images: inspector.Inspector, misses: frozenset[tuple[str, str, str]], workers: int = 4
 ) -> list[str]:
-    """Inspect what a scan did not know (in a thread); the results, one per image."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return [f.result for f in pool.map(lambda k: images.inspect(*k), sorted(misses))]
+    """Inspect what a scan did not know (in a thread), a few at a time within the run
+    deadline; the results, one per image."""
+    return [f.result for f in inspector.inspect_many(images, sorted(misses), workers)]
 
 
 def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entry], int]:

@@ -283,6 +283,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         state.ready = False
+        if cfg.images is not None:
+            cfg.images.close()  # (inspections under way end at their next read)
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -291,30 +293,50 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await session.close()
 
 
+# images inspected at once in the background (each in a thread of its own pool)
+INSPECT_WORKERS = 4
+
+
 async def _inspect_images(state: State) -> None:
-    """Read the images admission did not know, off the event loop, a few at a time; their
-    facts then serve the next pod of the same image. Never ends on an error."""
+    """Read the images admission did not know, off the event loop, at most
+    :data:`INSPECT_WORKERS` at a time: an image whose registry hangs holds one worker
+    until its deadline while the others go on. Their facts then serve the next pod of the
+    same image. Never ends on an error; on cancel, stops the inspector (inspections under
+    way end at their next read) and does not wait for them."""
+    from concurrent.futures import ThreadPoolExecutor
+
     judge = state.judge
     assert judge is not None and judge.images is not None
     images = judge.images
-    while True:
-        await asyncio.sleep(state.config.image_poll_interval)
-        if not judge.image_misses:
-            continue
-        batch = list(judge.image_misses)[:8]
-        for key in batch:
-            judge.image_misses.pop(key, None)
-        try:
-            results = await asyncio.to_thread(_inspect_batch, images, batch)
-        except Exception as exc:  # counted and logged; the next batch is tried
-            log.error("image inspections failed: %r", exc)
-            results = ["error"] * len(batch)
-        for result in results:
-            state.metrics.inspection(result).inc()
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(max_workers=INSPECT_WORKERS, thread_name_prefix="ddcompat-image")
+    running: set[asyncio.Future[str]] = set()
+
+    def done(fut: asyncio.Future[str]) -> None:
+        running.discard(fut)
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:  # counted and logged; the others go on
+            log.error("image inspection failed: %r", exc)
+        state.metrics.inspection("error" if exc is not None else fut.result()).inc()
+
+    try:
+        while True:
+            await asyncio.sleep(state.config.image_poll_interval)
+            while judge.image_misses and len(running) < INSPECT_WORKERS:
+                key = next(iter(judge.image_misses))
+                judge.image_misses.pop(key, None)
+                fut = loop.run_in_executor(pool, _inspect_one, images, key)
+                running.add(fut)
+                fut.add_done_callback(done)
+    finally:
+        images.close()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _inspect_batch(images: inspector.Inspector, batch: list[tuple[str, str, str]]) -> list[str]:
-    return [images.inspect(*key).result for key in batch]
+def _inspect_one(images: inspector.Inspector, key: tuple[str, str, str]) -> str:
+    return images.inspect(*key).result
 
 
 async def _watch_certs(state: State) -> None:

@@ -1,7 +1,17 @@
 """One image's facts: its config first (``PYTHON_VERSION``, the ``pip install ddtrace==``
-of its history), then its layers top-down; cached by manifest digest in memory and on
-disk (``$DDCOMPAT_CACHE_DIR``), so a digest is inspected once, ever. Tags are resolved to
-digests each time (one HEAD). Every failure is a result, never an exception."""
+of its history), then its layers top-down; cached in memory and on disk
+(``$DDCOMPAT_CACHE_DIR``) by registry, repository and manifest digest, so an image is
+inspected once, ever. Tags are resolved to digests each time (one HEAD). Every failure is
+a result, never an exception.
+
+A registry is believed only for its own images and only for bytes that match their
+digests: the manifest, the config and every layer read are hashed as they stream and
+compared with the digest asked for (a mismatch is ``corrupt``, its facts unused); an image
+entry is keyed by the registry and repository it was read from, so one registry's claim
+never answers for another's image. A layer's summary is kept by digest alone: it is made
+only from bytes that hash to that digest, whoever served them. Every image has a byte
+budget (read, and decompressed) and a deadline; a front end that stops ends the
+inspections under way at their next read."""
 
 from __future__ import annotations
 
@@ -30,12 +40,17 @@ Result = Literal[
     "not_found",
     "rate_limited",
     "bad_manifest",
+    "timeout",
     "error",
 ]
 RESULTS: tuple[str, ...] = Result.__args__  # type: ignore[attr-defined]
 DEFAULT_MAX_BYTES = 512 << 20
+DEFAULT_MAX_UNPACKED = 2 << 30
+DEFAULT_DEADLINE = 60.0
 CACHE_ENV = "DDCOMPAT_CACHE_DIR"
-FORMAT = 1  # of the cached entries on disk
+FORMAT = 2  # of the cached entries on disk (2: keyed by registry and repository)
+# an image entry's key: (registry, repository, digest, os, arch)
+ImageKey = tuple[str, str, str, str, str]
 
 
 class ImageFacts(msgspec.Struct, frozen=True):
@@ -83,12 +98,20 @@ class Inspector:
         *,
         cache_dir: Path | None = None,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        max_unpacked: int = DEFAULT_MAX_UNPACKED,
+        deadline: float = DEFAULT_DEADLINE,
+        run_timeout: float | None = None,
         max_entries: int = 10_000,
     ) -> None:
         self.client = client
         self.max_bytes = max_bytes
+        self.max_unpacked = max_unpacked
+        self.deadline = deadline  # seconds per image
+        self.run_timeout = run_timeout  # seconds for a run's (or a scan's) inspections
+        # set by the front end when it stops: inspections under way end at their next read
+        self.stopping = threading.Event()
         self.cache_dir = cache_dir / "images" if cache_dir is not None else None
-        self.memory: cache_mod.Cache[tuple[str, str, str], ImageFacts] = cache_mod.Cache(
+        self.memory: cache_mod.Cache[ImageKey, ImageFacts] = cache_mod.Cache(
             "images", 16 << 20, max_entries=max_entries
         )
         self._lock = threading.Lock()  # (front ends inspect a few images at a time)
@@ -99,24 +122,37 @@ class Inspector:
         # the digest each tag had when last resolved (for lookups without a request)
         self._tags: dict[tuple[str, str, str], str] = {}
 
-    def inspect(self, image: str, os_: str = "linux", arch: str = "amd64") -> ImageFacts:
+    def close(self) -> None:
+        """The front end is stopping: inspections under way end at their next read."""
+        self.stopping.set()
+
+    def inspect(
+        self,
+        image: str,
+        os_: str = "linux",
+        arch: str = "amd64",
+        *,
+        within: registry.Deadline | None = None,
+    ) -> ImageFacts:
+        """What one image says (``within``: a deadline for a whole run, which this
+        image's own deadline cannot outlast)."""
         try:
             ref = reference.parse(image)
         except reference.ReferenceError as exc:
             return ImageFacts("bad_reference", message=str(exc))
+        deadline = registry.Deadline(self.deadline, stop=self.stopping, within=within)
         try:
             top = None
             if ref.digest:
                 digest = ref.digest
             elif (image, os_, arch) in self._tags:
-                digest = self._resolve(ref)  # seen before: one HEAD tells if it moved
+                # seen before: one HEAD tells if it moved
+                digest = self._resolve(ref, deadline)
             else:  # first sight: the manifest itself (one GET gives its digest too)
-                top = self.client.top(ref)
+                top = self.client.top(ref, deadline)
                 digest = top[0]
-                if not digest.startswith("sha256:"):
-                    raise registry.RegistryError("bad_manifest", f"{ref}: no digest for {ref.ref}")
             self._tags[(image, os_, arch)] = digest
-            key = (digest, os_, arch)
+            key = _key(ref, digest, os_, arch)
             with self._lock:
                 hit = self.memory.get(key)
             hit = hit or self._from_disk(key)
@@ -124,7 +160,7 @@ class Inspector:
                 with self._lock:
                     self.memory.put(key, hit)
                 return msgspec.structs.replace(hit, result="cached")
-            facts = self._inspect(ref, digest, os_, arch, top)
+            facts = self._inspect(ref, digest, os_, arch, top, deadline)
         except registry.RegistryError as exc:
             return ImageFacts(exc.reason, message=str(exc))
         if facts.result == "ok":  # (failures are tried again next time)
@@ -152,7 +188,7 @@ class Inspector:
         digest = ref.digest or self._tags.get((image, os_, arch))
         if digest is None:
             return None
-        key = (digest, os_, arch)
+        key = _key(ref, digest, os_, arch)
         with self._lock:
             hit = self.memory.get(key)
         if hit is None:
@@ -162,14 +198,20 @@ class Inspector:
                     self.memory.put(key, hit)
         return hit
 
-    def _resolve(self, ref: reference.Reference) -> str:
+    def _resolve(self, ref: reference.Reference, deadline: registry.Deadline) -> str:
+        """The digest a tag names now, by one HEAD (what is then read by that digest is
+        checked against it: a HEAD that lies gives a ``corrupt`` result, not facts)."""
         resp = self.client.request(
-            "HEAD", ref, f"/v2/{ref.repository}/manifests/{ref.ref}", accept=registry.ACCEPT
+            "HEAD",
+            ref,
+            f"/v2/{ref.repository}/manifests/{ref.ref}",
+            accept=registry.ACCEPT,
+            deadline=deadline,
         )
         digest = resp.headers.get("Docker-Content-Digest")
-        if not isinstance(digest, str) or not digest.startswith("sha256:"):
-            raise registry.RegistryError("bad_manifest", f"{ref}: no digest for {ref.ref}")
-        return digest
+        resp.drain_conn()
+        resp.release_conn()
+        return registry.valid_digest(digest, f"{ref}: the digest of {ref.ref}")
 
     def _inspect(
         self,
@@ -178,21 +220,33 @@ class Inspector:
         os_: str,
         arch: str,
         top: tuple[str, dict[str, Any], str] | None = None,
+        deadline: registry.Deadline = registry.NO_DEADLINE,
     ) -> ImageFacts:
         pinned = reference.Reference(ref.registry, ref.repository, None, digest)
-        _, manifest = self.client.manifest(pinned, os_, arch, top)
-        config_desc = manifest.get("config") or {}
+        _, manifest = self.client.manifest(pinned, os_, arch, top, deadline)
+        config_desc = manifest.get("config")
+        if config_desc is not None and not isinstance(config_desc, dict):
+            raise registry.RegistryError("bad_manifest", f"{ref}: config is not an object")
         config = (
-            self.client.blob_json(pinned, config_desc["digest"])
-            if isinstance(config_desc.get("digest"), str)
+            self.client.blob_json(
+                pinned,
+                registry.valid_digest(config_desc["digest"], f"{ref} config"),
+                deadline=deadline,
+            )
+            if config_desc and "digest" in config_desc
             else {}
         )
         py_config, ddtrace_config = _from_config(config)
-        budget = layers.Budget(self.max_bytes)
-        descs = [d for d in manifest.get("layers") or () if isinstance(d, dict)]
+        budget = layers.Budget(self.max_bytes, self.max_unpacked)
+        listed = manifest.get("layers")
+        if listed is not None and not isinstance(listed, list):
+            raise registry.RegistryError("bad_manifest", f"{ref}: layers is not a list")
+        descs = [d for d in listed or () if isinstance(d, dict)]
+        for d in descs:  # (before any request or file is made from one)
+            registry.valid_digest(d.get("digest"), f"{ref} layer")
         try:
             found = layers.combine(
-                self._summaries(pinned, list(reversed(descs)), budget),
+                self._summaries(pinned, list(reversed(descs)), budget, deadline),
                 python_known=py_config is not None,
             )
         except layers.TooLarge:
@@ -205,6 +259,8 @@ class Inspector:
             )
         except layers.CorruptLayer as exc:
             return ImageFacts("corrupt", digest=digest, message=f"a layer cannot be read: {exc}")
+        except registry.RegistryError as exc:
+            return ImageFacts(exc.reason, digest=digest, message=str(exc), bytes_read=budget.used)
         ddtrace, ddtrace_from = (
             (found.ddtrace, "image_layers")
             if found.ddtrace
@@ -231,14 +287,19 @@ class Inspector:
         )
 
     def _summaries(
-        self, ref: reference.Reference, descs: list[dict[str, Any]], budget: layers.Budget
+        self,
+        ref: reference.Reference,
+        descs: list[dict[str, Any]],
+        budget: layers.Budget,
+        deadline: registry.Deadline,
     ) -> Iterator[layers.Summary]:
         """Each layer's summary, top-down: from the caches when its digest was read
-        before (by any image), else read from the registry (and kept)."""
+        before (by any image), else read from the registry, checked against its digest
+        (and kept)."""
         for d in descs:
-            digest, media = d.get("digest"), str(d.get("mediaType") or "")
-            if not isinstance(digest, str):
-                continue
+            digest = registry.valid_digest(d.get("digest"), f"{ref} layer")
+            media = d.get("mediaType")
+            media = media if isinstance(media, str) else ""
             if "foreign" in media or "nondistributable" in media:
                 continue
             key = ("layer", digest, "")
@@ -247,20 +308,24 @@ class Inspector:
             if known is None:
                 known = self._layer_from_disk(digest)
             if known is None:
-                resp = self.client.blob(ref, digest)
+                resp = self.client.blob(ref, digest, deadline)
+                body = registry.Verified(resp, digest, deadline, f"{ref} layer {digest[:19]}")
                 try:
-                    known = layers.summarize(layers.Metered(resp, budget), media)
+                    known = layers.summarize(layers.Metered(body, budget), media, budget)
                 finally:
                     resp.release_conn()
+                if not body.matches():
+                    raise layers.CorruptLayer(f"the bytes of layer {digest} do not match it")
                 self._layer_to_disk(digest, known)
             with self._lock:
                 self.layers.put(key, known)
             yield known
 
     def _layer_path(self, digest: str) -> Path | None:
-        if self.cache_dir is None or not digest.startswith("sha256:"):
+        # (only a valid digest ever names a file: 64 hex characters, no separator)
+        if self.cache_dir is None or not registry.DIGEST.fullmatch(digest):
             return None
-        return self.cache_dir / "layers" / f"{digest[7:71]}.json"
+        return self.cache_dir / "layers" / f"{digest[7:]}.json"
 
     def _layer_from_disk(self, digest: str) -> layers.Summary | None:
         path = self._layer_path(digest)
@@ -278,13 +343,13 @@ class Inspector:
 
     # -- disk --------------------------------------------------------------------------
 
-    def _path(self, key: tuple[str, str, str]) -> Path | None:
+    def _path(self, key: ImageKey) -> Path | None:
         if self.cache_dir is None:
             return None
         name = hashlib.sha256("/".join(key).encode()).hexdigest()
         return self.cache_dir / f"{name}.json"
 
-    def _from_disk(self, key: tuple[str, str, str]) -> ImageFacts | None:
+    def _from_disk(self, key: ImageKey) -> ImageFacts | None:
         path = self._path(key)
         if path is None:
             return None
@@ -296,12 +361,18 @@ class Inspector:
         except (OSError, msgspec.DecodeError):
             return None
 
-    def _to_disk(self, key: tuple[str, str, str], facts: ImageFacts) -> None:
+    def _to_disk(self, key: ImageKey, facts: ImageFacts) -> None:
         path = self._path(key)
         if path is not None:
             _write_atomically(
                 path, b'{"format": %d, "facts": %s}' % (FORMAT, _ENCODER.encode(facts))
             )
+
+
+def _key(ref: reference.Reference, digest: str, os_: str, arch: str) -> ImageKey:
+    """An image entry's key: the registry and repository it was read from, with its
+    digest and platform (the same digest from another registry is another entry)."""
+    return (ref.registry, ref.repository, digest, os_, arch)
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -365,6 +436,22 @@ def apply(w: model.WorkloadContainer, facts: ImageFacts) -> model.WorkloadContai
     return msgspec.structs.replace(w, facts=new)
 
 
+def inspect_many(
+    inspector: Inspector,
+    keys: list[tuple[str, str, str]],
+    workers: int = 4,
+    run_deadline: float | None = None,
+) -> list[ImageFacts]:
+    """Each (image, os, arch) inspected, ``workers`` at a time (a stuck registry holds one
+    worker until its image's deadline, never the others), all within ``run_deadline``."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    seconds = run_deadline if run_deadline is not None else inspector.run_timeout
+    within = registry.Deadline(seconds, stop=inspector.stopping) if seconds is not None else None
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(lambda k: inspector.inspect(k[0], k[1], k[2], within=within), keys))
+
+
 def image_key(w: model.WorkloadContainer, image: str) -> tuple[str, str, str]:
     """(image, os, arch) as the inspector's caches are keyed for a workload: its one known
     architecture, else amd64; its OS, else linux (what a registry index is asked for)."""
@@ -377,20 +464,13 @@ def inspect_all(
     inspector: Inspector,
     *,
     workers: int = 4,
+    run_deadline: float | None = None,
 ) -> tuple[list[model.WorkloadContainer], list[model.InputError]]:
     """Every workload with what its image says (each distinct image and platform
-    inspected once, a few at a time), and a warning per image that could not be read."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    inspected once, a few at a time, all within ``run_deadline`` seconds), and a warning
+    per image that could not be read."""
     wanted = sorted({image_key(w, w.image) for w in workloads if w.image})
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        done = dict(
-            zip(
-                wanted,
-                pool.map(lambda k: inspector.inspect(k[0], k[1], k[2]), wanted),
-                strict=True,
-            )
-        )
+    done = dict(zip(wanted, inspect_many(inspector, wanted, workers, run_deadline), strict=True))
     warnings = [
         model.InputError(image, f"image not inspected ({facts.result}): {facts.message}")
         for (image, _, _), facts in done.items()

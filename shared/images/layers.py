@@ -7,6 +7,7 @@ after the layer in which ddtrace and Python are both known.
 
 from __future__ import annotations
 
+import io
 import re
 import tarfile
 import zlib
@@ -38,15 +39,23 @@ class Found(NamedTuple):
 
 
 class Budget:
-    """A byte budget shared by the layers of one image."""
+    """The byte budgets shared by the layers of one image: bytes read from the registry,
+    and bytes they decompress to (a layer of a few KB can inflate to gigabytes)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, unpacked_limit: int | None = None) -> None:
         self.limit, self.used = limit, 0
+        self.unpacked_limit = unpacked_limit if unpacked_limit is not None else 4 * limit
+        self.unpacked = 0
 
     def take(self, n: int) -> None:
         self.used += n
         if self.used > self.limit:
             raise TooLarge(f"more than {self.limit} bytes")
+
+    def unpack(self, n: int) -> None:
+        self.unpacked += n
+        if self.unpacked > self.unpacked_limit:
+            raise TooLarge(f"more than {self.unpacked_limit} bytes once decompressed")
 
 
 class Metered:
@@ -72,19 +81,61 @@ class Metered:
 BLOCK = 1 << 20
 
 
-def open_layer(stream: Any, media_type: str) -> tarfile.TarFile:
-    """A tar stream of a layer blob (gzip, zstd or uncompressed)."""
-    mt = media_type.lower()
-    if "zstd" in mt:
-        import zstandard
+class _Unpacked(io.RawIOBase):
+    """The decompressed bytes of a layer's stream (gzip, zstd, or none), each chunk charged
+    to the budget's unpacked bytes as it is made: a bomb stops at the budget, never in
+    memory (``max_length`` keeps every chunk at most what was asked for)."""
 
-        reader = zstandard.ZstdDecompressor().stream_reader(
-            stream, read_size=BLOCK, read_across_frames=True
-        )
-        return tarfile.open(fileobj=reader, mode="r|", bufsize=BLOCK)
-    if "gzip" in mt or mt.endswith(".tar.gz"):
-        return tarfile.open(fileobj=stream, mode="r|gz", bufsize=BLOCK)
-    return tarfile.open(fileobj=stream, mode="r|", bufsize=BLOCK)
+    def __init__(self, source: Any, kind: str, budget: Budget | None) -> None:
+        self.source, self.kind, self.budget = source, kind, budget
+        self.gzip = zlib.decompressobj(16 + zlib.MAX_WBITS) if kind == "gzip" else None
+        self.zstd: Any = None
+        if kind == "zstd":
+            import zstandard
+
+            self.zstd = zstandard.ZstdDecompressor().stream_reader(
+                source, read_size=BLOCK, read_across_frames=True
+            )
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = len(b)
+        data = self._next(n)
+        if data and self.budget is not None:
+            self.budget.unpack(len(data))
+        b[: len(data)] = data
+        return len(data)
+
+    def _next(self, n: int) -> bytes:
+        if self.zstd is not None:
+            return bytes(self.zstd.read(n))
+        d = self.gzip
+        if d is None:
+            return bytes(self.source.read(n))
+        while True:
+            if d.unconsumed_tail:
+                out = d.decompress(d.unconsumed_tail, n)
+            elif d.eof:
+                return b""  # (what follows the gzip member is read by the drain)
+            else:
+                chunk = self.source.read(BLOCK)
+                if not chunk:
+                    raise EOFError("compressed layer ended early")
+                out = d.decompress(chunk, n)
+            if out:
+                return out
+
+
+def open_layer(stream: Any, media_type: str, budget: Budget | None = None) -> tarfile.TarFile:
+    """A tar stream of a layer blob (gzip, zstd or uncompressed), decompressed here (and
+    charged to ``budget``) and buffered, so tarfile's small reads cost what they read."""
+    mt = media_type.lower()
+    kind = "zstd" if "zstd" in mt else "gzip" if "gzip" in mt or mt.endswith(".tar.gz") else "none"
+    buffered = io.BufferedReader(_Unpacked(stream, kind, budget), buffer_size=BLOCK)
+    # (names are anyone's bytes: undecodable ones are replaced, never a traceback)
+    return tarfile.open(fileobj=buffered, mode="r|", bufsize=tarfile.RECORDSIZE, errors="replace")
 
 
 def _norm(name: str) -> str:
@@ -116,11 +167,15 @@ class Summary(msgspec.Struct, frozen=True):
     whiteouts: tuple[str, ...] = ()
 
 
-def summarize(stream: IO[bytes] | Any, media_type: str) -> Summary:
-    """Read one layer to the end of its tar (streamed); CorruptLayer when it is not one
-    (truncated, corrupt, another format)."""
+def summarize(stream: IO[bytes] | Any, media_type: str, budget: Budget | None = None) -> Summary:
+    """Read one layer to the end of its tar (streamed), then the rest of the blob (so its
+    digest can be checked); CorruptLayer when it is not one (truncated, corrupt, another
+    format)."""
     try:
-        return _summarize(stream, media_type)
+        found = _summarize(stream, media_type, budget)
+        while stream.read(BLOCK):
+            pass
+        return found
     except TooLarge:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error) as exc:
@@ -131,11 +186,11 @@ def summarize(stream: IO[bytes] | Any, media_type: str) -> Summary:
         raise
 
 
-def _summarize(stream: IO[bytes] | Any, media_type: str) -> Summary:
+def _summarize(stream: IO[bytes] | Any, media_type: str, budget: Budget | None) -> Summary:
     dist: dict[str, tuple[str, str, str]] = {}
     pythons: dict[str, tuple[str, str]] = {}
     whiteouts: list[str] = []
-    with open_layer(stream, media_type) as tar:
+    with open_layer(stream, media_type, budget) as tar:
         for member in _members(tar):
             path = _norm(member.name)
             base = path.rpartition("/")[2]
@@ -188,8 +243,15 @@ def walk(layers: Iterable[tuple[IO[bytes] | Any, str]], *, python_known: bool = 
 
 
 def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """The members of a tar stream, one at a time: tarfile's own list of them is emptied
+    as the walk goes (a layer of a million empty files holds one at a time)."""
     try:
-        yield from tar
+        while True:
+            member = tar.next()
+            if member is None:
+                return
+            tar.members.clear()
+            yield member
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise CorruptLayer(str(exc) or type(exc).__name__) from None
 

@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from ddcompat.shared.images import inspector
 
 DEFAULT_MAX_BYTES = 512 << 20
+DEFAULT_MAX_UNPACKED = 2 << 30
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_RUN_TIMEOUT = 600.0
 
 
 class OptionsError(ValueError):
@@ -44,6 +47,27 @@ def add_arguments(parser: argparse.ArgumentParser, *, what: str) -> None:
         default=DEFAULT_MAX_BYTES,
         help="bytes read per image at most (default 512 MiB); past it: too large to inspect",
     )
+    parser.add_argument(
+        "--inspect-max-unpacked",
+        type=int,
+        default=DEFAULT_MAX_UNPACKED,
+        help="bytes an image's layers may decompress to at most (default 2 GiB); past it: "
+        "too large to inspect",
+    )
+    parser.add_argument(
+        "--inspect-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds one image's inspection may take (default 60); past it: timeout",
+    )
+    parser.add_argument(
+        "--inspect-run-timeout",
+        type=float,
+        default=DEFAULT_RUN_TIMEOUT,
+        metavar="SECONDS",
+        help="seconds all the inspections of one run (or one scan) may take (default 600)",
+    )
 
 
 def from_arguments(args: argparse.Namespace, user_agent: str) -> inspector.Inspector | None:
@@ -68,5 +92,10 @@ def from_arguments(args: argparse.Namespace, user_agent: str) -> inspector.Inspe
         user_agent=user_agent,
     )
     return inspector.Inspector(
-        client, cache_dir=inspector.default_cache_dir(), max_bytes=args.inspect_max_bytes
+        client,
+        cache_dir=inspector.default_cache_dir(),
+        max_bytes=args.inspect_max_bytes,
+        max_unpacked=args.inspect_max_unpacked,
+        deadline=args.inspect_timeout,
+        run_timeout=args.inspect_run_timeout,
     )

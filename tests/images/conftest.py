@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import shutil
+import ssl
 import subprocess
 import tarfile
 import time
@@ -353,8 +354,13 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # the token service over HTTPS, as every public one is (credentials never go to a
+    # plain-HTTP realm from an HTTPS registry)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    realm = f"http://127.0.0.1:{server.server_address[1]}/token"
+    realm = f"https://127.0.0.1:{server.server_address[1]}/token"
     auth = {
         "token": {
             "realm": realm,
