@@ -249,12 +249,12 @@ class Inspector:
                 self._summaries(pinned, list(reversed(descs)), budget, deadline),
                 python_known=py_config is not None,
             )
-        except layers.TooLarge:
+        except layers.TooLarge as exc:
             return ImageFacts(
                 "too_large",
                 digest=digest,
-                message=f"too large to inspect (read {budget.used} bytes; at most "
-                f"{self.max_bytes})",
+                message=f"too large to inspect: {exc} (read {budget.used} bytes, "
+                f"{budget.unpacked} decompressed)",
                 bytes_read=budget.used,
             )
         except layers.CorruptLayer as exc:

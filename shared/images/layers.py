@@ -250,7 +250,7 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
             member = tar.next()
             if member is None:
                 return
-            tar.members.clear()
+            tar.members.clear()  # type: ignore[attr-defined]
             yield member
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise CorruptLayer(str(exc) or type(exc).__name__) from None

@@ -82,7 +82,9 @@ class Deadline:
         self.at = time.monotonic() + seconds
         if within is not None:
             self.at = min(self.at, within.at)
-        self.stop = stop if stop is not None else (within.stop if within is not None else None)
+        self.stop: threading.Event | None = (
+            stop if stop is not None else (within.stop if within is not None else None)
+        )
 
     def left(self, what: str = "") -> float:
         """Seconds left; RegistryError ``timeout`` when none are, or when stopping."""

@@ -187,8 +187,8 @@ class FaultProxy:
         fail: dict[str, tuple[int, str]] | None = None,
         hang: dict[str, float] | None = None,
     ) -> None:
-        import time
         import threading
+        import time
         import urllib.parse
         import urllib.request
         from collections import Counter

@@ -231,7 +231,7 @@ def test_check_names_the_failed_resource_and_reports_the_rest(
         )
     finally:
         proxy.close()
-    out, err = capsys.readouterr()
+    out, _ = capsys.readouterr()
     doc = json.loads(out)
     assert code == 2  # an input error: one resource could not be read
     assert [e["source"] for e in doc["errors"]] == [f"aws/123456789012/{REGION}/lambda/fn3"]

@@ -376,3 +376,41 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
     proc.terminate()
     proc.wait(10)
     server.shutdown()
+
+
+# --- a hostile registry (tests/images/hostile.py) --------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hostile_certs(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from tests.images import hostile as hostile_mod
+
+    return hostile_mod.hostile_tls(tmp_path_factory.mktemp("hostile"))
+
+
+@pytest.fixture
+def hostile(hostile_certs: Any) -> Iterator[Any]:
+    """A scripted registry on 127.0.0.1 over TLS (see tests/images/hostile.py)."""
+    from tests.images import hostile as hostile_mod
+
+    reg = hostile_mod.start("127.0.0.1", hostile_certs.context)
+    yield reg
+    reg.close()
+
+
+@pytest.fixture
+def elsewhere(hostile_certs: Any) -> Iterator[Any]:
+    """Another site on 127.0.0.2: ``elsewhere(tls=True)`` starts one (blob storage, a token
+    service, an attacker's collector)."""
+    from tests.images import hostile as hostile_mod
+
+    started: list[Any] = []
+
+    def make(tls: bool = True) -> Any:
+        reg = hostile_mod.start("127.0.0.2", hostile_certs.context if tls else None)
+        started.append(reg)
+        return reg
+
+    yield make
+    for reg in started:
+        reg.close()

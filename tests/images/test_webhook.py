@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -62,3 +64,46 @@ async def test_a_miss_is_not_waited_on_and_serves_the_next_pod(
         assert metrics.inspections.labels("ok")._value.get() == 1
     finally:
         await runner.cleanup()
+
+
+async def test_a_stuck_registry_holds_one_worker_and_shutdown_is_prompt(
+    hostile: Any, hostile_certs: Any, tmp_path: Path
+) -> None:
+    """Issue 23.3: a registry that drips forever never stalls the background inspector
+    (later images are still read) nor the app's shutdown."""
+    from tests.images.hostile import ddtrace_layer, image
+
+    good = image([ddtrace_layer("1.9.0")])
+    hostile.serve_image("shop/good", good)
+    hostile.routes["/v2/shop/stuck/manifests/latest"] = lambda h: h.stream(
+        iter([b" "] * 100_000), delay=0.5
+    )
+    client = registry_mod.Client(ca_file=str(hostile_certs.ca_file), timeout=5.0)
+    images = inspector.Inspector(client, cache_dir=tmp_path / "cache", deadline=120.0)
+    app = app_mod.create_app(app_mod.Config(images=images, image_poll_interval=0.02))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    stuck, fine = f"{hostile.host}/shop/stuck:latest", f"{hostile.host}/shop/good:latest"
+    try:
+        judge = app[app_mod.STATE].judge
+        assert judge is not None
+        judge.image_misses[(stuck, "linux", "amd64")] = None
+        await asyncio.sleep(0.2)  # the stuck one is taken first
+        judge.image_misses[(fine, "linux", "amd64")] = None
+        for _ in range(250):
+            if images.lookup(fine) is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert images.lookup(fine) is not None  # read while the stuck one still drips
+        assert images.lookup(stuck) is None
+    finally:
+        started = asyncio.get_running_loop().time()
+        await runner.cleanup()
+        took = asyncio.get_running_loop().time() - started
+    assert took < 2.0, f"shutdown took {took:.1f} s"
+    # the stuck inspection itself ends at its next read, not at its 120 s deadline
+    for _ in range(100):
+        if not any(t.name.startswith("ddcompat-image") for t in threading.enumerate()):
+            break
+        await asyncio.sleep(0.05)
+    assert not any(t.name.startswith("ddcompat-image") for t in threading.enumerate())
