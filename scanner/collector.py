@@ -210,7 +210,7 @@ class SelfMetrics:
                 "ddcompat_image_inspections",
                 "Images read from their registry (--inspect-images), by result: ok, or why "
                 "their facts stay unknown (too_large, corrupt, unreachable, unauthorized, "
-                "not_found, rate_limited, bad_manifest, bad_reference, error)",
+                "not_found, rate_limited, bad_manifest, bad_reference, timeout, error)",
                 ["result"],
                 registry=registry,
             ),
