@@ -193,3 +193,22 @@ async def test_a_file_that_breaks_keeps_its_workloads_previous_series(
         assert r.status == 202
     await wait_scans(app, 3)
     assert state.published.snapshot is not None and state.published.snapshot.carried == 0
+
+
+async def test_the_scanners_page_shows_nothing_of_its_own_environment(
+    files_service: Files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 23.5: a .env that refers to $PATH (or a secret) showed the scanner's own value
+    monkeypatch.setenv("SCANNER_SECRET", "s3cr3t-of-the-scanner")
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  api:\n    image: python:3.11\n    labels:\n"
+        "      ddcompat.io/ddtrace-version: ${VERSION}\n"
+        "    environment:\n      DD_APPSEC_ENABLED: 'true'\n      DD_TAGS: ${TAGS}\n"
+    )
+    (tmp_path / ".env").write_text("VERSION=2.21.4${SCANNER_SECRET}\nTAGS=path:${PATH}\n")
+    url, app = await files_service()
+    await wait_scans(app, 1)
+    status, page = await get(f"{url}/")
+    assert status == 200 and "api" in page
+    assert "s3cr3t-of-the-scanner" not in page
+    assert os.environ["PATH"] not in page
