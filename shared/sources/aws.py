@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ddcompat.shared import model
@@ -198,12 +198,9 @@ def _read_ecs(client: Any, out: RegionResult, opts: Options) -> None:
         except Exception as exc:  # (a cluster deleted mid-scan: its own error)
             out.resource_failed("ecs", where, exc)
             continue
-        for i in range(0, len(arns), 10):
-            try:
-                described = client.describe_services(cluster=cluster, services=arns[i : i + 10])
-            except Exception as exc:
-                out.resource_failed("ecs", where, exc)
-                continue
+        for described in _batches(
+            out, where, arns, 10, client.describe_services, "services", cluster=cluster
+        ):
             for svc in described.get("services") or ():
                 dtype = _launch_type(svc)
                 for dep in svc.get("deployments") or [svc]:
@@ -220,12 +217,9 @@ def _read_ecs(client: Any, out: RegionResult, opts: Options) -> None:
         except Exception as exc:
             out.resource_failed("ecs", where, exc)
             tasks = []
-        for i in range(0, len(tasks), 100):
-            try:
-                batch = client.describe_tasks(cluster=cluster, tasks=tasks[i : i + 100])
-            except Exception as exc:
-                out.resource_failed("ecs", where, exc)
-                continue
+        for batch in _batches(
+            out, where, tasks, 100, client.describe_tasks, "tasks", cluster=cluster
+        ):
             for task in batch.get("tasks") or ():
                 if str(task.get("group", "")).startswith("service:"):
                     continue  # a service's task: its revision is read through the service
@@ -249,6 +243,25 @@ def _read_ecs(client: Any, out: RegionResult, opts: Options) -> None:
             ecs.parse_task(td, source, out.parsed, dtype=dtype)
         except _common.DocumentError as exc:
             out.parsed.errors.append(model.InputError(source, str(exc), exc.field))
+
+
+def _batches(
+    out: RegionResult,
+    where: str,
+    items: list[Any],
+    size: int,
+    call: Callable[..., Any],
+    key: str,
+    **kwargs: Any,
+) -> Iterator[Any]:
+    """``call(key=batch, **kwargs)`` of each batch of ``items`` (ECS describes at most 10
+    services, 100 tasks a call); a batch that fails is an error of ``where``, the other
+    batches go on."""
+    for i in range(0, len(items), size):
+        try:
+            yield call(**{key: items[i : i + size]}, **kwargs)
+        except Exception as exc:
+            out.resource_failed("ecs", where, exc)
 
 
 def _launch_type(obj: dict[str, Any]) -> model.DeploymentType:

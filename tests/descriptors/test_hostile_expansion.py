@@ -4,7 +4,6 @@ interpolation read only the files, never the process environment; nested expansi
 
 from __future__ import annotations
 
-import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ import pytest
 from ddcompat.shared import cli
 from ddcompat.shared.parsers import _envfile, _interpolate, dockerfile
 from ddcompat.shared.sources import files
+from tests.tools import peak_memory
 
 SECRET = "s3cr3t-token-4f9a1c"
 
@@ -81,10 +81,7 @@ def _doubling_env(lines: int) -> str:
 def test_a_small_dotenv_bomb_stays_small(tmp_path: Path) -> None:
     text = _doubling_env(60)  # ~1.3 KB; 64 * 2**59 characters if expanded in full
     assert len(text) < 1400
-    tracemalloc.start()
-    got = _envfile.parse(text)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    got, peak = peak_memory(lambda: _envfile.parse(text))
     assert peak < 64 << 20
     assert max(len(v) for v in got.values.values()) <= _interpolate.MAX_TEXT
     assert any("too long once expanded" in m for _, m in got.problems)
@@ -93,10 +90,7 @@ def test_a_small_dotenv_bomb_stays_small(tmp_path: Path) -> None:
 def test_a_compose_file_with_a_bomb_env_is_read_with_a_warning(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text(COMPOSE.replace("${TAG}", "${A59}"))
     (tmp_path / ".env").write_text(_doubling_env(60))
-    tracemalloc.start()
-    out = files.collect([tmp_path])
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    out, peak = peak_memory(lambda: files.collect([tmp_path]))
     assert peak < 128 << 20
     assert [w.name for w in out.workloads] == ["api"]
     assert any("too long once expanded" in w.message for w in out.warnings)
@@ -108,10 +102,7 @@ def test_a_small_dockerfile_bomb_stays_small() -> None:
     lines.append("RUN pip install ddtrace==2.21.4 && echo $A39")
     text = "\n".join(lines)
     assert len(text) < 2400
-    tracemalloc.start()
-    image = dockerfile.read(text)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    image, peak = peak_memory(lambda: dockerfile.read(text))
     assert peak < 64 << 20
     assert image.ddtrace == "==2.21.4" or image.ddtrace == "2.21.4"
     assert any("too long once expanded" in m for _, m in image.notes)

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import ssl
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -38,17 +36,10 @@ def digest_of(data: bytes) -> str:
 
 
 def tar_of(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for path, content in files.items():
-            info = tarfile.TarInfo(path)
-            if path.endswith("/"):
-                info.type, info.name = tarfile.DIRTYPE, path.rstrip("/")
-                tar.addfile(info)
-                continue
-            info.size = len(content)
-            tar.addfile(info, io.BytesIO(content))
-    return buf.getvalue()
+    """A tar of ``files`` (a path ending in ``/`` is a directory)."""
+    from tests.images.conftest import Layer
+
+    return Layer(files).tar()
 
 
 @dataclass

@@ -9,7 +9,6 @@ import io
 import json
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,8 @@ from tests.images.hostile import (
     image,
     tar_of,
 )
+from tests.tools import peak_memory
+from tests.webhook.conftest import PYTHON_APP, pod
 
 REPO = "team/api"
 
@@ -269,12 +270,8 @@ def test_an_endless_body_is_cut_at_its_cap_in_bounded_memory(
     else:
         hostile.routes["/token"] = lambda h: h.stream(_zeros())
         hostile.routes["*"] = _challenge(f"{hostile.url}/token")
-    tracemalloc.start()
-    try:
-        facts = make(hostile_certs, tmp_path).inspect(f"{hostile.host}/{REPO}:latest")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    ins = make(hostile_certs, tmp_path)
+    facts, peak = peak_memory(lambda: ins.inspect(f"{hostile.host}/{REPO}:latest"))
     assert facts.result in ("bad_manifest", "unauthorized"), facts
     assert "larger than" in facts.message
     assert peak < 24 << 20, f"peak {peak >> 20} MiB"
@@ -323,12 +320,7 @@ def test_a_decompression_bomb_stops_at_the_unpacked_budget(
     hostile.serve_image(REPO, img)
     ins = make(hostile_certs, tmp_path, max_unpacked=32 << 20)
     started = time.monotonic()
-    tracemalloc.start()
-    try:
-        facts = ins.inspect(f"{hostile.host}/{REPO}@{img.digest}")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    facts, peak = peak_memory(lambda: ins.inspect(f"{hostile.host}/{REPO}@{img.digest}"))
     assert facts.result == "too_large" and "decompressed" in facts.message, facts
     assert time.monotonic() - started < 20
     assert peak < 32 << 20, f"peak {peak >> 20} MiB"
@@ -498,25 +490,10 @@ def test_check_meets_its_run_deadline_with_a_stuck_registry(
     from ddcompat.shared import cli
 
     hostile.routes["*"] = lambda h: h.stream(iter([b" "] * 10_000), delay=0.2)
-    (tmp_path / "pod.json").write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": "api", "namespace": "shop"},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": f"c{i}",
-                            "image": f"{hostile.host}/{REPO}:v{i}",
-                            "env": [{"name": "DD_APPSEC_ENABLED", "value": "true"}],
-                        }
-                        for i in range(6)
-                    ]
-                },
-            }
-        )
-    )
+    containers = [
+        dict(PYTHON_APP, name=f"c{i}", image=f"{hostile.host}/{REPO}:v{i}") for i in range(6)
+    ]
+    (tmp_path / "pod.json").write_text(json.dumps(pod(containers=containers)))
     monkeypatch.setenv("DDCOMPAT_CACHE_DIR", str(tmp_path / "cache"))
     started = time.monotonic()
     cli.main(
