@@ -142,6 +142,7 @@ async def scanner(host: str, page_size: int) -> int:
     import aiohttp
 
     from ddcompat.scanner import scan as scan_mod
+    from ddcompat.shared import judge as judge_mod
     from ddcompat.shared import matrix, policy
     from ddcompat.shared.sources import kubernetes as kube
 
@@ -149,7 +150,7 @@ async def scanner(host: str, page_size: int) -> int:
         kubernetes=True, endpoint=kube.Endpoint(host=host, ssl=False), page_size=page_size
     )
     async with aiohttp.ClientSession() as s:
-        snap = await scan_mod.scan(s, opts, scan_mod.Judging(matrix.builtin(), policy.DEFAULT))
+        snap = await scan_mod.scan(s, opts, judge_mod.Judge(matrix.builtin(), policy.DEFAULT))
     assert not snap.errors, snap.errors[:3]
     return sum(e.pods for e in snap.entries.values())
 
@@ -237,6 +238,7 @@ def aws_bench(services: int, functions: int, repeat: int) -> int:
     import os
 
     from ddcompat.scanner import scan as scan_mod
+    from ddcompat.shared import judge as judge_mod
     from ddcompat.shared import matrix, policy
     from ddcompat.shared.sources import aws
     from tests.aws.conftest import REGION, seed
@@ -262,7 +264,7 @@ def aws_bench(services: int, functions: int, repeat: int) -> int:
     try:
         tools.wait_ready(f"{endpoint}/moto-api/", proc=moto)
         seed(endpoint, services=services, functions=functions)
-        judging = scan_mod.Judging(matrix.builtin(), policy.DEFAULT)
+        judging = judge_mod.Judge(matrix.builtin(), policy.DEFAULT)
         opts = scan_mod.Options(aws=aws.Options(regions=(REGION,), endpoint_url=endpoint, pace=0))
         floors, scans = [], []
         for _ in range(repeat):

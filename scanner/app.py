@@ -17,7 +17,9 @@ from aiohttp import web
 from ddcompat.scanner import collector, events, reports
 from ddcompat.scanner import scan as scan_mod
 from ddcompat.shared import html_report, model, report, serving
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.facts.image import ImageSource
 from ddcompat.shared.images import inspector
 from ddcompat.shared.sources import kubernetes as kube
 
@@ -52,7 +54,7 @@ class State:
     published: collector.Published
     metrics: collector.SelfMetrics
     # this app's evaluator and reader (their caches live as long as the app)
-    judging: scan_mod.Judging | None = None
+    judging: judge_mod.Judge | None = None
     scans_done: int = 0
     scanning: bool = False
     wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
@@ -103,7 +105,7 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
         except Exception as exc:  # (counted and logged; the scan stands)
             m.errors.labels("events", "error").inc()
             log.error("events not written: %r", exc)
-    if snap.image_misses and state.judging.images is not None and state.inspecting is None:
+    if snap.image_misses and state.config.images is not None and state.inspecting is None:
         state.inspecting = asyncio.create_task(
             _inspect(state, snap, session), name="ddcompat-image-inspections"
         )
@@ -117,8 +119,8 @@ async def _inspect(
 ) -> None:
     """Read the images a scan did not know (off the event loop), with the pods' pull
     credentials; when any gave facts, the next scan starts now to show them."""
-    assert state.judging is not None and state.judging.images is not None
-    images = state.judging.images
+    images = state.config.images
+    assert images is not None
     try:
         endpoint = state.config.options.endpoint
         if session is not None and endpoint is not None:
@@ -190,8 +192,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         state.reports = reports.Writer(cfg.options.endpoint, cfg.policy_reports)
     if cfg.events and cfg.options.endpoint is not None:
         state.events = events.Notifier(cfg.options.endpoint)
-    state.judging = scan_mod.Judging(
-        settings.matrix, settings.policy, as_of=settings.as_of, images=cfg.images
+    # the app's judge, with the sources of facts this app feeds (the image inspector's
+    # caches, filled in the background)
+    state.judging = judge_mod.Judge(
+        settings.matrix,
+        settings.policy,
+        as_of=settings.as_of,
+        sources=[ImageSource(cfg.images)] if cfg.images is not None else [],
     )
     session = None
     if cfg.options.kubernetes:
@@ -244,7 +251,7 @@ def snapshot_run(state: State, snap: scan_mod.Snapshot) -> report.Run:
         matrix=state.config.settings.matrix,
         results=[e.result for e in snap.entries.values()],
         errors=[model.InputError(source, message) for source, _, message in snap.errors],
-        as_of=state.judging.evaluator.as_of if state.judging is not None else "",
+        as_of=state.judging.day() if state.judging is not None else "",
     )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import datetime
 import json
 import logging
 import time
@@ -23,9 +22,8 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from ddcompat.shared import evaluator, gc_pause, model
-from ddcompat.shared import matrix as matrix_mod
-from ddcompat.shared import policy as policy_mod
+from ddcompat.shared import gc_pause, model
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared.images import inspector, registry
 from ddcompat.shared.parsers import kubernetes as k8s_parser
 from ddcompat.shared.sources import aws, files
@@ -81,43 +79,6 @@ class Options:
     inspect_images: bool = False
     # live AWS fleets (ECS, Fargate, Lambda) per region; None: not read
     aws: aws.Options | None = None
-
-
-class Judging:
-    """What a scanner app judges with: one evaluator (matrix, policy and its caches) and
-    one Kubernetes reader (what each template says), made once per app and reused by
-    every scan, so the second scan of an unchanged fleet reads nothing twice."""
-
-    __slots__ = ("evaluator", "images", "reader")
-
-    def __init__(
-        self,
-        matrix: matrix_mod.Matrix,
-        policy: policy_mod.Policy,
-        *,
-        as_of: datetime.date | None = None,
-        images: inspector.Inspector | None = None,
-    ) -> None:
-        self.evaluator = evaluator.Evaluator(matrix, policy, as_of=as_of)
-        self.reader = k8s_parser.Reader()
-        # the image inspector (--inspect-images): a scan only looks in its caches; what it
-        # does not know yet is inspected after the scan, off the event loop
-        self.images = images
-
-    def with_image(
-        self,
-        w: model.WorkloadContainer,
-        image: str | None,
-        misses: set[tuple[str, str, str]],
-    ) -> model.WorkloadContainer:
-        """The workload with what its image says, if the inspector's caches know it;
-        otherwise the image is added to ``misses``."""
-        if self.images is None or not image:
-            return w
-        w, missed = self.images.with_cached(w, image)
-        if missed is not None:
-            misses.add(missed)
-        return w
 
 
 def shard_of(namespace: str, workload: str, total: int) -> int:
@@ -271,7 +232,7 @@ async def _owners(
 async def scan_kubernetes(
     session: aiohttp.ClientSession,
     opts: Options,
-    judging: Judging,
+    judging: judge_mod.Judge,
     acc: Accumulator,
     errors: list[tuple[str, str, str]],
 ) -> int:
@@ -279,7 +240,8 @@ async def scan_kubernetes(
     assert opts.endpoint is not None
     owners = await _owners(session, opts, errors)
     misses = acc.image_misses
-    reader, judge_workload = judging.reader, judging.evaluator.evaluate
+    reader, judge_workload = judging.reader, judging.evaluate
+    want = misses.add
     before_pods: dict[Key, Entry] = dict(acc.entries)  # other sources survive a restart
     errors_before = len(errors)
     # Pods stamped from one template (same controller and pod-template-hash or
@@ -317,14 +279,16 @@ async def scan_kubernetes(
             errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
         judged = []
         running: dict[str, str] = {}
-        if judging.images is not None:
+        if judging.has_source("image"):
             running = _running_images(pod)
             spec = pod.get("spec") or {}
             acc.pull_secrets.update((ns, pull) for pull in _pull_secret_names(spec))
             sa = spec.get("serviceAccountName")
             acc.service_accounts.add((ns, sa if isinstance(sa, str) and sa else "default"))
         for w in out.workloads:
-            w = judging.with_image(w, running.get(w.container) or w.image, misses)
+            # (the image that runs: the pod's digest, read by the judge's image source)
+            w = msgspec.structs.replace(w, image=running.get(w.container) or w.image)
+            w = judging.facts(w, want)
             facts = w.facts
             if node is not None and not facts.platform.arch:
                 sources = msgspec.structs.replace(facts.sources, platform="node")
@@ -380,7 +344,7 @@ async def scan_kubernetes(
 
 def scan_files(
     paths: Sequence[Path],
-    judging: Judging,
+    judging: judge_mod.Judge,
     acc: Accumulator,
     errors: list[tuple[str, str, str]],
     previous: Snapshot | None = None,
@@ -388,7 +352,6 @@ def scan_files(
     """Descriptor files into ``acc``. A file that cannot be read now keeps the entries it
     gave in ``previous`` (its workloads' series stay, as they were); returns how many."""
     parsed = files.collect(paths, reader=judging.reader)
-    judge = judging.evaluator
     for e in parsed.errors:
         errors.append(("files", "bad_input", str(e)))
     carried = 0
@@ -404,9 +367,8 @@ def scan_files(
         ns = w.namespace or "-"
         if not acc.mine(ns, w.name):
             continue
-        w = judging.with_image(w, w.image, acc.image_misses)
         try:
-            result = judge.evaluate(w)
+            result = judging.judge(w, acc.image_misses.add)
         except Exception as exc:  # one workload's problem never fails the scan
             errors.append(("files", "internal", f"{w.source}: {w.id}: {exc!r}"))
             continue
@@ -416,7 +378,7 @@ def scan_files(
 
 def scan_aws(
     regions: list[aws.RegionResult],
-    judging: Judging,
+    judging: judge_mod.Judge,
     acc: Accumulator,
     errors: list[tuple[str, str, str]],
     previous: Snapshot | None = None,
@@ -448,9 +410,8 @@ def scan_aws(
         for w in region.parsed.workloads:
             if not acc.mine(ns, w.name):
                 continue
-            w = judging.with_image(w, w.image, acc.image_misses)
             try:
-                result = judging.evaluator.evaluate(w)
+                result = judging.judge(w, acc.image_misses.add)
             except Exception as exc:  # one workload's problem never fails the scan
                 errors.append(("aws", "internal", f"{w.source}: {exc!r}"))
                 continue
@@ -538,7 +499,7 @@ def limit_series(entries: dict[Key, Entry], budget: int) -> tuple[dict[Key, Entr
 async def scan(
     session: aiohttp.ClientSession | None,
     opts: Options,
-    judging: Judging,
+    judging: judge_mod.Judge,
     previous: Snapshot | None = None,
 ) -> Snapshot:
     """A complete scan; raises kube.ListError when the pod listing itself fails.

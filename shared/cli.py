@@ -20,11 +20,13 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from ddcompat.shared import about, evaluator, gc_pause, html_report, model, policy, report
+from ddcompat.shared import about, gc_pause, html_report, model, policy, report
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
+from ddcompat.shared.facts import FactSource
 from ddcompat.shared.images import options as image_options
-from ddcompat.shared.parsers import compose, kubernetes
+from ddcompat.shared.parsers import compose
 from ddcompat.shared.sources import aws_options as aws_flags
 from ddcompat.shared.sources import files
 from ddcompat.shared.text import printable
@@ -65,13 +67,19 @@ def run_check(
     aws_options: aws_mod.Options | None = None,
     ignore_unknown: bool = False,
 ) -> report.Run:
-    # this run's caches: what each template says, what each set of facts gives
-    judge = evaluator.Evaluator(m, pol, as_of=as_of)
+    # this run's judge: its caches (what each template says, what each set of facts
+    # gives), and the sources of facts this run can feed (the image inspector)
+    sources: list[FactSource] = []
+    if images is not None:
+        from ddcompat.shared.facts.image import ImageSource
+
+        sources.append(ImageSource(images))
+    judge = judge_mod.Judge(m, pol, as_of=as_of, sources=sources)
     with gc_pause.paused():
         parsed = files.collect(
             paths,
             excludes,
-            reader=kubernetes.Reader(),
+            reader=judge.reader,
             compose_options=compose.Options(env_files=tuple(env_files)),
             helm_options=helm_options,
             ignore_unknown=ignore_unknown,
@@ -90,14 +98,14 @@ def run_check(
                     model.InputError(e.source, e.message, e.service) for e in region.resource_errors
                 )
         if images is not None:
-            # what each image says, read from its registry (--inspect-images)
+            # what each image says, read from its registry (--inspect-images) into the
+            # inspector's caches, where the judge's image source finds it
             from ddcompat.shared.images import inspector as inspector_mod
 
-            parsed.workloads, image_warnings = inspector_mod.inspect_all(parsed.workloads, images)
-            parsed.warnings.extend(image_warnings)
-        results = [judge.evaluate(w) for w in parsed.workloads]
+            parsed.warnings.extend(inspector_mod.inspect_workloads(parsed.workloads, images))
+        results = judge.judge_all(parsed.workloads)
     return report.Run(
-        as_of=judge.as_of,
+        as_of=judge.day(),
         matrix=m,
         results=results,
         errors=parsed.errors,

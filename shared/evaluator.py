@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -289,7 +290,7 @@ class Evaluator:
     out in caches it owns (see :class:`Caches`). A front end makes one per run or per
     app; nothing is shared between evaluators."""
 
-    __slots__ = ("_cache_bytes", "_next_day", "as_of", "caches", "matrix", "policy")
+    __slots__ = ("_cache_bytes", "_next_day", "as_of", "caches", "clock", "matrix", "policy")
 
     def __init__(
         self,
@@ -298,22 +299,32 @@ class Evaluator:
         *,
         as_of: datetime.date | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``as_of``: the day release lifecycles are judged on; None: today, following
-        the calendar (a long-running front end starts afresh each day)."""
+        the calendar of ``clock`` (a long-running front end starts afresh each day)."""
         self.matrix = matrix
         self.policy = policy
+        self.clock = clock
         self._cache_bytes = cache_bytes
         self.caches = Caches.create(cache_bytes)
-        self.as_of = (as_of or datetime.date.today()).isoformat()
+        now = clock()
+        self.as_of = (as_of or datetime.date.fromtimestamp(now)).isoformat()
         # when "today" ends (never for a fixed date)
-        self._next_day = math.inf if as_of is not None else _next_midnight()
+        self._next_day = math.inf if as_of is not None else _next_midnight(now)
+
+    def day(self) -> str:
+        """The day judged (ISO), moved on when the calendar has: what every cache of
+        judgements must be keyed by."""
+        now = self.clock()
+        if now >= self._next_day:  # a new day: lifecycles may have moved
+            self.as_of = datetime.date.fromtimestamp(now).isoformat()
+            self.caches = Caches.create(self._cache_bytes)
+            self._next_day = _next_midnight(now)
+        return self.as_of
 
     def evaluate(self, workload: model.WorkloadContainer) -> model.WorkloadResult:
-        if time.time() >= self._next_day:  # a new day: lifecycles may have moved
-            self.as_of = datetime.date.today().isoformat()
-            self.caches = Caches.create(self._cache_bytes)
-            self._next_day = _next_midnight()
+        self.day()
         policy = self.policy
         required = policy.required_features(workload) if policy.require else _NOTHING
         exemption = policy.exemption(workload) if policy.exemptions else None
@@ -555,8 +566,8 @@ def _ignored_settings(
     return tuple(out)
 
 
-def _next_midnight() -> float:
-    tomorrow = datetime.date.today() + datetime.timedelta(days=1)
+def _next_midnight(now: float) -> float:
+    tomorrow = datetime.date.fromtimestamp(now) + datetime.timedelta(days=1)
     return datetime.datetime.combine(tomorrow, datetime.time()).timestamp()
 
 

@@ -20,7 +20,7 @@ from typing import Literal, NamedTuple
 
 import msgspec
 
-from ddcompat.shared import model
+from ddcompat.shared import model, precedence
 
 PREFIX = "ddcompat.io/"
 KEY_DDTRACE = "ddtrace-version"
@@ -619,16 +619,23 @@ def build_facts(
                     ann.field(name, key),
                     f"value too long ({len(raw_value)} characters; at most {MAX_VALUE[key]})",
                 )
-    ddtrace, ddtrace_source = _first(
-        (ann.get(name, KEY_DDTRACE), "annotation"),
-        (c.lib_injection or lib_injection, "library_injection"),
-        (c.ddtrace_hint, c.ddtrace_source),
+    # (which of them wins: the precedence table)
+    ddtrace, ddtrace_source = precedence.first(
+        "ddtrace",
+        (
+            (ann.get(name, KEY_DDTRACE), "annotation"),
+            (c.lib_injection or lib_injection, "library_injection"),
+            (c.ddtrace_hint, c.ddtrace_source),
+        ),
     )
-    python, python_source = _first(
-        (ann.get(name, KEY_PYTHON), "annotation"),
-        (c.python_hint, c.python_source),
-        (python_from_image(c.image), "image_tag"),
-        (c.env.get("PYTHON_VERSION"), "env"),
+    python, python_source = precedence.first(
+        "python",
+        (
+            (ann.get(name, KEY_PYTHON), "annotation"),
+            (c.python_hint, c.python_source),
+            (python_from_image(c.image), "image_tag"),
+            (c.env.get("PYTHON_VERSION"), "env"),
+        ),
     )
     env_features, remote_config, settings, switched_off = env_switches(c.env) if c.env else _NO_ENV
     features = env_features
@@ -670,16 +677,6 @@ def build_facts(
 
 
 _NO_ENV = EnvReading(frozenset(), None, frozenset(), frozenset())
-
-
-def _first(
-    *candidates: tuple[str | None, model.FactSource],
-) -> tuple[str | None, model.FactSource | None]:
-    """The first value given, and where it came from (precedence order)."""
-    for value, source in candidates:
-        if value:
-            return value, source
-    return None, None
 
 
 @functools.lru_cache(maxsize=256)

@@ -19,8 +19,10 @@ import orjson
 
 from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import evaluator, model, signals
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.facts.image import ImageSource
 from ddcompat.shared.images import inspector
 from ddcompat.shared.parsers import kubernetes as k8s_parser
 
@@ -215,20 +217,20 @@ def _bounded(items: list[str]) -> list[str]:
 
 
 class Judge:
-    """What one webhook app judges with, and the caches it owns: an evaluator (matrix,
-    policy), a Kubernetes reader (what each container and template says) and the
-    decision cache.
+    """What one webhook app judges with: the core judge (evaluator, Kubernetes reader,
+    the sources of facts in force) and the decision cache this front end owns.
 
     A rollout, a scale-up or a DaemonSet sends many Pods that differ only in name and
     uid. The decision cache keeps the judgement of a Pod's content for the next Pod with
     the same content; its key (:func:`_content_key`) holds everything the judgement reads
     (namespace, workload, labels, annotations, node selection, images, the variables the
-    signals read), so Pods differing in DD_SERVICE, probes or resources share an entry.
-    The answer itself (message, uid, mode, dryRun) is still made per request.
-    ``cache_size`` 0 turns the decision cache off.
+    signals read) and the judge's state (the day judged, the matrix, the policy, what the
+    sources know), so Pods differing in DD_SERVICE, probes or resources share an entry and
+    a judgement made yesterday is never today's answer. The answer itself (message, uid,
+    mode, dryRun) is still made per request. ``cache_size`` 0 turns the decision cache off.
     """
 
-    __slots__ = ("decisions", "evaluator", "image_misses", "images", "reader")
+    __slots__ = ("core", "decisions", "image_misses", "images")
 
     def __init__(
         self,
@@ -239,18 +241,38 @@ class Judge:
         cache_size: int = 512,
         cache_bytes: int = 64 << 20,
         images: inspector.Inspector | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.evaluator = evaluator.Evaluator(matrix, policy, as_of=as_of)
-        self.reader = k8s_parser.Reader()
-        # the image inspector (--inspect-images): admission only looks in its caches; a
-        # miss is queued here for the app's background inspection (never waited on)
+        # the image inspector (--inspect-images): admission only looks in its caches (the
+        # judge's image source); a miss is queued here for the app's background
+        # inspection (never waited on)
         self.images = images
+        self.core = judge_mod.Judge(
+            matrix,
+            policy,
+            as_of=as_of,
+            clock=clock,
+            sources=[ImageSource(images)] if images is not None else [],
+        )
         self.image_misses: dict[tuple[str, str, str], None] = {}
         self.decisions: cache_mod.Cache[Hashable, Judgement] | None = (
             cache_mod.Cache("webhook.decisions", cache_bytes, lru=True, max_entries=cache_size)
             if cache_size > 0
             else None
         )
+
+    @property
+    def reader(self) -> k8s_parser.Reader:
+        return self.core.reader
+
+    @property
+    def evaluator(self) -> evaluator.Evaluator:
+        return self.core.evaluator
+
+    def want(self, key: tuple[str, str, str]) -> None:
+        """Queue what a source needs read (bounded: past it, asked for again later)."""
+        if len(self.image_misses) < MAX_IMAGE_QUEUE:
+            self.image_misses[key] = None
 
 
 def workload_of(meta: dict[str, Any]) -> tuple[str, str] | None:
@@ -694,7 +716,7 @@ def _judged(
         if containers is None:
             containers = [k8s_parser.container_key(c) for c in spec.containers]
         if not meta.annotations or signals.cacheable(signals.read_annotations(meta.annotations)):
-            key = _content_key(meta, owner, spec, containers)
+            key = (judge.core.state(), _content_key(meta, owner, spec, containers))
             found = cache.get(key)
             if found is not None:
                 return found
@@ -703,8 +725,8 @@ def _judged(
         judge.reader.read_object(obj, "admission", "", parsed, request.containers)
     except k8s_parser.DocumentError as exc:
         parsed.errors.append(model.InputError("admission", str(exc), exc.field))
-    missed = judge.images is not None and _with_images(parsed, judge)
-    judged = _evaluate(parsed, owner, judge.evaluator, deadline, clock)
+    missed = bool(judge.core.sources) and _with_sources(parsed, judge)
+    judged = _evaluate(parsed, owner, judge.core, deadline, clock)
     if cache is not None and key is not None and not missed:
         # (a judgement without its image's facts is not kept: the next pod may have them)
         cache.put(key, judged)
@@ -714,27 +736,21 @@ def _judged(
 MAX_IMAGE_QUEUE = 1024
 
 
-def _with_images(parsed: model.ParseResult, judge: Judge) -> bool:
-    """Apply what the inspector's caches know of each container's image; queue the rest.
-    True when an image was not known."""
-    images = judge.images
-    assert images is not None
-    missed = False
+def _with_sources(parsed: model.ParseResult, judge: Judge) -> bool:
+    """Apply what the judge's sources know of each container (their caches); queue what
+    they need read. True when a source did not know a container yet."""
+    missed: list[tuple[str, str, str]] = []
     for i, w in enumerate(parsed.workloads):
-        if not w.image:
-            continue
-        parsed.workloads[i], key = images.with_cached(w, w.image)
-        if key is not None:
-            missed = True
-            if len(judge.image_misses) < MAX_IMAGE_QUEUE:
-                judge.image_misses[key] = None
-    return missed
+        parsed.workloads[i] = judge.core.facts(w, missed.append)
+    for key in missed:
+        judge.want(key)
+    return bool(missed)
 
 
 def _evaluate(
     parsed: model.ParseResult,
     owner: tuple[str, str] | None,
-    judge: evaluator.Evaluator,
+    judge: judge_mod.Judge,
     deadline: float | None,
     clock: Callable[[], float],
 ) -> Judgement:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import msgspec
 
 from ddcompat.shared import cache as cache_mod
-from ddcompat.shared import model
+from ddcompat.shared import model, precedence
 from ddcompat.shared.images import layers, reference, registry
 from ddcompat.shared.parsers import dockerfile
 
@@ -121,6 +121,9 @@ class Inspector:
         )
         # the digest each tag had when last resolved (for lookups without a request)
         self._tags: dict[tuple[str, str, str], str] = {}
+        # moves on whenever what the caches say of an image may have changed (an image
+        # inspected, a tag that moved): judgements made from them are keyed by it
+        self.generation = 0
 
     def close(self) -> None:
         """The front end is stopping: inspections under way end at their next read."""
@@ -151,7 +154,9 @@ class Inspector:
             else:  # first sight: the manifest itself (one GET gives its digest too)
                 top = self.client.top(ref, deadline)
                 digest = top[0]
-            self._tags[(image, os_, arch)] = digest
+            if self._tags.get((image, os_, arch)) != digest:
+                self._tags[(image, os_, arch)] = digest
+                self.generation += 1
             key = _key(ref, digest, os_, arch)
             with self._lock:
                 hit = self.memory.get(key)
@@ -166,6 +171,7 @@ class Inspector:
         if facts.result == "ok":  # (failures are tried again next time)
             with self._lock:
                 self.memory.put(key, facts)
+                self.generation += 1
             self._to_disk(key, facts)
         return facts
 
@@ -409,22 +415,16 @@ def _from_config(config: Any) -> tuple[str | None, str | None]:
     return python, ddtrace
 
 
-# Where a fact may come from and still be replaced by what the image says: the image
-# ranks below explicit annotations and library injection, above guesses from the tag,
-# the environment or the build files.
-_KEEP_DDTRACE = frozenset({"annotation", "library_injection"})
-_KEEP_PYTHON = frozenset({"annotation"})
-
-
 def apply(w: model.WorkloadContainer, facts: ImageFacts) -> model.WorkloadContainer:
-    """The workload with what its image says, where nothing says more."""
+    """The workload with what its image says, where no source of higher precedence said
+    it (the precedence table)."""
     f = w.facts
     src = f.sources
     ddtrace, ddtrace_src = f.ddtrace, src.ddtrace
-    if facts.ddtrace and ddtrace_src not in _KEEP_DDTRACE:
+    if facts.ddtrace and precedence.outranks("ddtrace", facts.ddtrace_from, ddtrace_src):
         ddtrace, ddtrace_src = facts.ddtrace, facts.ddtrace_from
     python, python_src = f.python, src.python
-    if facts.python and python_src not in _KEEP_PYTHON:
+    if facts.python and precedence.outranks("python", facts.python_from, python_src):
         python, python_src = facts.python, facts.python_from
     frameworks = f.frameworks if f.frameworks is not None else facts.frameworks
     if (ddtrace, python, frameworks) == (f.ddtrace, f.python, f.frameworks):
@@ -459,22 +459,20 @@ def image_key(w: model.WorkloadContainer, image: str) -> tuple[str, str, str]:
     return image, p.os or "linux", p.arch[0] if len(p.arch) == 1 else "amd64"
 
 
-def inspect_all(
+def inspect_workloads(
     workloads: list[model.WorkloadContainer],
     inspector: Inspector,
     *,
     workers: int = 4,
     run_deadline: float | None = None,
-) -> tuple[list[model.WorkloadContainer], list[model.InputError]]:
-    """Every workload with what its image says (each distinct image and platform
-    inspected once, a few at a time, all within ``run_deadline`` seconds), and a warning
-    per image that could not be read."""
+) -> list[model.InputError]:
+    """Read the image of every workload into the inspector's caches (each distinct image
+    and platform once, a few at a time, all within ``run_deadline`` seconds), so the judge's
+    image source finds them; a warning per image that could not be read."""
     wanted = sorted({image_key(w, w.image) for w in workloads if w.image})
-    done = dict(zip(wanted, inspect_many(inspector, wanted, workers, run_deadline), strict=True))
-    warnings = [
+    done = inspect_many(inspector, wanted, workers, run_deadline)
+    return [
         model.InputError(image, f"image not inspected ({facts.result}): {facts.message}")
-        for (image, _, _), facts in done.items()
+        for (image, _, _), facts in zip(wanted, done, strict=True)
         if facts.result not in ("ok", "cached")
     ]
-    out = [apply(w, done[image_key(w, w.image)]) if w.image else w for w in workloads]
-    return out, warnings

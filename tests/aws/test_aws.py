@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ddcompat.shared import cli, evaluator, report
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.sources import aws
@@ -117,7 +118,7 @@ async def test_the_scanner_keeps_a_failed_regions_previous_series(
     that fails keeps its previous snapshot (and says so), never the others'."""
     from ddcompat.scanner import scan as scan_mod
 
-    judging = scan_mod.Judging(SEED, policy_mod.DEFAULT)
+    judging = judge_mod.Judge(SEED, policy_mod.DEFAULT)
     opts = scan_mod.Options(aws=aws.Options(regions=(REGION,), endpoint_url=fleet, pace=0))
     first = await scan_mod.scan(None, opts, judging)
     keys = set(first.entries)

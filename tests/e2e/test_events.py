@@ -11,6 +11,7 @@ import pytest
 
 from ddcompat.scanner import events
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from tests.e2e.conftest import Cluster, make_fleet, scanner_token
@@ -27,7 +28,7 @@ def token(cluster: Cluster) -> str:
 def test_an_event_for_a_new_gap_once(cluster: Cluster, token: str) -> None:
     endpoint = cluster.endpoint(token)
     opts = scan_mod.Options(kubernetes=True, endpoint=endpoint)
-    judging = scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
+    judging = judge_mod.Judge(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
     notifier = events.Notifier(endpoint, min_interval=0)
 
     async def scan_and_notify() -> int:

@@ -15,6 +15,7 @@ import pytest
 
 from ddcompat.scanner import reports
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from tests.e2e.conftest import Cluster, make_fleet, scanner_token
@@ -42,7 +43,7 @@ def test_reports_written_owned_and_removed(
 ) -> None:
     endpoint = cluster.endpoint(reports_token)
     opts = scan_mod.Options(kubernetes=True, endpoint=endpoint)
-    judging = scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
+    judging = judge_mod.Judge(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
     writer = reports.Writer(endpoint)
 
     async def scan_and_write() -> tuple[int, int]:

@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ddcompat.scanner import collector
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from tests.e2e.conftest import Cluster, clean_env, scanner_token
@@ -144,7 +145,7 @@ def test_scanner_metrics_from_the_real_apiserver(cluster: Cluster, token: str, f
     async def scan() -> scan_mod.Snapshot:
         async with aiohttp.ClientSession() as s:
             return await scan_mod.scan(
-                s, opts, scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
+                s, opts, judge_mod.Judge(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
             )
 
     snap = asyncio.run(scan())

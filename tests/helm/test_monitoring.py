@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ddcompat.scanner import collector
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.webhook import metrics as webhook_metrics
@@ -70,7 +71,7 @@ def exported_metric_names() -> set[str]:
     published = collector.Published()
     sm = collector.SelfMetrics.create(published)
     opts = scan_mod.Options(paths=(ROOT / "examples",))
-    judging = scan_mod.Judging(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
+    judging = judge_mod.Judge(matrix_mod.load(edition="seed"), policy_mod.DEFAULT)
     published.snapshot = asyncio.run(scan_mod.scan(None, opts, judging))
     sm.duration.observe(1.0)
     sm.errors.labels("files", "bad_input").inc()

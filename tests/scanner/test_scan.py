@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from ddcompat.scanner import scan as scan_mod
+from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.sources import kubernetes as kube
@@ -23,7 +24,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 async def run(endpoint: kube.Endpoint, **opts: object) -> scan_mod.Snapshot:
     options = scan_mod.Options(kubernetes=True, endpoint=endpoint, page_size=40, retry=FAST, **opts)  # type: ignore[arg-type]
     async with aiohttp.ClientSession() as session:
-        return await scan_mod.scan(session, options, scan_mod.Judging(SEED, policy_mod.DEFAULT))
+        return await scan_mod.scan(session, options, judge_mod.Judge(SEED, policy_mod.DEFAULT))
 
 
 def statuses(snap: scan_mod.Snapshot, key: tuple[str, str, str, str]) -> dict[str, str]:

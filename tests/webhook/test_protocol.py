@@ -322,3 +322,29 @@ def test_a_finding_made_before_the_deadline_denies_in_enforce() -> None:
     # warn mode still only warns
     warned = protocol.failure_response(info.value, allow=True, why="deadline", mode="warn")
     assert warned.body["response"]["allowed"] is True
+
+
+def test_the_next_answer_after_midnight_is_judged_on_the_new_day() -> None:
+    # issue 24.3: the decision cache was keyed without the day, so a pod judged on the
+    # last day of 3.x maintenance kept that answer after midnight
+    import datetime
+
+    current = matrix_mod.load(edition="current")
+    eve = datetime.datetime(2026, 5, 30, 23, 59, 50).timestamp()
+    now = [eve]
+    judge = protocol.Judge(current, policy_mod.DEFAULT, clock=lambda: now[0])
+    body = review(pod("3.19.0"))
+
+    def codes() -> set[str]:
+        out = protocol.review(body, judge=judge, mode="warn")
+        return {code for _, code in out.findings} | {
+            x.code for r in out.results for f in r.features.values() for x in f.reasons
+        }
+
+    before = codes()
+    assert "MAINTENANCE_BRANCH" in before and "DDTRACE_END_OF_LIFE" not in before
+    assert codes() == before  # (the same day: answered from the decision cache)
+    assert judge.decisions is not None and judge.decisions.hits == 1
+    now[0] = eve + 20  # 2026-05-31 00:00:10: 3.x is at its end of life
+    after = codes()
+    assert "DDTRACE_END_OF_LIFE" in after and "MAINTENANCE_BRANCH" not in after
