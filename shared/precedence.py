@@ -51,12 +51,16 @@ ROWS: tuple[Row, ...] = (
     Row("lockfile", "built", "lock and requirements files of the build"),
     Row("dockerfile", "built", "the Dockerfile (`pip install`, `FROM`)"),
     Row("image_tag", "inferred", "the image's name and tag (`python:3.12-slim`)"),
-    Row("env", "inferred", "`PYTHON_VERSION` in the container environment"),
+    Row("env", "inferred", "the container environment's PYTHON_VERSION"),
     Row("node_selection", "declared", "node selectors and affinity of the pod template"),
     Row("lambda_architectures", "declared", "Lambda `Architectures`"),
     Row("ecs_runtime_platform", "declared", "ECS `runtimePlatform`"),
     Row("compose_platform", "declared", "compose `platform`"),
-    Row("node", "observed", "the node a pod runs on (the scanner)"),
+    Row(
+        "node",
+        "observed",
+        "the node a pod runs on (the scanner; when nothing above named the architecture)",
+    ),
     Row("default", "inferred", "Linux, architecture unknown"),
 )
 

@@ -92,3 +92,19 @@ def test_json_fields_and_exit_status() -> None:
         assert f"`{source}`" in DOC, source
     statuses = {r[0] for r in (line.split("|")[1:2] for line in DOC.splitlines()) if r}
     assert {str(EXIT_OK), str(EXIT_FINDINGS), str(EXIT_USAGE)} <= {s.strip() for s in statuses}
+
+
+def test_the_precedence_table_is_printed_as_the_code_has_it() -> None:
+    from ddcompat.shared import precedence
+
+    start = (
+        "<!-- precedence table: generated from ddcompat.shared.precedence (a test compares) -->\n"
+    )
+    end = "<!-- end of the precedence table -->"
+    for text in (DOC, (ROOT / "README.md").read_text(encoding="utf-8")):
+        printed = text.split(start, 1)[1].split(end, 1)[0]
+        assert printed == precedence.markdown()
+    # every facts_source word has a row, and each row ranks for some fact
+    words = set(typing.get_args(model.FactSource))
+    assert {r.source for r in precedence.ROWS} == words
+    assert {s for order in precedence.ORDER.values() for s in order} == words
