@@ -39,133 +39,175 @@ def _fmt_pythons(rows: list[matrix_mod.RuntimeRow]) -> str:
     return ", ".join(seen)
 
 
+# a runtime row, and the Python versions it supports
+_Candidate = tuple[matrix_mod.RuntimeRow, Any]
+
+
 def _runtime_findings(
     facts: model.Facts, ddt: versions.Interval | None, m: matrix_mod.Matrix
 ) -> tuple[Findings, frozenset[str]]:
+    """What the matrix's runtime rows say of these facts, in stages: the Lambda layer's
+    Python, the rows of the tracer's line, the platform, the Python version. A stage that
+    leaves nothing to judge ends the walk."""
     out: list[model.Finding] = []
     not_checked: set[str] = set()
-    rows = m.runtime_intervals
-    if facts.layer_python and facts.python:
-        runs, built = versions.python_minor(facts.python), versions.python_minor(facts.layer_python)
-        if runs and built and runs != built:
-            out.append(
-                codes.finding(
-                    "LAMBDA_LAYER_MISMATCH",
-                    required=f"{runs[0]}.{runs[1]}",
-                    observed=f"{built[0]}.{built[1]}",
-                    layer_name=f"{runs[0]}{runs[1]}",
-                )
-            )
-    partial = spanning = False
-    if ddt is not None:
-        cov = [(r, iv, py, versions.coverage(ddt, iv)) for r, iv, py in rows]
-        overlapping = [(r, py) for r, _, py, c in cov if c is not versions.Coverage.NONE]
-        single = any(c is versions.Coverage.ALL for _, _, _, c in cov)
-        # a range across the rows of a line split by wheel sets (>=3,<3.16 and >=3.16,<4)
-        spanning = not single and versions.union_covers(
-            ddt, [iv for _, iv, _, c in cov if c is not versions.Coverage.NONE]
-        )
-        fully = single or spanning
-        if not overlapping:
-            out.append(
-                codes.finding(
-                    "MATRIX_NOT_COVERED",
-                    "no_rows",
-                    required=", ".join(sorted({r.ddtrace for r, _, _ in rows})) or None,
-                    observed=str(ddt),
-                )
-            )
-            return tuple(out), frozenset(not_checked)
-        if not fully:
-            partial = True
-            out.append(
-                codes.finding(
-                    "MATRIX_NOT_COVERED",
-                    "partial",
-                    required=", ".join(sorted({r.ddtrace for r, _ in overlapping})),
-                    observed=str(ddt),
-                )
-            )
-        candidates = overlapping
-    else:
-        candidates = [(r, py) for r, _, py in rows]
+    mismatch = _layer_mismatch(facts)
+    if mismatch is not None:
+        out.append(mismatch)
+    candidates, partial, spanning, done = _line_rows(ddt, m, out)
+    if not done:
+        # Knowing less never judges harsher: with ddtrace unknown, or a range the matrix
+        # covers only in part, a runtime outside the known rows leaves the answer open.
+        bad: model.Effect = "unknown" if partial or ddt is None else "unsupported"
+        on_os = _platform_rows(facts.platform, candidates, bad, out, not_checked)
+        if on_os is not None:
+            _python_findings(facts.python, on_os, ddt, bad, spanning, out, not_checked)
+    return tuple(out), frozenset(not_checked)
 
-    # Knowing less never judges harsher: with ddtrace unknown, or a range the matrix
-    # covers only in part, a runtime outside the known rows leaves the answer open.
-    bad: model.Effect = "unknown" if partial or ddt is None else "unsupported"
-    plat = facts.platform
+
+def _layer_mismatch(facts: model.Facts) -> model.Finding | None:
+    """A Datadog Lambda layer built for another Python than the function runs."""
+    if not (facts.layer_python and facts.python):
+        return None
+    runs, built = versions.python_minor(facts.python), versions.python_minor(facts.layer_python)
+    if not runs or not built or runs == built:
+        return None
+    return codes.finding(
+        "LAMBDA_LAYER_MISMATCH",
+        required=f"{runs[0]}.{runs[1]}",
+        observed=f"{built[0]}.{built[1]}",
+        layer_name=f"{runs[0]}{runs[1]}",
+    )
+
+
+def _line_rows(
+    ddt: versions.Interval | None, m: matrix_mod.Matrix, out: list[model.Finding]
+) -> tuple[list[_Candidate], bool, bool, bool]:
+    """The runtime rows of the tracer's line: (candidates, partial, spanning, done);
+    ``done`` when no row covers the tracer at all (the finding says so)."""
+    rows = m.runtime_intervals
+    if ddt is None:
+        return [(r, py) for r, _, py in rows], False, False, False
+    cov = [(r, iv, py, versions.coverage(ddt, iv)) for r, iv, py in rows]
+    overlapping = [(r, py) for r, _, py, c in cov if c is not versions.Coverage.NONE]
+    single = any(c is versions.Coverage.ALL for _, _, _, c in cov)
+    # a range across the rows of a line split by wheel sets (>=3,<3.16 and >=3.16,<4)
+    spanning = not single and versions.union_covers(
+        ddt, [iv for _, iv, _, c in cov if c is not versions.Coverage.NONE]
+    )
+    if not overlapping:
+        out.append(
+            codes.finding(
+                "MATRIX_NOT_COVERED",
+                "no_rows",
+                required=", ".join(sorted({r.ddtrace for r, _, _ in rows})) or None,
+                observed=str(ddt),
+            )
+        )
+        return [], False, spanning, True
+    partial = not (single or spanning)
+    if partial:
+        out.append(
+            codes.finding(
+                "MATRIX_NOT_COVERED",
+                "partial",
+                required=", ".join(sorted({r.ddtrace for r, _ in overlapping})),
+                observed=str(ddt),
+            )
+        )
+    return overlapping, partial, spanning, False
+
+
+def _platform_rows(
+    plat: model.Platform,
+    candidates: list[_Candidate],
+    bad: model.Effect,
+    out: list[model.Finding],
+    not_checked: set[str],
+) -> list[_Candidate] | None:
+    """The candidate rows for the workload's OS and architectures; None when none is
+    left (the finding says why)."""
     if plat.os is None:
         not_checked.add("platform")
-        on_os = candidates
-    else:
-        on_os = [(r, py) for r, py in candidates if r.os == plat.os]
-        if not on_os:
-            out.append(
-                codes.finding(
-                    "PLATFORM_UNSUPPORTED",
-                    "os",
-                    effect=bad,
-                    required=", ".join(sorted({r.os for r, _ in candidates})),
-                    observed=str(plat),
-                    os=plat.os,
-                )
+        return candidates
+    on_os = [(r, py) for r, py in candidates if r.os == plat.os]
+    if not on_os:
+        out.append(
+            codes.finding(
+                "PLATFORM_UNSUPPORTED",
+                "os",
+                effect=bad,
+                required=", ".join(sorted({r.os for r, _ in candidates})),
+                observed=str(plat),
+                os=plat.os,
             )
-            return tuple(out), frozenset(not_checked)
-        if not plat.arch:
-            not_checked.add("platform")
-        else:
-            ok = [a for a in plat.arch if any(a in r.arch for r, _ in on_os)]
-            if len(ok) != len(plat.arch):
-                allowed = sorted({a for r, _ in on_os for a in r.arch})
-                effect: model.Effect = bad if not ok else "unknown"
-                out.append(
-                    codes.finding(
-                        "PLATFORM_UNSUPPORTED",
-                        "some_arch" if ok else "arch",
-                        effect=effect,
-                        required=f"{plat.os}/{{{','.join(allowed)}}}",
-                        observed=str(plat),
-                        os=plat.os,
-                    )
-                )
-                if not ok:
-                    return tuple(out), frozenset(not_checked)
-            on_os = [(r, py) for r, py in on_os if any(a in r.arch for a in plat.arch)]
+        )
+        return None
+    if not plat.arch:
+        not_checked.add("platform")
+        return on_os
+    ok = [a for a in plat.arch if any(a in r.arch for r, _ in on_os)]
+    if len(ok) != len(plat.arch):
+        allowed = sorted({a for r, _ in on_os for a in r.arch})
+        effect: model.Effect = bad if not ok else "unknown"
+        out.append(
+            codes.finding(
+                "PLATFORM_UNSUPPORTED",
+                "some_arch" if ok else "arch",
+                effect=effect,
+                required=f"{plat.os}/{{{','.join(allowed)}}}",
+                observed=str(plat),
+                os=plat.os,
+            )
+        )
+        if not ok:
+            return None
+    return [(r, py) for r, py in on_os if any(a in r.arch for a in plat.arch)]
 
-    if facts.python is None:
+
+def _python_findings(
+    python: str | None,
+    on_os: list[_Candidate],
+    ddt: versions.Interval | None,
+    bad: model.Effect,
+    spanning: bool,
+    out: list[model.Finding],
+    not_checked: set[str],
+) -> None:
+    """What the rows left say of the workload's Python."""
+    if python is None:
         not_checked.add("python")
         out.append(codes.finding("PYTHON_UNKNOWN", "missing"))
-    else:
-        pm = versions.python_minor(facts.python)
-        if pm is None:
-            # python:3 floats across minor versions; anything else is not a version
-            variant = "floating" if facts.python.strip().isdigit() else "unreadable"
-            out.append(codes.finding("PYTHON_UNKNOWN", variant, observed=facts.python))
-        elif not any(pm in py for _, py in on_os):
-            out.append(
-                codes.finding(
-                    "PYTHON_UNSUPPORTED",
-                    "default" if ddt is not None else "no_known_line",
-                    effect=bad,
-                    required=_fmt_pythons([r for r, _ in on_os]),
-                    observed=facts.python,
-                    python=f"{pm[0]}.{pm[1]}",
-                    for_ddtrace=f" for ddtrace {ddt}" if ddt is not None else "",
-                )
+        return
+    pm = versions.python_minor(python)
+    if pm is None:
+        # python:3 floats across minor versions; anything else is not a version
+        variant = "floating" if python.strip().isdigit() else "unreadable"
+        out.append(codes.finding("PYTHON_UNKNOWN", variant, observed=python))
+    elif not any(pm in py for _, py in on_os):
+        out.append(
+            codes.finding(
+                "PYTHON_UNSUPPORTED",
+                "default" if ddt is not None else "no_known_line",
+                effect=bad,
+                required=_fmt_pythons([r for r, _ in on_os]),
+                observed=python,
+                python=f"{pm[0]}.{pm[1]}",
+                for_ddtrace=f" for ddtrace {ddt}" if ddt is not None else "",
             )
-        elif spanning and not all(pm in py for _, py in on_os):
-            out.append(
-                codes.finding(
-                    "PYTHON_UNSUPPORTED",
-                    "partial",
-                    effect="unknown",
-                    required=_fmt_pythons([r for r, _ in on_os]),
-                    observed=facts.python,
-                    python=f"{pm[0]}.{pm[1]}",
-                    ddtrace=ddt,
-                )
+        )
+    elif spanning and not all(pm in py for _, py in on_os):
+        out.append(
+            codes.finding(
+                "PYTHON_UNSUPPORTED",
+                "partial",
+                effect="unknown",
+                required=_fmt_pythons([r for r, _ in on_os]),
+                observed=python,
+                python=f"{pm[0]}.{pm[1]}",
+                ddtrace=ddt,
             )
-    return tuple(out), frozenset(not_checked)
+        )
 
 
 def _framework_findings(
