@@ -547,94 +547,36 @@ class Reader:
         kind = obj.kind
         if kind is None:
             return  # no kind, no workload
-        members = None
-        if obj.items is not None and (kind == "List" or kind.endswith("List")):
-            members, holder = obj.items, "items"
-        elif obj.objects is not None and kind == "Template":
-            members, holder = obj.objects, "objects"
-        if members is not None:
-            for i, item in enumerate(members):
-                try:
-                    self.read_object(item, source, "", out)
-                except DocumentError as exc:  # (the item's path is built only for errors)
-                    at = _common.join(where, f"{holder}[{i}]")
-                    raise DocumentError(_common.join(at, exc.field), str(exc)) from None
+        if self._read_members(obj, kind, source, where, out):
             return
-        # built-in kinds straight from the table; others (and kinds that other API groups
-        # use too, Knative's Service) by their group
-        path = TEMPLATE_PATHS.get(kind, NOT_A_WORKLOAD)
-        if path is NOT_A_WORKLOAD or kind in _GROUP_KINDS:
-            path = template_path(obj.apiVersion, kind)
+        path = _workload_path(obj, kind)
         if path is NOT_A_WORKLOAD:
             # Services, ConfigMaps ... carry no workload (JSON of other kinds is searched
             # for containers by read_document: read_json leaves it to the parsed path)
             return
         if obj.spec is not None and obj.spec.workloadRef is not None and obj.spec.template is None:
             return  # an Argo Rollout of a Deployment: the Deployment is judged
-        meta = obj.metadata
-        if meta is None:
-            raise DocumentError(_common.join(where, "metadata"), "missing")
-        name = meta.name or meta.generateName
-        if name is None:
-            raise DocumentError(_common.join(where, "metadata.name"), "missing")
-        if path is None:
-            pod_meta: WireMeta | None = meta
-            spec = obj.spec
-        elif not path:  # the object's spec is the pod spec (Knative Revision)
-            pod_meta, spec = None, obj.spec
-        else:
-            node: Any = obj
-            for part in path:
-                node = getattr(node, part)
-                if node is None:
-                    raise _missing_part(obj, path, where)
-            pod_meta, spec = node.metadata, node.spec
-        if spec is None:
-            raise DocumentError(_spec_field(where, path), "missing")
-        if spec.containers is None:
-            raise DocumentError(_spec_field(where, path, "containers"), "missing")
+        meta, name, pod_meta, spec = _pod_parts(obj, path, where)
         if pod_meta is None or pod_meta is meta:
             annotations = meta.annotations or _EMPTY
             labels = meta.labels or _EMPTY
         else:
             annotations = _merged(meta.annotations, pod_meta.annotations)
             labels = _merged(meta.labels, pod_meta.labels)
-        lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or (
-            signals.lib_injection_of(annotations)
-            if signals.LIB_CUSTOM_IMAGE_ANNOTATION in annotations
-            else None
-        )
         init = spec.initContainers or ()
-        for ic in init:
-            tag = signals.ddtrace_from_init_image(ic.image)
-            if tag and not lib:
-                lib = tag
         keys = (
-            tuple([container_key(c) for c in spec.containers])
+            tuple([container_key(c) for c in spec.containers or ()])
             if containers is None or path is not None
             else tuple(containers)
         )
-        selector = spec.nodeSelector
-        if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
-            # No affinity and no OS selector (the common case): Linux, maybe one arch.
-            arch = selector.get(ARCH_KEYS[0]) or selector.get(ARCH_KEYS[1]) if selector else None
-            platform = _linux_platform(arch)
-            platform_source: model.FactSource = "node_selection" if arch else "default"
-        else:
-            raw_spec: dict[str, Any] = {}
-            if spec.nodeSelector is not None:
-                raw_spec["nodeSelector"] = spec.nodeSelector
-            if spec.affinity is not None:
-                raw_spec["affinity"] = spec.affinity
-            platform = platform_of(raw_spec, _spec_field(where, path))
-            platform_source = "node_selection"
+        platform, platform_source = _spec_platform(spec, _spec_field(where, path))
         read = signals.read_annotations(annotations) if annotations else ()
         key: TemplateKey = (
             read,
             keys,
             platform,
             platform_source,
-            lib,
+            _injected(annotations, init),
             len(init),
             annotations.get(signals.DEFAULT_CONTAINER_ANNOTATION),
         )
@@ -643,22 +585,120 @@ class Reader:
             signals_of = _template_signals(*key)
             if signals.cacheable(read):  # (an over-long value is judged, never kept)
                 self.templates.put(key, signals_of)
-        found, errors, skipped, not_python = signals_of
-        namespace = meta.namespace
-        # signals.label_pairs, for labels known to be strings
-        label_pairs = tuple(sorted(labels.items())) if labels else ()
-        append, make = out.workloads.append, model.WorkloadContainer
-        for container, facts, exempt, image in found:
-            append(
-                make(source, kind, namespace, name, container, facts, label_pairs, exempt, image)
-            )
-        for message, field in errors:
-            out.errors.append(model.InputError(source, message, field))
-        out.skipped_containers += skipped
-        for container, language, reason in not_python:
-            out.not_python.append(
-                model.NotPython(source, kind, namespace, name, container, language, reason)
-            )
+        _emit(signals_of, source, kind, meta.namespace, name, labels, out)
+
+    def _read_members(
+        self, obj: WireObject[Any], kind: str, source: str, where: str, out: model.ParseResult
+    ) -> bool:
+        """The items of a List (``items``) or an OpenShift Template (``objects``), each
+        read as an object of its own; False when the object is neither."""
+        if obj.items is not None and (kind == "List" or kind.endswith("List")):
+            members, holder = obj.items, "items"
+        elif obj.objects is not None and kind == "Template":
+            members, holder = obj.objects, "objects"
+        else:
+            return False
+        for i, item in enumerate(members):
+            try:
+                self.read_object(item, source, "", out)
+            except DocumentError as exc:  # (the item's path is built only for errors)
+                at = _common.join(where, f"{holder}[{i}]")
+                raise DocumentError(_common.join(at, exc.field), str(exc)) from None
+        return True
+
+
+def _workload_path(obj: WireObject[Any], kind: str) -> Any:
+    """Where the kind keeps its pod template: built-in kinds straight from the table;
+    others (and kinds that other API groups use too, Knative's Service) by their group."""
+    path = TEMPLATE_PATHS.get(kind, NOT_A_WORKLOAD)
+    if path is NOT_A_WORKLOAD or kind in _GROUP_KINDS:
+        path = template_path(obj.apiVersion, kind)
+    return path
+
+
+def _pod_parts(
+    obj: WireObject[Any], path: tuple[str, ...] | None, where: str
+) -> tuple[WireMeta, str, WireMeta | None, WireSpec[Any]]:
+    """(the object's metadata, its name, the pod template's metadata, the pod spec);
+    DocumentError naming the first part that is missing."""
+    meta = obj.metadata
+    if meta is None:
+        raise DocumentError(_common.join(where, "metadata"), "missing")
+    name = meta.name or meta.generateName
+    if name is None:
+        raise DocumentError(_common.join(where, "metadata.name"), "missing")
+    pod_meta: WireMeta | None
+    if path is None:
+        pod_meta, spec = meta, obj.spec
+    elif not path:  # the object's spec is the pod spec (Knative Revision)
+        pod_meta, spec = None, obj.spec
+    else:
+        node: Any = obj
+        for part in path:
+            node = getattr(node, part)
+            if node is None:
+                raise _missing_part(obj, path, where)
+        pod_meta, spec = node.metadata, node.spec
+    if spec is None:
+        raise DocumentError(_spec_field(where, path), "missing")
+    if spec.containers is None:
+        raise DocumentError(_spec_field(where, path, "containers"), "missing")
+    return meta, name, pod_meta, spec
+
+
+def _injected(annotations: Mapping[str, str], init: Any) -> str | None:
+    """The ddtrace Datadog library injection installs: its annotations, else the tag of a
+    ``dd-lib-python-init`` init container."""
+    lib = annotations.get(signals.LIB_INJECTION_ANNOTATION) or (
+        signals.lib_injection_of(annotations)
+        if signals.LIB_CUSTOM_IMAGE_ANNOTATION in annotations
+        else None
+    )
+    for ic in init:
+        tag = signals.ddtrace_from_init_image(ic.image)
+        if tag and not lib:
+            lib = tag
+    return lib
+
+
+def _spec_platform(spec: WireSpec[Any], field: str) -> tuple[model.Platform, model.FactSource]:
+    """The platform the pod spec's node selection allows, and its source."""
+    selector = spec.nodeSelector
+    if spec.affinity is None and (selector is None or selector.keys().isdisjoint(OS_KEYS)):
+        # No affinity and no OS selector (the common case): Linux, maybe one arch.
+        arch = selector.get(ARCH_KEYS[0]) or selector.get(ARCH_KEYS[1]) if selector else None
+        return _linux_platform(arch), "node_selection" if arch else "default"
+    raw_spec: dict[str, Any] = {}
+    if spec.nodeSelector is not None:
+        raw_spec["nodeSelector"] = spec.nodeSelector
+    if spec.affinity is not None:
+        raw_spec["affinity"] = spec.affinity
+    return platform_of(raw_spec, field), "node_selection"
+
+
+def _emit(
+    signals_of: TemplateSignals,
+    source: str,
+    kind: str,
+    namespace: str | None,
+    name: str,
+    labels: Mapping[str, str],
+    out: model.ParseResult,
+) -> None:
+    """The workloads, errors, skipped and other-language containers of one template."""
+    found, errors, skipped, not_python = signals_of
+    # signals.label_pairs, for labels known to be strings
+    label_pairs = tuple(sorted(labels.items())) if labels else ()
+    append, make = out.workloads.append, model.WorkloadContainer
+    for container, facts, exempt, image in found:
+        append(make(source, kind, namespace, name, container, facts, label_pairs, exempt, image))
+    for message, field in errors:
+        out.errors.append(model.InputError(source, message, field))
+    out.skipped_containers += skipped
+    for container, language, reason in not_python:
+        out.not_python.append(
+            model.NotPython(source, kind, namespace, name, container, language, reason)
+        )
 
 
 def _spec_field(where: str, path: tuple[str, ...] | None, *rest: str) -> str:
