@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
+from ddcompat.webhook import decode as decode_mod
 from ddcompat.webhook import protocol
 from tests.strategies import manifest_strategy
 from tests.webhook.conftest import PYTHON_APP, pod, review
@@ -46,7 +47,7 @@ def no_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> protocol.Outcome:
         raise AssertionError("the typed decoder gave up on a plain review")
 
-    monkeypatch.setattr(protocol, "_decode_parsed", refuse)
+    monkeypatch.setattr(decode_mod, "_decode_parsed", refuse)
 
 
 def _rs_pod(name: str, env: list[dict[str, str]] | None = None) -> dict[str, Any]:
