@@ -11,7 +11,13 @@ import orjson
 
 from ddcompat.shared import model
 from ddcompat.shared.parsers import kubernetes as k8s_parser
-from ddcompat.webhook.wire import API_VERSION, AdmissionRequest, WireReview
+from ddcompat.webhook.wire import (
+    API_VERSION,
+    AdmissionRequest,
+    WireGroupVersionKind,
+    WireRequest,
+    WireReview,
+)
 
 
 class AdmissionError(Exception):
@@ -69,7 +75,7 @@ def parse_request(body: Any) -> AdmissionRequest:
 # field that cannot be read becomes a finding); both end in the same Request.
 
 
-_REVIEW_DECODER = msgspec.json.Decoder(WireReview)
+_REVIEW_DECODER = msgspec.json.Decoder(WireReview[msgspec.Raw])
 
 
 class Request(msgspec.Struct, gc=False):
@@ -134,77 +140,117 @@ def _ours(kind: object, group: object, operation: str, obj: object) -> bool:
 
 def decode_review(body: bytes | Any, reader: k8s_parser.Reader) -> Request:
     """The Request of a review given as raw JSON or as parsed JSON; AdmissionError (400)
-    names what makes it unusable."""
+    names what makes it unusable.
+
+    One route: a review in the plain shape is decoded into the wire structs directly; any
+    other is parsed, checked field by field and converted into the same structs
+    (:func:`_converted`); both then become a Request in :func:`_request_of`."""
     if isinstance(body, bytes | bytearray | memoryview):
-        typed = _decode_plain(bytes(body), reader)
-        if typed is not None:
-            return typed
-        body = decode_body(bytes(body))
-    return _decode_parsed(body)
+        raw = bytes(body)
+        plain = _plain_wire(raw)
+        if plain is not None:
+            typed = _request_of(plain, reader)
+            if typed is not None:
+                return typed
+        body = decode_body(raw)
+    converted, problem = _converted(body)
+    out = _request_of(converted, None, problem)
+    assert out is not None  # (a converted review is never irregular)
+    return out
 
 
-def _decode_parsed(body: Any) -> Request:
-    """The Request of a parsed review, checked field by field."""
+def _plain_wire(raw: bytes) -> WireRequest[msgspec.Raw] | None:
+    """The request of a review in the plain shape (typed decoding skips what no judgement
+    reads), or None: the review is read the other way."""
+    try:
+        wire = _REVIEW_DECODER.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if wire.apiVersion != API_VERSION or wire.kind != "AdmissionReview" or not wire.request.uid:
+        return None
+    return wire.request
+
+
+def _converted(body: Any) -> tuple[WireRequest[k8s_parser.EnvEntries], model.InputError | None]:
+    """A parsed review of any shape, checked field by field (AdmissionError naming a bad
+    envelope) and converted to the wire structs; a pod field that cannot be read is the
+    problem returned (judged as a finding)."""
     request = parse_request(body)
     kind = request["kind"]
     operation = request["operation"]
-    out = Request(
-        uid=request["uid"],
-        operation=operation,
-        judged=_ours(kind.get("kind"), kind.get("group", ""), operation, request.get("object")),
-        kind=_kind_label(kind.get("kind")),
-        namespace=request.get("namespace"),
-        name=request.get("name"),
-        dry_run=bool(request.get("dryRun")),
+    gvk = WireGroupVersionKind(
+        **{k: v for k in ("group", "version", "kind") if isinstance(v := kind.get(k), str)}
     )
-    if not out.judged:
-        return out
-    if operation == "UPDATE" and _unchanged_parsed(
-        request.get("object"), request.get("oldObject"), str(kind.get("kind"))
-    ):
-        out.unchanged = True
-        return out
-    pod = dict(request.get("object") or {})
+    wire: WireRequest[k8s_parser.EnvEntries] = WireRequest(
+        uid=request["uid"],
+        kind=gvk,
+        operation=operation,
+        namespace=_str_or_none(request.get("namespace")),
+        name=_str_or_none(request.get("name")),
+        dryRun=bool(request.get("dryRun")),
+    )
+    raw_obj = request.get("object")
+    if not _ours(kind.get("kind"), kind.get("group", ""), operation, raw_obj):
+        return wire, None  # (no object: not ours to judge)
+    pod = dict(raw_obj or {})
     pod.setdefault("kind", kind.get("kind"))
     pod.setdefault("apiVersion", _api_version(kind))
     for field in ("kind", "apiVersion"):
         if not isinstance(pod[field], str):
             raise AdmissionError(400, f"request.object.{field} is not a string")
-    if k8s_parser.template_path(pod["apiVersion"], pod["kind"]) is k8s_parser.NOT_A_WORKLOAD:
-        out.object = k8s_parser.WireObject()  # nothing in it to judge
-        return out
     meta = pod.get("metadata")
     if meta is not None and not isinstance(meta, dict):
         # (the API server always sends an object: this review was not made by it)
         raise AdmissionError(400, "request.object.metadata is not an object")
-    if meta is None or isinstance(meta, dict):
-        meta = pod["metadata"] = dict(meta or {})
-        if not meta.get("namespace") and out.namespace:
-            meta["namespace"] = out.namespace
-        if not meta.get("name") and not meta.get("generateName"):
-            meta["name"] = out.name or "(unnamed)"
+    meta = pod["metadata"] = dict(meta or {})
+    if operation == "UPDATE" and meta.get("deletionTimestamp"):
+        # (a Pod being deleted is never judged, whatever else its object holds)
+        wire.object = k8s_parser.WireObject(
+            kind=pod["kind"], apiVersion=pod["apiVersion"], metadata=_deleting()
+        )
+        return wire, None
+    if k8s_parser.template_path(pod["apiVersion"], pod["kind"]) is k8s_parser.NOT_A_WORKLOAD:
+        wire.object = k8s_parser.WireObject(kind=pod["kind"], apiVersion=pod["apiVersion"])
+        return wire, None
+    if not meta.get("namespace") and wire.namespace:
+        meta["namespace"] = wire.namespace
+    if not meta.get("name") and not meta.get("generateName"):
+        meta["name"] = wire.name or "(unnamed)"
     try:
-        out.object = k8s_parser.to_wire(pod)
+        wire.object = k8s_parser.to_wire(pod)
     except k8s_parser.DocumentError as exc:
-        out.problem = model.InputError("admission", str(exc), exc.field)
-        if isinstance(meta, dict):  # the answer still names the pod, as a plain review does
-            name = meta.get("name") or meta.get("generateName")
-            out.namespace = (
-                meta.get("namespace") if isinstance(meta.get("namespace"), str) else None
+        # judged as a finding; the answer still names the pod, as a plain review does
+        name = meta.get("name") or meta.get("generateName")
+        wire.namespace = _str_or_none(meta.get("namespace"))
+        wire.name = name if isinstance(name, str) else wire.name
+        wire.object = k8s_parser.WireObject(kind=pod["kind"], apiVersion=pod["apiVersion"])
+        return wire, model.InputError("admission", str(exc), exc.field)
+    old = request.get("oldObject")
+    if operation == "UPDATE" and isinstance(old, dict):
+        try:  # (an old object that cannot be read: the update is judged)
+            wire.oldObject = k8s_parser.to_wire(
+                {"kind": pod["kind"], "apiVersion": pod["apiVersion"], **old}
             )
-            out.name = name if isinstance(name, str) else out.name
-    return out
+        except k8s_parser.DocumentError:
+            wire.oldObject = None
+    return wire, None
 
 
-def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
-    """The Request of a review in the plain shape, or None (the caller parses it)."""
-    try:
-        wire = _REVIEW_DECODER.decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        return None
-    request = wire.request
-    if wire.apiVersion != API_VERSION or wire.kind != "AdmissionReview" or not request.uid:
-        return None
+def _deleting() -> k8s_parser.WireMeta:
+    meta = k8s_parser.WireMeta()
+    meta.deletionTimestamp = "(deleting)"
+    return meta
+
+
+def _request_of(
+    request: WireRequest[Any],
+    reader: k8s_parser.Reader | None,
+    problem: model.InputError | None = None,
+) -> Request | None:
+    """The Request of a review's wire structs; None when a plain-shaped review holds what
+    only the other reading can take (null metadata, an environment outside the plain
+    shape). ``reader``: read each container's key now (plain reviews); ``problem``: a pod
+    field the conversion could not read."""
     obj, kind, operation = request.object, request.kind, request.operation
     out = Request(
         uid=request.uid,
@@ -214,12 +260,16 @@ def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
         namespace=request.namespace,
         name=request.name,
         dry_run=bool(request.dryRun),
+        problem=problem,
     )
-    if not out.judged:
+    if not out.judged or problem is not None:
         return out
     assert obj is not None
     if operation == "UPDATE" and _unchanged_wire(obj, request.oldObject):
         out.unchanged = True
+        return out
+    if k8s_parser.template_path(obj.apiVersion, obj.kind or "") is k8s_parser.NOT_A_WORKLOAD:
+        out.object = k8s_parser.WireObject()  # nothing in it to judge
         return out
     meta = obj.metadata
     if obj.kind is None or obj.apiVersion is None or meta is None:
@@ -228,22 +278,30 @@ def _decode_plain(raw: bytes, reader: k8s_parser.Reader) -> Request | None:
         meta.namespace = request.namespace
     if not meta.name and not meta.generateName:
         meta.name = request.name or "(unnamed)"
-    spec = obj.spec
-    if obj.kind == "Pod" and spec is not None and spec.containers is not None:
-        try:
-            out.containers = [reader.admission_container(c) for c in spec.containers]
-        except k8s_parser.Irregular:
-            return None
-    elif obj.kind != "Pod":
-        template = template_of(obj)
-        if template is not None and template.spec is not None and template.spec.containers:
-            try:  # (env outside the plain shape: the parsed review is read instead)
-                for c in template.spec.containers:
-                    reader.admission_container(c)
-            except k8s_parser.Irregular:
-                return None
+    if reader is not None and not _keys_read(obj, reader, out):
+        return None
     out.object = obj
     return out
+
+
+def _keys_read(obj: k8s_parser.WireObject[Any], reader: k8s_parser.Reader, out: Request) -> bool:
+    """Read each container's key of a plain review (a Pod's are kept with the Request);
+    False when an environment is outside the plain shape."""
+    template = obj.spec if obj.kind == "Pod" else getattr(template_of(obj), "spec", None)
+    containers = template.containers if template is not None else None
+    if not containers:
+        return True
+    try:
+        keys = [reader.admission_container(c) for c in containers]
+    except k8s_parser.Irregular:
+        return False
+    if obj.kind == "Pod":
+        out.containers = keys
+    return True
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 _KIND_LABELS = frozenset(kind for _, kind in JUDGED_KINDS)
@@ -283,59 +341,17 @@ def _unchanged_wire(
         return a is b
 
     def containers(cs: list[k8s_parser.WireContainer[Any]] | None) -> list[Any]:
-        return [(c.name, c.image, None if c.env is None else bytes(c.env)) for c in cs or ()]
+        # (an environment as raw JSON in a plain review, as structs in a converted one)
+        return [
+            (c.name, c.image, bytes(c.env) if isinstance(c.env, msgspec.Raw) else c.env)
+            for c in cs or ()
+        ]
 
     return (
         containers(a.containers) == containers(b.containers)
         and [c.image for c in a.initContainers or ()] == [c.image for c in b.initContainers or ()]
         and a.nodeSelector == b.nodeSelector
         and a.affinity == b.affinity
-    )
-
-
-def _template_parsed(obj: dict[str, Any], kind: str) -> Any:
-    node: Any = obj
-    for part in k8s_parser.TEMPLATE_PATHS.get(kind) or ():
-        node = node.get(part) if isinstance(node, dict) else None
-    return node
-
-
-def _unchanged_parsed(new: Any, old: Any, kind: str = "Pod") -> bool:
-    """:func:`_unchanged_wire` of a review parsed in full (any shape)."""
-    if not isinstance(new, dict):
-        return False
-    meta = new.get("metadata")
-    if isinstance(meta, dict) and meta.get("deletionTimestamp"):
-        return True
-    if not isinstance(old, dict):
-        return False
-    if kind != "Pod":
-        template = _template_parsed(new, kind)
-        return template is not None and template == _template_parsed(old, kind)
-    a, b = new.get("spec"), old.get("spec")
-    if not isinstance(a, dict) or not isinstance(b, dict):
-        return False
-
-    def containers(spec: dict[str, Any]) -> list[Any]:
-        cs = spec.get("containers")
-        return [
-            (c.get("name"), c.get("image"), c.get("env")) if isinstance(c, dict) else c
-            for c in (cs if isinstance(cs, list) else [cs])
-        ]
-
-    def inits(spec: dict[str, Any]) -> list[Any]:
-        cs = spec.get("initContainers")
-        return (
-            [c.get("image") if isinstance(c, dict) else c for c in cs or ()]
-            if isinstance(cs, list)
-            else [cs]
-        )
-
-    return (
-        containers(a) == containers(b)
-        and inits(a) == inits(b)
-        and a.get("nodeSelector") == b.get("nodeSelector")
-        and a.get("affinity") == b.get("affinity")
     )
 
 

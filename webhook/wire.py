@@ -4,11 +4,12 @@ server sends (decoded by :mod:`.decode`) and what the webhook answers (built by
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Generic, Literal, NotRequired, TypedDict
 
 import msgspec
 
 from ddcompat.shared.parsers import kubernetes as k8s_parser
+from ddcompat.shared.parsers.kubernetes import EnvT
 
 API_VERSION = "admission.k8s.io/v1"
 
@@ -57,18 +58,21 @@ class WireGroupVersionKind(msgspec.Struct, gc=False):
     kind: str = ""
 
 
-class WireRequest(msgspec.Struct, gc=False):
+class WireRequest(msgspec.Struct, Generic[EnvT], gc=False):
+    """A review's request: containers' environments raw (``msgspec.Raw``) as the plain
+    shape is decoded, or as structs when converted from a parsed review."""
+
     uid: str
     kind: WireGroupVersionKind
     operation: str
     namespace: str | None = None
     name: str | None = None
-    object: k8s_parser.WireObject[msgspec.Raw] | None = None
-    oldObject: k8s_parser.WireObject[msgspec.Raw] | None = None
+    object: k8s_parser.WireObject[EnvT] | None = None
+    oldObject: k8s_parser.WireObject[EnvT] | None = None
     dryRun: bool | None = None
 
 
-class WireReview(msgspec.Struct, gc=False):
+class WireReview(msgspec.Struct, Generic[EnvT], gc=False):
     apiVersion: str
     kind: str
-    request: WireRequest
+    request: WireRequest[EnvT]

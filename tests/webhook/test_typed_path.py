@@ -47,7 +47,7 @@ def no_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> protocol.Outcome:
         raise AssertionError("the typed decoder gave up on a plain review")
 
-    monkeypatch.setattr(decode_mod, "_decode_parsed", refuse)
+    monkeypatch.setattr(decode_mod, "_converted", refuse)
 
 
 def _rs_pod(name: str, env: list[dict[str, str]] | None = None) -> dict[str, Any]:
