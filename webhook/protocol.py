@@ -91,19 +91,26 @@ def review(
     except DeadlineExceeded as exc:
         exc.uid, exc.operation, exc.kind = uid, operation, request.kind
         raise
-    subject = f"{(obj.kind if obj is not None and obj.kind else request.kind).lower()} " + pod_name(
-        meta.namespace if meta else request.namespace, name
-    )
-    target: Target | None = None
+    kind = obj.kind if obj is not None and obj.kind else request.kind
+    subject = f"{kind.lower()} " + pod_name(meta.namespace if meta else request.namespace, name)
+    target = _target(request, name)
+    return answer(uid, operation, mode, judged, request.dry_run, subject, request.kind, target)
+
+
+def _target(request: Request, name: str | None) -> Target | None:
+    """The workload object an Event about this review would name; None for a Pod, and on
+    dry runs (no side effects)."""
+    obj = request.object
+    meta = obj.metadata if obj is not None else None
     namespace = (meta.namespace if meta else None) or request.namespace
     if (
-        obj is not None
-        and obj.kind
-        and obj.kind != "Pod"
-        and obj.apiVersion
-        and name
-        and namespace
-        and not request.dry_run  # (no side effects on dry runs: no Event target)
+        obj is None
+        or not obj.kind
+        or obj.kind == "Pod"
+        or not obj.apiVersion
+        or not name
+        or not namespace
+        or request.dry_run
     ):
-        target = (obj.apiVersion, obj.kind, namespace, name, meta.uid if meta else None)
-    return answer(uid, operation, mode, judged, request.dry_run, subject, request.kind, target)
+        return None
+    return (obj.apiVersion, obj.kind, namespace, name, meta.uid if meta else None)
