@@ -117,6 +117,16 @@ def run_check(
     )
 
 
+# --format: each output format and how a run is rendered in it (the choices are this table)
+OUTPUT_FORMATS: dict[str, Callable[[report.Run, argparse.Namespace], bytes]] = {
+    "table": lambda run, args: report.render_table(run, verbose=args.verbose).encode(),
+    "json": lambda run, args: report.render_json_bytes(run),
+    "sarif": lambda run, args: report.render_sarif(run, about.version()).encode(),
+    "junit": lambda run, args: report.render_junit(run, args.fail_on).encode(),
+    "html": lambda run, args: html_report.render(run, title="ddcompat check").encode(),
+}
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     if not args.paths and not args.aws_region:
         raise settings_mod.ConfigError("check: give a PATH, or --aws-region")
@@ -138,16 +148,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             ignore_unknown=args.ignore_unknown,
         )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
-        if fmt == "json":
-            data = report.render_json_bytes(run)
-        elif fmt == "sarif":
-            data = report.render_sarif(run, about.version()).encode()
-        elif fmt == "junit":
-            data = report.render_junit(run, args.fail_on).encode()
-        elif fmt == "html":
-            data = html_report.render(run, title="ddcompat check").encode()
-        else:
-            data = report.render_table(run, verbose=args.verbose).encode()
+        data = OUTPUT_FORMATS[fmt](run, args)
         if args.output:
             Path(args.output).write_bytes(data)
         else:
@@ -221,7 +222,7 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     )
     check.add_argument(
         "--format",
-        choices=("table", "json", "sarif", "junit", "html"),
+        choices=tuple(OUTPUT_FORMATS),
         default=None,
         help="output format (default: table on a terminal, json otherwise)",
     )

@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ddcompat.shared import model
 from ddcompat.shared.parsers import (
@@ -27,8 +27,79 @@ from ddcompat.shared.parsers import (
     serverless,
 )
 
-FORMATS = ("kubernetes", "compose", "dockerfile", "ecs", "lambda", "cloudformation", "serverless")
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+class Context(NamedTuple):
+    """What a document's parser may need besides the document."""
+
+    path: Path | None
+    reader: kubernetes.Reader
+    compose_options: compose.Options
+
+
+class Format(NamedTuple):
+    """One descriptor format of data files: how a document is recognised, how it is read,
+    the top-level keys that say a file is one (so a broken one is reported, not ignored),
+    and how to name it to a user."""
+
+    name: str
+    matches: Callable[[Mapping[str, Any]], bool]
+    read: Callable[[Mapping[str, Any], str, model.ParseResult, Context], None]
+    keys: tuple[str, ...]
+    described: str
+
+
+# The formats of YAML/JSON documents, in the order a document is tried (Dockerfiles are
+# recognised by their file name or content: see parse_file).
+DOCUMENT_FORMATS: tuple[Format, ...] = (
+    Format(
+        "kubernetes",
+        kubernetes.matches,
+        lambda doc, source, out, ctx: ctx.reader.read_document(doc, source, out),
+        ("apiVersion",),
+        "a Kubernetes manifest",
+    ),
+    Format(
+        "cloudformation",
+        cloudformation.matches,
+        lambda doc, source, out, ctx: cloudformation.parse(doc, source, out),
+        ("Resources", "AWSTemplateFormatVersion"),
+        "a CloudFormation/SAM template",
+    ),
+    Format(
+        "compose",
+        compose.matches,
+        lambda doc, source, out, ctx: compose.parse(
+            doc, source, ctx.path, out, ctx.compose_options
+        ),
+        ("services",),
+        "a docker-compose file",
+    ),
+    Format(
+        "serverless",
+        serverless.matches,
+        lambda doc, source, out, ctx: serverless.parse(doc, source, out),
+        (),
+        "a serverless.yml",
+    ),
+    Format(
+        "ecs",
+        ecs.matches,
+        lambda doc, source, out, ctx: ecs.parse(doc, source, out),
+        ("containerDefinitions", "taskDefinition"),
+        "an ECS task definition",
+    ),
+    Format(
+        "lambda",
+        aws_lambda.matches,
+        lambda doc, source, out, ctx: aws_lambda.parse(doc, source, out),
+        ("FunctionName",),
+        "a Lambda function configuration",
+    ),
+)
+FORMATS = (*(f.name for f in DOCUMENT_FORMATS), "dockerfile")
+_BY_NAME = {f.name: f for f in DOCUMENT_FORMATS}
 
 
 class YAMLProblem(ValueError):
@@ -36,19 +107,8 @@ class YAMLProblem(ValueError):
 
 
 def detect(doc: Mapping[str, Any]) -> str | None:
-    if kubernetes.matches(doc):
-        return "kubernetes"
-    if cloudformation.matches(doc):
-        return "cloudformation"
-    if compose.matches(doc):
-        return "compose"
-    if serverless.matches(doc):
-        return "serverless"
-    if ecs.matches(doc):
-        return "ecs"
-    if aws_lambda.matches(doc):
-        return "lambda"
-    return None
+    """The name of the first format whose documents look like ``doc``, or None."""
+    return next((f.name for f in DOCUMENT_FORMATS if f.matches(doc)), None)
 
 
 def load_documents(text: str, suffix: str) -> list[Any]:
@@ -70,10 +130,7 @@ def load_documents(text: str, suffix: str) -> list[Any]:
 
 # Keys that only deployment descriptors have at the top of a document: a file of a walk
 # that cannot be parsed is reported when it has one (a broken manifest), else ignored.
-_DESCRIPTOR_KEYS = (
-    "apiVersion|services|containerDefinitions|taskDefinition|Resources"
-    "|AWSTemplateFormatVersion|FunctionName"
-)
+_DESCRIPTOR_KEYS = "|".join(k for f in DOCUMENT_FORMATS for k in f.keys)
 _DESCRIPTOR_SIGN = re.compile(
     rf"""^\s*(?:{_DESCRIPTOR_KEYS})\s*:|"(?:{_DESCRIPTOR_KEYS})"\s*:""", re.M
 )
@@ -90,27 +147,11 @@ def _yaml_message(exc: Exception, text: str) -> str:
     return msg
 
 
-def _dispatch(
-    fmt: str,
-    doc: Mapping[str, Any],
-    source: str,
-    path: Path | None,
-    out: model.ParseResult,
-    reader: kubernetes.Reader,
-    compose_options: compose.Options,
-) -> None:
-    if fmt == "kubernetes":
-        reader.read_document(doc, source, out)
-    elif fmt == "cloudformation":
-        cloudformation.parse(doc, source, out)
-    elif fmt == "compose":
-        compose.parse(doc, source, path, out, compose_options)
-    elif fmt == "ecs":
-        ecs.parse(doc, source, out)
-    elif fmt == "serverless":
-        serverless.parse(doc, source, out)
-    else:
-        aws_lambda.parse(doc, source, out)
+_NOT_RECOGNISED = (
+    "not a recognised deployment descriptor (expected "
+    + ", ".join(f.described for f in DOCUMENT_FORMATS[:-1])
+    + f" or {DOCUMENT_FORMATS[-1].described}, or a Dockerfile)"
+)
 
 
 def parse_text(
@@ -175,7 +216,7 @@ def parse_text(
             continue
         recognised = True
         try:
-            _dispatch(fmt, doc, source, path, sub, reader, compose_options)
+            _BY_NAME[fmt].read(doc, source, sub, Context(path, reader, compose_options))
         except Exception as exc:  # a parser bug must not hide the other files
             sub.errors.append(
                 model.InputError(source, f"internal error reading this {fmt} document: {exc!r}")
@@ -192,14 +233,7 @@ def parse_text(
         out.extend(sub)
     if not recognised and not out.errors:
         if explicit:
-            out.errors.append(
-                model.InputError(
-                    source,
-                    "not a recognised deployment descriptor (expected a Kubernetes manifest, "
-                    "a docker-compose file, an ECS task definition, a Lambda function "
-                    "configuration or a CloudFormation/SAM template)",
-                )
-            )
+            out.errors.append(model.InputError(source, _NOT_RECOGNISED))
         else:
             out.ignored_files.append(model.IgnoredFile(source, "not a deployment descriptor"))
     return out
