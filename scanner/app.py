@@ -86,9 +86,9 @@ async def run_once(state: State, session: aiohttp.ClientSession | None) -> bool:
         return _failed(state, "scan", "internal", repr(exc))
     finally:
         state.scanning = False
-    for source, reason, message in snap.errors:
-        m.errors.labels(source, reason).inc()
-        log.warning("%s: %s", source, message)
+    for e in snap.errors:
+        m.errors.labels(e.source, e.reason).inc()
+        log.warning("%s: %s", e.source, e.message)
     if snap.dropped_series:
         m.dropped.inc(snap.dropped_series)
         log.warning("series budget: %d per-workload series dropped", snap.dropped_series)
@@ -250,7 +250,7 @@ def snapshot_run(state: State, snap: scan_mod.Snapshot) -> report.Run:
     return report.Run(
         matrix=state.config.settings.matrix,
         results=[e.result for e in snap.entries.values()],
-        errors=[model.InputError(source, message) for source, _, message in snap.errors],
+        errors=[model.InputError(e.source, e.message) for e in snap.errors],
         as_of=state.judging.day() if state.judging is not None else "",
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import socket
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 from ddcompat.scanner import app as app_mod
 from ddcompat.scanner import reports
 from ddcompat.scanner import scan as scan_mod
-from ddcompat.shared import about
+from ddcompat.shared import about, serving
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
 from ddcompat.shared.sources import aws_options
@@ -27,8 +26,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="scan the cluster (in-cluster config, or --kubeconfig)",
     )
-    run.add_argument(
-        "--kubeconfig", help="kubeconfig file (default: in-cluster, then ~/.kube/config)"
+    serving.add_server_arguments(
+        run,
+        host="0.0.0.0",
+        port=9090,
+        kubeconfig="kubeconfig file (default: in-cluster, then ~/.kube/config)",
+        events="an Event (reason DdcompatGap) on a workload when a scan finds a new gap",
     )
     run.add_argument("--context", help="kubeconfig context")
     run.add_argument(
@@ -75,20 +78,12 @@ def register(sub: Any) -> None:
         help="write a PolicyReport (wgpolicyk8s.io/v1alpha2) per workload after each scan",
     )
     run.add_argument(
-        "--events",
-        action="store_true",
-        help="an Event (reason DdcompatGap) on a workload when a scan finds a new gap",
-    )
-    run.add_argument(
         "--policy-report-results",
         default="pass,fail,warn,skip",
         metavar="LIST",
         help="the results written (e.g. fail,warn to keep etcd small)",
     )
-    run.add_argument("--host", default="0.0.0.0")
-    run.add_argument("--port", type=int, default=9090)
     settings_mod.add_arguments(run)
-    run.add_argument("--log-level", default="INFO")
     run.set_defaults(handler=_run)
 
 
@@ -109,9 +104,7 @@ def shard_from(value: str, hostname: str | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    serving.setup_logging(args)
     if not args.kubernetes and not args.path and not args.aws_region:
         raise SystemExit("ddcompat scanner run: give --kubernetes, --path and/or --aws-region")
     args.shard = shard_from(args.shard)

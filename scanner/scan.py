@@ -17,7 +17,7 @@ import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import aiohttp
 import msgspec
@@ -31,7 +31,17 @@ from ddcompat.shared.sources import kubernetes as kube
 
 log = logging.getLogger("ddcompat.scanner")
 
-STATUS_RANK = {"supported": 0, "preview": 1, "unknown": 2, "unsupported": 3}
+
+class SourceError(NamedTuple):
+    """One problem a scan met in one of its sources (it never fails the scan): the
+    source (``kubernetes``, ``files``, ``aws``), a reason from a fixed set (a metric label)
+    and the message."""
+
+    source: str
+    reason: str
+    message: str
+
+
 Key = tuple[str, str, str, str]  # namespace, kind, workload, container
 BARE_PODS = "(bare pods)"  # the workload of pods without a controller
 
@@ -51,7 +61,7 @@ class Snapshot:
     completed_at: float
     duration: float
     dropped_series: int = 0
-    errors: tuple[tuple[str, str, str], ...] = ()  # (source, reason, message)
+    errors: tuple[SourceError, ...] = ()
     # workload-containers kept from the previous snapshot because their file failed
     carried: int = 0
     # (image, os, arch) the inspector's caches did not know (inspected after the scan)
@@ -109,12 +119,12 @@ class Accumulator:
             return
         merged = dict(old.statuses)
         for f, s in statuses.items():
-            if f not in merged or STATUS_RANK[s] > STATUS_RANK[merged[f]]:
+            if f not in merged or model.STATUS_RANK[s] > model.STATUS_RANK[merged[f]]:
                 merged[f] = s
         worst_result = old.result
         if (
-            STATUS_RANK[_worst(statuses.values())]
-            > STATUS_RANK[_worst(dict(old.statuses).values())]
+            model.STATUS_RANK[_worst(statuses.values())]
+            > model.STATUS_RANK[_worst(dict(old.statuses).values())]
         ):
             worst_result = result
         self.entries[key] = Entry(worst_result, tuple(sorted(merged.items())), old.pods + 1)
@@ -138,7 +148,7 @@ class Accumulator:
 def _worst(statuses: Iterable[model.Status]) -> model.Status:
     worst: model.Status = "supported"
     for s in statuses:
-        if STATUS_RANK[s] > STATUS_RANK[worst]:
+        if model.STATUS_RANK[s] > model.STATUS_RANK[worst]:
             worst = s
     return worst
 
@@ -170,7 +180,7 @@ class Owners:
 
 
 async def _owners(
-    session: aiohttp.ClientSession, opts: Options, errors: list[tuple[str, str, str]]
+    session: aiohttp.ClientSession, opts: Options, errors: list[SourceError]
 ) -> Owners:
     assert opts.endpoint is not None
     owners = Owners()
@@ -224,7 +234,7 @@ async def _owners(
         except kube.ListError as exc:
             # degraded: pods still resolve, one level less precisely
             reset()
-            errors.append(("kubernetes", exc.reason, str(exc)))
+            errors.append(SourceError("kubernetes", exc.reason, str(exc)))
             log.warning("degraded: %s", exc)
     return owners
 
@@ -234,7 +244,7 @@ async def scan_kubernetes(
     opts: Options,
     judging: judge_mod.Judge,
     acc: Accumulator,
-    errors: list[tuple[str, str, str]],
+    errors: list[SourceError],
 ) -> int:
     """Pods of the cluster into ``acc``; returns the number of pods seen."""
     assert opts.endpoint is not None
@@ -276,7 +286,7 @@ async def scan_kubernetes(
         except Exception as exc:  # one odd pod must not fail the scan
             out.errors.append(model.InputError(f"kubernetes/{ns}", repr(exc)))
         for e in out.errors:
-            errors.append(("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
+            errors.append(SourceError("kubernetes", "bad_pod", f"{ns}/{meta.get('name')}: {e}"))
         judged = []
         running: dict[str, str] = {}
         if judging.has_source("image"):
@@ -297,7 +307,9 @@ async def scan_kubernetes(
             try:
                 judged.append(((ns, kind, name, w.container), judge_workload(wl)))
             except Exception as exc:  # one workload's problem never fails the scan
-                errors.append(("kubernetes", "internal", f"{ns}/{name}/{w.container}: {exc!r}"))
+                errors.append(
+                    SourceError("kubernetes", "internal", f"{ns}/{name}/{w.container}: {exc!r}")
+                )
         return judged
 
     def on_page(items: kube.Page) -> None:
@@ -346,14 +358,14 @@ def scan_files(
     paths: Sequence[Path],
     judging: judge_mod.Judge,
     acc: Accumulator,
-    errors: list[tuple[str, str, str]],
+    errors: list[SourceError],
     previous: Snapshot | None = None,
 ) -> int:
     """Descriptor files into ``acc``. A file that cannot be read now keeps the entries it
     gave in ``previous`` (its workloads' series stay, as they were); returns how many."""
     parsed = files.collect(paths, reader=judging.reader)
     for e in parsed.errors:
-        errors.append(("files", "bad_input", str(e)))
+        errors.append(SourceError("files", "bad_input", str(e)))
     carried = 0
     failed = {e.source for e in parsed.errors}
     if previous is not None and failed:
@@ -370,7 +382,7 @@ def scan_files(
         try:
             result = judging.judge(w, acc.image_misses.add)
         except Exception as exc:  # one workload's problem never fails the scan
-            errors.append(("files", "internal", f"{w.source}: {w.id}: {exc!r}"))
+            errors.append(SourceError("files", "internal", f"{w.source}: {w.id}: {exc!r}"))
             continue
         acc.add((ns, w.kind, w.name, w.container), result)
     return carried
@@ -380,7 +392,7 @@ def scan_aws(
     regions: list[aws.RegionResult],
     judging: judge_mod.Judge,
     acc: Accumulator,
-    errors: list[tuple[str, str, str]],
+    errors: list[SourceError],
     previous: Snapshot | None = None,
 ) -> int:
     """Each region's workloads into ``acc`` (namespace ``<account>/<region>``: bounded
@@ -389,9 +401,9 @@ def scan_aws(
     carried = 0
     for region in regions:
         for service, reason, message in region.errors:
-            errors.append(("aws", reason, f"{service}: {message}"))
+            errors.append(SourceError("aws", reason, f"{service}: {message}"))
         for e in region.resource_errors:
-            errors.append(("aws", e.reason, f"{e.service}: {e.source}: {e.message}"))
+            errors.append(SourceError("aws", e.reason, f"{e.service}: {e.source}: {e.message}"))
         # a resource that failed alone keeps its previous entries (its series stay)
         failed_sources = {e.source for e in region.resource_errors}
         if failed_sources and previous is not None:
@@ -413,7 +425,7 @@ def scan_aws(
             try:
                 result = judging.judge(w, acc.image_misses.add)
             except Exception as exc:  # one workload's problem never fails the scan
-                errors.append(("aws", "internal", f"{w.source}: {exc!r}"))
+                errors.append(SourceError("aws", "internal", f"{w.source}: {exc!r}"))
                 continue
             acc.add((ns, w.kind, w.name, w.container), result)
     return carried
@@ -506,7 +518,7 @@ async def scan(
     ``previous``: the snapshot shown now (what a file that fails to read keeps)."""
     started = time.monotonic()
     acc = Accumulator(opts)
-    errors: list[tuple[str, str, str]] = []
+    errors: list[SourceError] = []
     carried = 0
     with gc_pause.paused():
         if opts.paths:

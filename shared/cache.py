@@ -13,11 +13,23 @@ parsing) are not caches of this kind: their answer depends on their argument alo
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 import msgspec
+
+# The directory the on-disk caches live in (the validated matrix, image inspections):
+# one environment variable for every front end. Unset and empty mean what each cache's
+# owner says (see cache_dir_setting).
+CACHE_DIR_ENV = "DDCOMPAT_CACHE_DIR"
+
+
+def cache_dir_setting() -> str | None:
+    """``$DDCOMPAT_CACHE_DIR`` as set: None when unset, "" when set empty (no disk cache)."""
+    return os.environ.get(CACHE_DIR_ENV)
+
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

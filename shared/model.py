@@ -35,6 +35,8 @@ SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "error": 2}
 # What a finding does to the feature's status, worst first.
 Effect = Literal["unsupported", "unknown", "preview", "none"]
 EFFECT_RANK: dict[str, int] = {"none": 0, "preview": 1, "unknown": 2, "unsupported": 3}
+# the worse of two statuses of a feature (the scanner merges pods and templates by it)
+STATUS_RANK: dict[str, int] = {"supported": 0, "preview": 1, "unknown": 2, "unsupported": 3}
 EFFECT_STATUS: dict[str, Status] = {
     "none": "supported",
     "preview": "preview",

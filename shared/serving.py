@@ -5,6 +5,9 @@ prometheus_client (the pure core imports neither: import-linter contracts).
 
 from __future__ import annotations
 
+import argparse
+import logging
+
 import prometheus_client as prom
 from aiohttp import web
 from prometheus_client import exposition
@@ -23,3 +26,34 @@ def metrics_response(request: web.Request, registry: prom.CollectorRegistry) -> 
     when its Accept header says so), through the client library's own encoders."""
     encoder, content_type = exposition.choose_encoder(request.headers.get("Accept", ""))
     return web.Response(body=encoder(registry), headers={"Content-Type": content_type})
+
+
+def add_server_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    host: str,
+    port: int,
+    kubeconfig: str,
+    events: str,
+) -> None:
+    """The flags both servers share, declared once: where to listen, the log level, the
+    Kubernetes credentials and Events (``kubeconfig`` and ``events``: what each does for
+    this server)."""
+    parser.add_argument("--host", default=host, help=f"address to listen on (default {host})")
+    parser.add_argument("--port", type=int, default=port, help=f"port (default {port})")
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="log level (default INFO)",
+    )
+    parser.add_argument("--kubeconfig", help=kubeconfig)
+    parser.add_argument("--events", action="store_true", help=events)
+
+
+def setup_logging(args: argparse.Namespace) -> None:
+    """One log line format for both servers, at ``--log-level``."""
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
-from ddcompat.shared import about
+from ddcompat.shared import about, serving
 from ddcompat.shared import settings as settings_mod
 from ddcompat.shared.images import options as image_options
 from ddcompat.shared.sources import kubernetes as kube
@@ -22,8 +21,14 @@ def register(sub: Any) -> None:
     d = app_mod.Config()
     serve.add_argument("--tls-cert", type=Path, required=True, help="PEM certificate (chain)")
     serve.add_argument("--tls-key", type=Path, required=True, help="PEM private key")
-    serve.add_argument("--host", default=d.host)
-    serve.add_argument("--port", type=int, default=d.port)
+    serving.add_server_arguments(
+        serve,
+        host=d.host,
+        port=d.port,
+        kubeconfig="kubeconfig for --events (default: in-cluster)",
+        events="an Event (reason DdcompatGap) on each workload denied, warned about or "
+        "audited (in-cluster credentials, or --kubeconfig); written in the background",
+    )
     serve.add_argument(
         "--mode",
         choices=protocol.MODES,
@@ -58,26 +63,16 @@ def register(sub: Any) -> None:
         what="admission only reads the inspection cache; misses are read in the background",
     )
     serve.add_argument(
-        "--events",
-        action="store_true",
-        help="an Event (reason DdcompatGap) on each workload denied, warned about or audited "
-        "(in-cluster credentials, or --kubeconfig); written in the background",
-    )
-    serve.add_argument(
         "--events-interval",
         type=float,
         default=d.events_interval,
         help="seconds between two Events on the same workload",
     )
-    serve.add_argument("--kubeconfig", help="kubeconfig for --events (default: in-cluster)")
-    serve.add_argument("--log-level", default="INFO")
     serve.set_defaults(handler=_serve)
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    serving.setup_logging(args)
     settings = settings_mod.from_arguments(args)  # (exit 2 if bad)
     try:
         images = image_options.from_arguments(args, f"ddcompat/{about.version()}")

@@ -16,7 +16,6 @@ inspections under way at their next read."""
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,7 +46,6 @@ RESULTS: tuple[str, ...] = Result.__args__  # type: ignore[attr-defined]
 DEFAULT_MAX_BYTES = 512 << 20
 DEFAULT_MAX_UNPACKED = 2 << 30
 DEFAULT_DEADLINE = 60.0
-CACHE_ENV = "DDCOMPAT_CACHE_DIR"
 FORMAT = 2  # of the cached entries on disk (2: keyed by registry and repository)
 # an image entry's key: (registry, repository, digest, os, arch)
 ImageKey = tuple[str, str, str, str, str]
@@ -85,7 +83,7 @@ _LAYER_DECODER = msgspec.json.Decoder(layers.Summary)
 
 
 def default_cache_dir() -> Path | None:
-    raw = os.environ.get(CACHE_ENV)
+    raw = cache_mod.cache_dir_setting()
     return Path(raw) if raw else None
 
 

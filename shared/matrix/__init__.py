@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import model, versions
 
 
@@ -366,7 +367,7 @@ _CACHE_FORMAT = b"ddcompat-matrix-cache-1"
 
 
 def cache_dir() -> Path | None:
-    configured = os.environ.get("DDCOMPAT_CACHE_DIR")
+    configured = cache_mod.cache_dir_setting()
     if configured is not None:
         return Path(configured) if configured else None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from ddcompat.shared import model
 from ddcompat.shared.parsers import _common, aws_lambda, ecs
@@ -62,6 +62,14 @@ class Options:
     sts_attempts: int = 2
 
 
+class ServiceError(NamedTuple):
+    """A region's service that could not be read (its other services are kept)."""
+
+    service: str  # sts, ecs, lambda
+    reason: str  # forbidden, throttled, unreachable, error
+    message: str
+
+
 @dataclasses.dataclass(frozen=True)
 class ResourceError:
     """One resource that could not be read (a function deleted mid-scan, a task definition
@@ -78,9 +86,7 @@ class RegionResult:
     account: str
     region: str
     parsed: model.ParseResult
-    # (service, reason, message): reason from a fixed set (forbidden, throttled,
-    # unreachable, error)
-    errors: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
+    errors: list[ServiceError] = dataclasses.field(default_factory=list)
     # resources that failed alone (the region is not failed for them)
     resource_errors: list[ResourceError] = dataclasses.field(default_factory=list)
 
@@ -171,7 +177,9 @@ def read_region(region: str, opts: Options, session: Any | None = None) -> Regio
         account = str(_client(session, "sts", region, opts).get_caller_identity()["Account"])
     except Exception as exc:  # (the region is then read without an account)
         out = RegionResult(account, region, model.ParseResult())
-        out.errors.append(("sts", _reason(exc), f"{region}: {type(exc).__name__}: {exc}"))
+        out.errors.append(
+            ServiceError("sts", _reason(exc), f"{region}: {type(exc).__name__}: {exc}")
+        )
         if _reason(exc) == "unreachable":
             return out
     else:
@@ -180,7 +188,9 @@ def read_region(region: str, opts: Options, session: Any | None = None) -> Regio
         try:
             reader(_client(session, service, region, opts), out, opts)
         except Exception as exc:  # one service failing keeps what the other read
-            out.errors.append((service, _reason(exc), f"{region}: {type(exc).__name__}: {exc}"))
+            out.errors.append(
+                ServiceError(service, _reason(exc), f"{region}: {type(exc).__name__}: {exc}")
+            )
     return out
 
 
