@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 import msgspec
@@ -18,6 +18,7 @@ from ddcompat.shared import evaluator, model, signals
 from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import policy as policy_mod
+from ddcompat.shared.facts import FactSource
 from ddcompat.shared.facts.image import ImageSource
 from ddcompat.shared.images import inspector
 from ddcompat.shared.parsers import kubernetes as k8s_parser
@@ -112,6 +113,7 @@ class Judge:
         cache_size: int = 512,
         cache_bytes: int = 64 << 20,
         images: inspector.Inspector | None = None,
+        sources: Sequence[FactSource] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         # the image inspector (--inspect-images): admission only looks in its caches (the
@@ -123,7 +125,7 @@ class Judge:
             policy,
             as_of=as_of,
             clock=clock,
-            sources=[ImageSource(images)] if images is not None else [],
+            sources=[*sources, *([ImageSource(images)] if images is not None else [])],
         )
         self.image_misses: dict[tuple[str, str, str], None] = {}
         self.decisions: cache_mod.Cache[Hashable, Judgement] | None = (
