@@ -316,8 +316,10 @@ class Inspector:
                 body = registry.Verified(resp, digest, deadline, f"{ref} layer {digest[:19]}")
                 try:
                     known = layers.summarize(layers.Metered(body, budget), media, budget)
-                finally:
-                    resp.release_conn()
+                except BaseException:
+                    registry.abandon(resp)  # (a body left half read: never reused)
+                    raise
+                resp.release_conn()
                 if not body.matches():
                     raise layers.CorruptLayer(f"the bytes of layer {digest} do not match it")
                 self._layer_to_disk(digest, known)

@@ -117,15 +117,30 @@ def read_capped(resp: Any, limit: int, deadline: Deadline, what: str) -> bytes:
             deadline.left(what)
             chunk = resp.read1(CHUNK, decode_content=False)
             if not chunk:
+                resp.release_conn()  # (read to its end: the connection can be reused)
                 return b"".join(parts)
             size += len(chunk)
             if size > limit:
                 raise RegistryError("bad_manifest", f"{what}: larger than {limit} bytes")
             parts.append(chunk)
     except urllib3.exceptions.HTTPError as exc:
+        abandon(resp)
         raise RegistryError("unreachable", f"{what}: {type(exc).__name__}") from None
+    except BaseException:
+        abandon(resp)
+        raise
+
+
+def abandon(resp: Any) -> None:
+    """Close a response whose body was not read to its end: its connection is never
+    reused (what is left of the body would be read as the next answer), and the server
+    sees the client leave."""
+    try:
+        resp.close()
     finally:
-        resp.release_conn()
+        conn = getattr(resp, "connection", None)
+        if conn is not None:
+            conn.close()
 
 
 def decode_json(body: bytes, what: str) -> Any:
@@ -288,8 +303,7 @@ class Client:
             location = resp.headers.get("Location")
             if resp.status not in (301, 302, 303, 307, 308) or not location:
                 return resp
-            resp.drain_conn()
-            resp.release_conn()
+            abandon(resp)  # (a body of any length is never read)
             target = urllib3.util.parse_url(urljoin(url, location))
             if target.scheme not in ("http", "https") or (
                 origin.scheme == "https" and target.scheme != "https"
@@ -329,20 +343,17 @@ class Client:
                 headers["Authorization"] = token
             resp = self._send(method, self._url(host, path), headers, deadline, f"{host}{path}")
             if resp.status == 401 and attempt == 0:
-                resp.drain_conn()
-                resp.release_conn()
+                abandon(resp)  # (a body of any length is never read)
                 self._authenticate(host, scope, resp.headers.get("WWW-Authenticate", ""), deadline)
                 continue
             if resp.status == 429 and attempt < 3:
                 wait = min(_retry_after(resp.headers.get("Retry-After")), deadline.left(host))
-                resp.drain_conn()
-                resp.release_conn()
+                abandon(resp)  # (a body of any length is never read)
                 time.sleep(wait)
                 continue
             if 200 <= resp.status < 300:
                 return resp
-            resp.drain_conn()
-            resp.release_conn()
+            abandon(resp)  # (a body of any length is never read)
             raise _status_error(host, path, resp.status)
         raise RegistryError("rate_limited", f"{host}: still rate-limited after retries")
 
@@ -375,8 +386,7 @@ class Client:
         url = realm + ("&" if "?" in realm else "?") + query
         resp = self._send("GET", url, headers, deadline, f"{host} token")
         if resp.status != 200:
-            resp.drain_conn()
-            resp.release_conn()
+            abandon(resp)  # (a body of any length is never read)
             why = (
                 f"; credentials withheld from the token service {_origin(realm)} "
                 "(another site, or plain HTTP)"

@@ -134,6 +134,8 @@ class Handler(BaseHTTPRequestHandler):
                 route(self)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             pass  # (the client gave up: that is the point of many of these)
+        finally:
+            self.server.owner.finished += 1
 
     do_GET = do_HEAD = _route
 
@@ -152,11 +154,15 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def stream(
-        self, chunks: Iterator[bytes], headers: dict[str, str] | None = None, delay: float = 0.0
+        self,
+        chunks: Iterator[bytes],
+        headers: dict[str, str] | None = None,
+        delay: float = 0.0,
+        status: int = 200,
     ) -> None:
         """A chunked body from ``chunks`` (endless, or dripping with ``delay``), until the
         client goes away or the server stops."""
-        self.send_response(200)
+        self.send_response(status)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.send_header("Transfer-Encoding", "chunked")
@@ -187,6 +193,8 @@ class HostileRegistry:
     scheme: str
     routes: dict[str, Route] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
+    # requests answered to the end, or given up by the client
+    finished: int = 0
     stopping: threading.Event = field(default_factory=threading.Event)
 
     @property

@@ -513,3 +513,92 @@ def test_check_meets_its_run_deadline_with_a_stuck_registry(
     _, err = capsys.readouterr()
     assert took < 8, f"{took:.1f} s"
     assert err.count("image not inspected (timeout)") == 6
+
+
+def test_check_reads_a_bomb_within_the_webhooks_memory_limit(
+    hostile: HostileRegistry, hostile_certs: Any, tmp_path: Path
+) -> None:
+    """The whole process, not just Python's allocations: `ddcompat check --inspect-images`
+    on an image whose layers are a gzip bomb and whose manifest list is endless stays under
+    the chart's smallest memory limit (the webhook's), measured as the child's peak RSS."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    limit = yaml.safe_load(
+        (Path(__file__).resolve().parents[2] / "helm/ddcompat/values.yaml").read_text()
+    )["webhook"]["resources"]["limits"]["memory"]
+    assert limit.endswith("Mi")
+    bomb = image([_bomb("gzip", 512 << 20)], env=())
+    hostile.serve_image(REPO, bomb, tag="bomb")
+    hostile.routes[f"/v2/{REPO}/manifests/endless"] = lambda h: h.stream(
+        _zeros(), {"Content-Type": MANIFEST_TYPE}
+    )
+    containers = [
+        dict(PYTHON_APP, name=name, image=f"{hostile.host}/{REPO}:{name}")
+        for name in ("bomb", "endless")
+    ]
+    (tmp_path / "pod.json").write_text(json.dumps(pod(containers=containers)))
+    # (the child reports its own peak RSS as its last line on stderr)
+    runner = (
+        "import resource, sys; from ddcompat.shared.cli import main; rc = main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
+        "sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            runner,
+            "check",
+            str(tmp_path / "pod.json"),
+            "--inspect-images",
+            "--registry-ca",
+            str(hostile_certs.ca_file),
+            "--inspect-max-unpacked",
+            str(256 << 20),
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "DDCOMPAT_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    err = done.stderr
+    peak_mib = int(err.strip().splitlines()[-1]) / 1024
+    assert b"image not inspected (too_large)" in err, err[-500:]
+    assert b"image not inspected (bad_manifest)" in err, err[-500:]
+    assert json.loads(done.stdout)["workloads"]
+    print(f"check on a 512 MiB gzip bomb and an endless manifest: peak RSS {peak_mib:.0f} MiB")
+    assert peak_mib < int(limit[:-2]), f"peak RSS {peak_mib:.0f} MiB, limit {limit}"
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "result"),
+    [
+        (500, {}, "error"),
+        (401, {"WWW-Authenticate": 'Basic realm="r"'}, "unauthorized"),
+        (429, {"Retry-After": "0"}, "rate_limited"),
+        (307, {"Location": "/v2/elsewhere"}, "not_found"),
+    ],
+    ids=["error", "challenge", "rate-limited", "redirect"],
+)
+def test_an_endless_body_on_an_answer_nobody_reads_is_never_read(
+    hostile: HostileRegistry,
+    hostile_certs: Any,
+    tmp_path: Path,
+    status: int,
+    headers: dict[str, str],
+    result: str,
+) -> None:
+    """The bodies of errors, challenges, rate limits and redirects are not read (the
+    connection is closed), however long they are."""
+    hostile.routes[f"/v2/{REPO}/manifests/latest"] = lambda h: h.stream(
+        _zeros(), headers, status=status
+    )
+    started = time.monotonic()
+    facts = make(hostile_certs, tmp_path).inspect(f"{hostile.host}/{REPO}:latest")
+    assert facts.result == result, facts
+    assert time.monotonic() - started < 10

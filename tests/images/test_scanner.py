@@ -4,6 +4,7 @@ registry; what it did not know is read after it, and the next scan shows it."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -53,3 +54,49 @@ async def test_images_are_read_after_a_scan_and_shown_by_the_next(
 
 def registry_client(reg: Registry) -> registry.Client:
     return registry.Client(credentials={reg.host: (USER, PASSWORD)}, ca_file=str(reg.ca_file))
+
+
+async def test_a_stuck_registry_never_holds_the_scanners_shutdown(
+    hostile: Any, hostile_certs: Any, tmp_path: Path
+) -> None:
+    """Issue 23.3: the images a scan did not know are read after it; a registry that
+    drips forever must not keep the scanner from stopping (nor the threads behind it)."""
+    import asyncio
+
+    hostile.routes["*"] = lambda h: h.stream(iter([b" "] * 100_000), delay=0.5)
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "svc.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: svc, namespace: shop}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n"
+        f"        image: {hostile.host}/shop/stuck:1\n"
+        "        env: [{name: DD_APPSEC_ENABLED, value: 'true'}]\n"
+    )
+    client = registry.Client(ca_file=str(hostile_certs.ca_file), timeout=5.0)
+    images = inspector.Inspector(client, cache_dir=tmp_path / "cache", deadline=300.0)
+    config = app_mod.Config(
+        options=scan_mod.Options(paths=(fleet,), inspect_images=True), interval=3600, images=images
+    )
+    app = app_mod.create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await wait_scans(app, 1)
+        for _ in range(100):  # the inspection after the scan is under way (and stuck)
+            if app[app_mod.STATE].inspecting is not None and hostile.seen:
+                break
+            await asyncio.sleep(0.02)
+        assert app[app_mod.STATE].inspecting is not None
+    finally:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await runner.cleanup()
+        took = loop.time() - started
+    assert took < 3.0, f"shutdown took {took:.1f} s"
+    # the inspection itself ends at its next read (the client leaves the dripping
+    # answer), not at its 300 s deadline
+    for _ in range(200):
+        if hostile.finished == len(hostile.seen):
+            break
+        await asyncio.sleep(0.05)
+    assert images.stopping.is_set() and hostile.finished == len(hostile.seen)
