@@ -152,9 +152,11 @@ TABLE: tuple[CodeRow, ...] = (
         effect="unknown",
         help="The compatibility matrix does not cover these facts.",
         messages={
-            "no_rows": "the matrix has no runtime rows for ddtrace {observed}; "
-            "add rows with their source via --matrix",
-            "partial": "the matrix covers only part of ddtrace {observed} for runtimes",
+            "no_rows": "ddtrace {observed} is outside every release the matrix knows "
+            "(it knows ddtrace {required}), so which Pythons and platforms it runs on is "
+            "unknown; a newer ddcompat, or rows with their source via --matrix, would say",
+            "partial": "ddtrace {observed} is a range the matrix knows only in part (it knows "
+            "ddtrace {required}); name one version to have it judged",
             "feature": "feature {feature} is not in the matrix",
         },
     ),

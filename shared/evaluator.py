@@ -100,7 +100,7 @@ def _line_rows(
             codes.finding(
                 "MATRIX_NOT_COVERED",
                 "no_rows",
-                required=", ".join(sorted({r.ddtrace for r, _, _ in rows})) or None,
+                required=_span([iv for _, iv, _ in rows]),
                 observed=str(ddt),
             )
         )
@@ -111,11 +111,28 @@ def _line_rows(
             codes.finding(
                 "MATRIX_NOT_COVERED",
                 "partial",
-                required=", ".join(sorted({r.ddtrace for r, _ in overlapping})),
+                required=_span([iv for _, iv, _, c in cov if c is not versions.Coverage.NONE]),
                 observed=str(ddt),
             )
         )
     return overlapping, partial, spanning, False
+
+
+def _span(intervals: list[versions.Interval]) -> str | None:
+    """The releases some of ``intervals`` cover, as one range in a user's words
+    (``>=1.0,<5``; the gaps between them are not named)."""
+    if not intervals:
+        return None
+    lows = [iv for iv in intervals if iv.lo is not None]
+    highs = [iv for iv in intervals if iv.hi is not None]
+    parts = []
+    if len(lows) == len(intervals):
+        lo = min(lows, key=lambda iv: (iv.lo, not iv.lo_closed))
+        parts.append(f"{'>=' if lo.lo_closed else '>'}{lo.lo}")
+    if len(highs) == len(intervals):
+        hi = max(highs, key=lambda iv: (iv.hi, iv.hi_closed))
+        parts.append(f"{'<=' if hi.hi_closed else '<'}{hi.hi}")
+    return ",".join(parts) or "any release"
 
 
 def _platform_rows(
