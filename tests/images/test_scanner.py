@@ -22,22 +22,8 @@ async def test_images_are_read_after_a_scan_and_shown_by_the_next(
     d = tmp_path_factory.mktemp("svc")
     layer = Layer({"usr/local/lib/python3.13/": b"", **dist_info("ddtrace", "4.13.1")})
     image = registry.push(layout(d / "oci", [([layer], [], "amd64")]), "shop/svc:7f3c2a1")
-    fleet = tmp_path / "fleet"
-    fleet.mkdir()
-    (fleet / "svc.yaml").write_text(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: svc, namespace: shop}\n"
-        "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n"
-        f"        image: {image}\n"
-        "        env: [{name: DD_APPSEC_ENABLED, value: 'true'}]\n"
-    )
-    client = registry_client(registry)
-    images = inspector.Inspector(client, cache_dir=tmp_path / "cache")
-    config = app_mod.Config(
-        options=scan_mod.Options(paths=(fleet,), inspect_images=True), interval=3600, images=images
-    )
-    app = app_mod.create_app(config)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    images = inspector.Inspector(registry_client(registry), cache_dir=tmp_path / "cache")
+    app, runner = await _started(tmp_path, image, images)
     try:
         await wait_scans(app, 2)  # the first scan, then the one the inspection asked for
         snap = app[app_mod.STATE].published.snapshot
@@ -64,22 +50,9 @@ async def test_a_stuck_registry_never_holds_the_scanners_shutdown(
     import asyncio
 
     hostile.routes["*"] = lambda h: h.stream(iter([b" "] * 100_000), delay=0.5)
-    fleet = tmp_path / "fleet"
-    fleet.mkdir()
-    (fleet / "svc.yaml").write_text(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: svc, namespace: shop}\n"
-        "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n"
-        f"        image: {hostile.host}/shop/stuck:1\n"
-        "        env: [{name: DD_APPSEC_ENABLED, value: 'true'}]\n"
-    )
     client = registry.Client(ca_file=str(hostile_certs.ca_file), timeout=5.0)
     images = inspector.Inspector(client, cache_dir=tmp_path / "cache", deadline=300.0)
-    config = app_mod.Config(
-        options=scan_mod.Options(paths=(fleet,), inspect_images=True), interval=3600, images=images
-    )
-    app = app_mod.create_app(config)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
+    app, runner = await _started(tmp_path, f"{hostile.host}/shop/stuck:1", images)
     try:
         await wait_scans(app, 1)
         for _ in range(100):  # the inspection after the scan is under way (and stuck)
@@ -100,3 +73,32 @@ async def test_a_stuck_registry_never_holds_the_scanners_shutdown(
             break
         await asyncio.sleep(0.05)
     assert images.stopping.is_set() and hostile.finished == len(hostile.seen)
+
+
+async def _started(
+    tmp_path: Path, image: str, images: inspector.Inspector
+) -> tuple[web.Application, web.AppRunner]:
+    """A scanner app (set up, scanning) over a folder with one Deployment of ``image``
+    with AppSec on, inspecting images with ``images``."""
+    config = app_mod.Config(
+        options=scan_mod.Options(paths=(_fleet(tmp_path, image),), inspect_images=True),
+        interval=3600,
+        images=images,
+    )
+    app = app_mod.create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    return app, runner
+
+
+def _fleet(tmp_path: Path, image: str) -> Path:
+    """A folder with one Deployment of ``image`` with AppSec on."""
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "svc.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: svc, namespace: shop}\n"
+        "spec:\n  template:\n    spec:\n      containers:\n      - name: app\n"
+        f"        image: {image}\n"
+        "        env: [{name: DD_APPSEC_ENABLED, value: 'true'}]\n"
+    )
+    return fleet

@@ -33,7 +33,7 @@ def test_an_lru_cache_keeps_what_is_used_and_counts_entries() -> None:
     assert (c.hits, c.misses) == (1, 0)
 
 
-def _workload(ddtrace: str, name: str = "api") -> model.WorkloadContainer:
+def workload(ddtrace: str, name: str = "api") -> model.WorkloadContainer:
     facts = model.Facts(
         "kubernetes",
         ddtrace,
@@ -48,7 +48,7 @@ def test_evaluators_with_other_policies_never_share_an_answer() -> None:
     strict = policy.from_data({"severities": {"DDTRACE_UNKNOWN": "error"}})
     lenient = evaluator.Evaluator(SEED)
     harsh = evaluator.Evaluator(SEED, strict)
-    w = _workload(">=1.8,<2")  # partly older than Threat Detection needs: DDTRACE_UNKNOWN
+    w = workload(">=1.8,<2")  # partly older than Threat Detection needs: DDTRACE_UNKNOWN
     for _ in range(2):  # the second round is answered from each one's caches
         assert lenient.evaluate(w).compliant
         assert not harsh.evaluate(w).compliant
@@ -58,7 +58,7 @@ def test_a_tiny_budget_gives_the_same_answers_as_a_large_one() -> None:
     tiny = evaluator.Evaluator(SEED, cache_bytes=64)
     large = evaluator.Evaluator(SEED)
     for v in ["1.9.0", "1.20.0", "1.8.0", "2.6.0", "~=1.20", "junk"] * 3:
-        assert tiny.evaluate(_workload(v)) == large.evaluate(_workload(v))
+        assert tiny.evaluate(workload(v)) == large.evaluate(workload(v))
 
 
 def test_a_reader_remembers_templates_without_mixing_them_up() -> None:

@@ -5,18 +5,11 @@ from __future__ import annotations
 
 from ddcompat.shared import evaluator, model
 from ddcompat.shared import matrix as matrix_mod
+from tests.matrix.test_caches import workload
 
 
 def _reasons(edition: str, ddtrace: str) -> list[model.Reason]:
-    facts = model.Facts(
-        "kubernetes",
-        ddtrace,
-        "3.11",
-        model.Platform("linux", ("amd64",)),
-        frozenset({"threat_detection"}),
-    )
-    w = model.WorkloadContainer("f", "Deployment", "shop", "api", "app", facts)
-    result = evaluator.Evaluator(matrix_mod.load(edition=edition)).evaluate(w)
+    result = evaluator.Evaluator(matrix_mod.load(edition=edition)).evaluate(workload(ddtrace))
     return [
         r for r in result.features["threat_detection"].reasons if r.code == "MATRIX_NOT_COVERED"
     ]
