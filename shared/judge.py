@@ -50,14 +50,6 @@ class Judge:
         self.reader = k8s_parser.Reader()
         self.sources = tuple(sources)
 
-    @property
-    def matrix(self) -> matrix_mod.Matrix:
-        return self.evaluator.matrix
-
-    @property
-    def policy(self) -> policy_mod.Policy:
-        return self.evaluator.policy
-
     def has_source(self, name: str) -> bool:
         """Whether a source of this name is in force (a front end feeds it)."""
         return any(s.name == name for s in self.sources)
@@ -68,7 +60,7 @@ class Judge:
 
     def state(self) -> Hashable:
         """Everything a judgement depends on besides the workload: the day judged, the
-        matrix (edition and version), the policy, and what each source knows."""
+        matrix (name and version), the policy, and what each source knows."""
         m = self.evaluator.matrix
         return (
             self.evaluator.day(),
@@ -96,7 +88,7 @@ class Judge:
 
     def judge(self, w: model.WorkloadContainer, want: Want | None = None) -> model.WorkloadResult:
         """One workload, its facts completed by the sources, evaluated."""
-        return self.evaluator.evaluate(self.facts(w, want) if self.sources else w)
+        return self.evaluator.evaluate(self.facts(w, want))
 
     def judge_all(
         self, workloads: Iterable[model.WorkloadContainer], want: Want | None = None

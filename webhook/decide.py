@@ -14,9 +14,9 @@ from typing import Any
 import msgspec
 
 from ddcompat.shared import cache as cache_mod
-from ddcompat.shared import evaluator, model, signals
 from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import model, signals
 from ddcompat.shared import policy as policy_mod
 from ddcompat.shared.facts import FactSource
 from ddcompat.shared.facts.image import ImageSource
@@ -137,10 +137,6 @@ class Judge:
     @property
     def reader(self) -> k8s_parser.Reader:
         return self.core.reader
-
-    @property
-    def evaluator(self) -> evaluator.Evaluator:
-        return self.core.evaluator
 
     def want(self, key: tuple[str, str, str]) -> None:
         """Queue what a source needs read (bounded: past it, asked for again later)."""

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from ddcompat.shared import model
 from ddcompat.webhook.decide import DeadlineExceeded, Judgement
-from ddcompat.webhook.wire import API_VERSION, AdmissionResponse, AdmissionReview, Status
+from ddcompat.webhook.wire import API_VERSION, AdmissionResponse, AdmissionReview
 
 Mode = Literal["enforce", "warn", "audit"]
 MODES: tuple[Mode, ...] = ("enforce", "warn", "audit")
@@ -104,15 +104,24 @@ def answer(
             ),
             "warned",
         )
-    message = _short(
-        f"ddcompat: {subject} uses Application Security features its tracer/runtime "
-        f"does not support: " + "; ".join(failing),
+    return outcome(_forbidden(uid, _unsupported(f"{subject} ", failing), warnings), "denied")
+
+
+def _unsupported(subject: str, failing: tuple[str, ...], note: str = "") -> str:
+    """The message of a denial: what is not supported, bounded."""
+    return _short(
+        f"ddcompat: {subject}uses Application Security features its tracer/runtime does not "
+        f"support: " + "; ".join(failing) + note,
         MAX_MESSAGE_LEN,
     )
+
+
+def _forbidden(uid: str, message: str, warnings: tuple[str, ...] = ()) -> AdmissionReview:
+    """A denial: a 403 status with ``message`` (and the bounded warnings)."""
     extra: dict[str, Any] = {"status": {"code": 403, "reason": "Forbidden", "message": message}}
     if warnings:
         extra["warnings"] = _bounded(["ddcompat: " + w for w in warnings])
-    return outcome(answer_review(uid, False, **extra), "denied")
+    return answer_review(uid, False, **extra)
 
 
 def failure_response(exc: DeadlineExceeded, *, allow: bool, why: str, mode: Mode) -> Outcome:
@@ -122,19 +131,11 @@ def failure_response(exc: DeadlineExceeded, *, allow: bool, why: str, mode: Mode
     uid, operation = exc.uid, exc.operation
     kind = exc.kind
     if exc.failing and mode == "enforce":
-        message = _short(
-            f"ddcompat: uses Application Security features its tracer/runtime does not "
-            f"support: {'; '.join(exc.failing)} ({why}; the rest was not judged)",
-            MAX_MESSAGE_LEN,
-        )
-        status_: Status = {"code": 403, "reason": "Forbidden", "message": message}
-        return Outcome(
-            answer_review(uid, False, status=status_), "denied", operation, mode, kind=kind
-        )
+        message = _unsupported("", exc.failing, f" ({why}; the rest was not judged)")
+        return Outcome(_forbidden(uid, message), "denied", operation, mode, kind=kind)
     warning = f"ddcompat: {why}; {'admitted' if allow else 'rejected'} per the failure mode"
     if allow:
         return Outcome(
             answer_review(uid, True, warnings=[warning]), "allowed", operation, mode, kind=kind
         )
-    status: Status = {"code": 403, "reason": "Forbidden", "message": warning}
-    return Outcome(answer_review(uid, False, status=status), "denied", operation, mode, kind=kind)
+    return Outcome(_forbidden(uid, warning), "denied", operation, mode, kind=kind)

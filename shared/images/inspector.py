@@ -25,7 +25,7 @@ import msgspec
 
 from ddcompat.shared import cache as cache_mod
 from ddcompat.shared import model, precedence
-from ddcompat.shared.images import layers, reference, registry
+from ddcompat.shared.images import layers, options, reference, registry
 from ddcompat.shared.parsers import dockerfile
 
 Result = Literal[
@@ -43,9 +43,6 @@ Result = Literal[
     "error",
 ]
 RESULTS: tuple[str, ...] = Result.__args__  # type: ignore[attr-defined]
-DEFAULT_MAX_BYTES = 512 << 20
-DEFAULT_MAX_UNPACKED = 2 << 30
-DEFAULT_DEADLINE = 60.0
 FORMAT = 2  # of the cached entries on disk (2: keyed by registry and repository)
 # an image entry's key: (registry, repository, digest, os, arch)
 ImageKey = tuple[str, str, str, str, str]
@@ -95,9 +92,10 @@ class Inspector:
         client: registry.Client,
         *,
         cache_dir: Path | None = None,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        max_unpacked: int = DEFAULT_MAX_UNPACKED,
-        deadline: float = DEFAULT_DEADLINE,
+        # (the defaults live with the flags that set them)
+        max_bytes: int = options.DEFAULT_MAX_BYTES,
+        max_unpacked: int = options.DEFAULT_MAX_UNPACKED,
+        deadline: float = options.DEFAULT_TIMEOUT,
         run_timeout: float | None = None,
         max_entries: int = 10_000,
     ) -> None:
@@ -232,11 +230,8 @@ class Inspector:
         if config_desc is not None and not isinstance(config_desc, dict):
             raise registry.RegistryError("bad_manifest", f"{ref}: config is not an object")
         config = (
-            self.client.blob_json(
-                pinned,
-                registry.valid_digest(config_desc["digest"], f"{ref} config"),
-                deadline=deadline,
-            )
+            # (blob_json checks the digest before any request is made of it)
+            self.client.blob_json(pinned, config_desc["digest"], deadline=deadline)
             if config_desc and "digest" in config_desc
             else {}
         )
@@ -301,7 +296,7 @@ class Inspector:
         before (by any image), else read from the registry, checked against its digest
         (and kept)."""
         for d in descs:
-            digest = registry.valid_digest(d.get("digest"), f"{ref} layer")
+            digest: str = d["digest"]  # (each checked by _inspect before any request)
             media = d.get("mediaType")
             media = media if isinstance(media, str) else ""
             if "foreign" in media or "nondistributable" in media:

@@ -114,8 +114,7 @@ def read_capped(resp: Any, limit: int, deadline: Deadline, what: str) -> bytes:
     size = 0
     try:
         while True:
-            deadline.left(what)
-            chunk = resp.read1(CHUNK, decode_content=False)
+            chunk = read_chunk(resp, CHUNK, deadline, what)
             if not chunk:
                 resp.release_conn()  # (read to its end: the connection can be reused)
                 return b"".join(parts)
@@ -123,12 +122,20 @@ def read_capped(resp: Any, limit: int, deadline: Deadline, what: str) -> bytes:
             if size > limit:
                 raise RegistryError("bad_manifest", f"{what}: larger than {limit} bytes")
             parts.append(chunk)
-    except urllib3.exceptions.HTTPError as exc:
-        abandon(resp)
-        raise RegistryError("unreachable", f"{what}: {type(exc).__name__}") from None
     except BaseException:
         abandon(resp)
         raise
+
+
+def read_chunk(resp: Any, n: int, deadline: Deadline, what: str) -> bytes:
+    """What has arrived of a body, at most ``n`` bytes, after checking the deadline: one
+    socket read, so it waits at most the read timeout however slowly the body comes."""
+    deadline.left(what)
+    try:
+        data: bytes = resp.read1(n, decode_content=False)
+    except urllib3.exceptions.HTTPError as exc:
+        raise RegistryError("unreachable", f"{what}: {type(exc).__name__}") from None
+    return data
 
 
 def abandon(resp: Any) -> None:
@@ -153,20 +160,16 @@ def decode_json(body: bytes, what: str) -> Any:
 
 
 class Verified:
-    """A blob's body as it streams: each read waits at most the read timeout and checks the
-    deadline, and the bytes are hashed; :meth:`verify` reads what is left and compares the
-    hash with the digest the blob was asked for."""
+    """A blob's body as it streams: each read is one :func:`read_chunk` and the bytes are
+    hashed; once the body is read to its end, :meth:`matches` compares the hash with the
+    digest the blob was asked for."""
 
     def __init__(self, resp: Any, digest: str, deadline: Deadline, what: str) -> None:
         self.resp, self.digest, self.deadline, self.what = resp, digest, deadline, what
         self.hash = hashlib.sha256()
 
     def read(self, n: int = -1) -> bytes:
-        self.deadline.left(self.what)
-        try:
-            data: bytes = self.resp.read1(n if n and n > 0 else CHUNK, decode_content=False)
-        except urllib3.exceptions.HTTPError as exc:
-            raise RegistryError("unreachable", f"{self.what}: {type(exc).__name__}") from None
+        data = read_chunk(self.resp, n if n and n > 0 else CHUNK, self.deadline, self.what)
         self.hash.update(data)
         return data
 
@@ -398,7 +401,7 @@ class Client:
             )
         data = decode_json(read_capped(resp, MAX_TOKEN, deadline, f"{host} token"), "token")
         token = (data.get("token") or data.get("access_token")) if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token or len(token) > MAX_TOKEN:
+        if not isinstance(token, str) or not token:
             raise RegistryError("unauthorized", f"{host}: token service gave no token")
         self._tokens[(host, scope)] = f"Bearer {token}"
 

@@ -139,7 +139,7 @@ def _reason(exc: BaseException) -> str:
     from botocore import exceptions as bx
 
     if isinstance(exc, bx.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = _code(exc)
         if code in (
             "AccessDenied",
             "AccessDeniedException",
