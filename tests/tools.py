@@ -20,7 +20,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import trustme
 from aiohttp import web
@@ -163,3 +163,21 @@ def peak_memory(fn: Callable[[], T]) -> tuple[T, int]:
         return out, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def chart_values() -> dict[str, Any]:
+    """The chart's default values (helm/ddcompat/values.yaml)."""
+    import yaml
+
+    values: dict[str, Any] = yaml.safe_load(
+        (ROOT / "helm" / "ddcompat" / "values.yaml").read_text(encoding="utf-8")
+    )
+    return values
+
+
+def webhook_memory_limit() -> tuple[str, int]:
+    """The webhook's memory limit in the chart, as written (``160Mi``) and in MiB: the
+    smallest limit of any ddcompat pod."""
+    limit = str(chart_values()["webhook"]["resources"]["limits"]["memory"])
+    assert limit.endswith("Mi"), limit
+    return limit, int(limit[:-2])

@@ -75,7 +75,11 @@ class _Interpolated:
 
     def __init__(self, variables: Mapping[str, str]) -> None:
         self.variables = variables
+        # the variables each field needed and did not get (unset, or too long once
+        # expanded: either way the value is unknown)
         self.unresolved: dict[str, tuple[str, ...]] = {}
+        # the fields whose references were too long once expanded (said in a warning)
+        self.too_long: dict[str, tuple[str, ...]] = {}
         # (one growth budget for the whole file: references past it are left empty)
         self.budget = _interpolate.Budget()
 
@@ -84,6 +88,8 @@ class _Interpolated:
             got = _interpolate.expand(node, self.variables, dollar_escape=True, budget=self.budget)
             if got.unresolved or got.too_long:
                 self.unresolved[where] = got.unresolved + got.too_long
+            if got.too_long and len(self.too_long) < _envfile.MAX_PROBLEMS:
+                self.too_long[where] = got.too_long
             return got.text
         if isinstance(node, dict):
             return {k: self.walk(v, _common.join(where, str(k))) for k, v in node.items()}
@@ -140,6 +146,8 @@ class _Reader:
         interp = _Interpolated(self.variables)
         self.doc: Mapping[str, Any] = interp.walk(dict(doc))
         self.unresolved = interp.unresolved
+        for field, names in interp.too_long.items():
+            self.warn(field, f"{', '.join(names)}: too long once expanded; left unknown")
 
     def warn(self, field: str, message: str) -> None:
         self.warnings.append(model.InputError(self.source, message, field))

@@ -29,7 +29,7 @@ from tests.images.hostile import (
     image,
     tar_of,
 )
-from tests.tools import peak_memory
+from tests.tools import peak_memory, webhook_memory_limit
 from tests.webhook.conftest import PYTHON_APP, pod
 
 REPO = "team/api"
@@ -525,12 +525,7 @@ def test_check_reads_a_bomb_within_the_webhooks_memory_limit(
     import subprocess
     import sys
 
-    import yaml
-
-    limit = yaml.safe_load(
-        (Path(__file__).resolve().parents[2] / "helm/ddcompat/values.yaml").read_text()
-    )["webhook"]["resources"]["limits"]["memory"]
-    assert limit.endswith("Mi")
+    limit, limit_mib = webhook_memory_limit()
     bomb = image([_bomb("gzip", 512 << 20)], env=())
     hostile.serve_image(REPO, bomb, tag="bomb")
     hostile.routes[f"/v2/{REPO}/manifests/endless"] = lambda h: h.stream(
@@ -573,7 +568,7 @@ def test_check_reads_a_bomb_within_the_webhooks_memory_limit(
     assert b"image not inspected (bad_manifest)" in err, err[-500:]
     assert json.loads(done.stdout)["workloads"]
     print(f"check on a 512 MiB gzip bomb and an endless manifest: peak RSS {peak_mib:.0f} MiB")
-    assert peak_mib < int(limit[:-2]), f"peak RSS {peak_mib:.0f} MiB, limit {limit}"
+    assert peak_mib < limit_mib, f"peak RSS {peak_mib:.0f} MiB, limit {limit}"
 
 
 @pytest.mark.parametrize(

@@ -14,26 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.tools import wait_ready
+from tests.tools import chart_values, wait_ready, webhook_memory_limit
 from tests.webhook.conftest import review
 from tests.webhook.test_serve import request, start
 
-VALUES = yaml.safe_load(
-    (Path(__file__).resolve().parents[2] / "helm/ddcompat/values.yaml").read_text()
-)
-DEADLINE_MS = str(VALUES["webhook"]["deadlineMs"])
-LIMIT = VALUES["webhook"]["resources"]["limits"]["memory"]  # e.g. 160Mi
+DEADLINE_MS = str(chart_values()["webhook"]["deadlineMs"])
+LIMIT, LIMIT_MIB = webhook_memory_limit()  # e.g. 160Mi
 MAX_BODY = 3 << 20
 EXAMPLES = 40
-
-
-def _mib(quantity: str) -> int:
-    assert quantity.endswith("Mi"), quantity
-    return int(quantity[:-2])
 
 
 @st.composite
@@ -168,4 +159,4 @@ def test_reviews_of_every_shape_are_denied_in_time_within_the_memory_limit(
             f"peak RSS {peak:.0f} MiB (limit {LIMIT})"
         )
     assert len(tried) >= EXAMPLES // 2
-    assert peak < _mib(LIMIT), f"peak RSS {peak:.0f} MiB over the chart's limit {LIMIT}"
+    assert peak < LIMIT_MIB, f"peak RSS {peak:.0f} MiB over the chart's limit {LIMIT}"
