@@ -63,6 +63,67 @@ TABLE: tuple[CodeRow, ...] = (
             "partial": "CPython {python} is a supported runtime for only part of ddtrace "
             "{ddtrace}; pin the version",
             "feature": "{title} does not run on CPython {python} with ddtrace {observed}",
+            "free_threaded": "free-threaded CPython {observed} has no ddtrace wheel in any "
+            "release the matrix knows (ddtrace publishes wheels for CPython {required} with "
+            "the GIL only); use the standard CPython {python} build",
+        },
+    ),
+    CodeRow(
+        code="INJECTION_PYTHON_UNSUPPORTED",
+        severity="error",
+        effect="unsupported",
+        help="Datadog library injection does not inject into this Python: the application "
+        "runs without ddtrace.",
+        messages={
+            "default": "library injection of ddtrace {observed} injects into CPython "
+            "{required} only: on CPython {python} it stops and the application runs without "
+            "ddtrace",
+            "partial": "library injection injects into CPython {python} for only part of "
+            "ddtrace {observed} (CPython {required}); pin the injected version",
+        },
+    ),
+    CodeRow(
+        code="LAMBDA_FEATURE_OFF",
+        severity="error",
+        effect="unsupported",
+        help="The Datadog Lambda layer turns the feature off whatever the tracer could do.",
+        messages={
+            "default": "{title} is off on Datadog Lambda layer {observed}: {detail}; use "
+            "layer {supported_from} or newer",
+            "maybe": "{title} may be off on Datadog Lambda layer {observed} (layers "
+            "{layers}: {detail}); name the layer version",
+        },
+    ),
+    CodeRow(
+        code="LAMBDA_LAYER_EARLY",
+        severity="warning",
+        effect="none",
+        help="The feature runs on this Datadog Lambda layer, but Datadog's tooling supports "
+        "it only from a later layer.",
+        messages={"default": "{variable} on Datadog Lambda layer {observed}: {detail}"},
+    ),
+    CodeRow(
+        code="LAMBDA_RUNTIME_DEPRECATED",
+        severity="warning",
+        effect="none",
+        help="AWS has deprecated the Lambda runtime (no more security patches).",
+        messages={
+            "default": "AWS deprecated the Lambda runtime {runtime} on {deprecated}: no "
+            "more security patches{blocks}",
+        },
+    ),
+    CodeRow(
+        code="FACTS_OLDER_THAN_RELEASE",
+        severity="info",
+        effect="none",
+        help="The release is newer than the newest the matrix's facts know: judged by its "
+        "line's rows.",
+        messages={
+            "default": "ddtrace {observed} is newer than the newest {line}.x release these "
+            "facts know ({newest}, read {read}): judged by the {line}.x line's rows",
+            "layer": "Datadog Lambda layer {observed} is newer than the newest these facts "
+            "know ({newest}, read {read}): its tracer is taken as layer {newest}'s "
+            "requirement allows",
         },
     ),
     CodeRow(
@@ -174,7 +235,19 @@ TABLE: tuple[CodeRow, ...] = (
         help="The ddtrace release line is at end of life on the date judged.",
         messages={
             "default": "ddtrace {observed} is on a release line at end of life ({branch}) "
-            "as of {as_of}"
+            "as of {as_of}",
+            "forecast": "ddtrace {observed} is on a release line at end of life ({branch}) "
+            "as of {as_of} by the vendor's forecast ({estimate})",
+        },
+    ),
+    CodeRow(
+        code="LIFECYCLE_FORECAST",
+        severity="info",
+        effect="none",
+        help="The vendor forecasts when the ddtrace release line leaves its support level.",
+        messages={
+            "default": "ddtrace {observed}: the {branch} line is in {level} until {until} "
+            "by the vendor's forecast ({estimate})",
         },
     ),
     CodeRow(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -44,12 +45,43 @@ _Candidate = tuple[matrix_mod.RuntimeRow, Any]
 
 
 def _runtime_findings(
-    facts: model.Facts, ddt: versions.Interval | None, m: matrix_mod.Matrix
+    facts: model.Facts, ddt: versions.Interval | None, m: matrix_mod.Matrix, as_of: str
 ) -> tuple[Findings, frozenset[str]]:
     """What the matrix's runtime rows say of these facts, in stages: the Lambda layer's
     Python, the rows of the tracer's line, the platform, the Python version. A stage that
-    leaves nothing to judge ends the walk."""
+    leaves nothing to judge ends the walk. Then library injection's Python gate and the
+    Lambda runtime's lifecycle, which hold whatever the rows said."""
     out: list[model.Finding] = []
+    not_checked = _runtime_rows_findings(facts, ddt, m, out)
+    if ddt is not None and facts.sources.ddtrace == "library_injection" and m.injection:
+        out.extend(_injection_findings(facts.python, ddt, m))
+    if facts.deployment_type == "lambda" and facts.python and m.lambda_runtimes:
+        out.extend(_lambda_runtime_findings(facts.python, m, as_of))
+    known = m.known
+    if (
+        facts.lambda_layer is not None
+        and known is not None
+        and known.lambda_layer_latest is not None
+        and facts.lambda_layer > known.lambda_layer_latest
+    ):
+        out.append(
+            codes.finding(
+                "FACTS_OLDER_THAN_RELEASE",
+                "layer",
+                observed=str(facts.lambda_layer),
+                newest=known.lambda_layer_latest,
+                read=known.read,
+            )
+        )
+    return tuple(out), not_checked
+
+
+def _runtime_rows_findings(
+    facts: model.Facts,
+    ddt: versions.Interval | None,
+    m: matrix_mod.Matrix,
+    out: list[model.Finding],
+) -> frozenset[str]:
     not_checked: set[str] = set()
     mismatch = _layer_mismatch(facts)
     if mismatch is not None:
@@ -62,7 +94,67 @@ def _runtime_findings(
         on_os = _platform_rows(facts.platform, candidates, bad, out, not_checked)
         if on_os is not None:
             _python_findings(facts.python, on_os, ddt, bad, spanning, out, not_checked)
-    return tuple(out), frozenset(not_checked)
+    return frozenset(not_checked)
+
+
+def _injection_findings(
+    python: str | None, ddt: versions.Interval, m: matrix_mod.Matrix
+) -> Findings:
+    """Library injection's Python gate (matrix ``injection``): outside it the injector
+    stops and the application runs without ddtrace. Certain when every row of the
+    injected version excludes the Python, open when only some do."""
+    pm = versions.python_minor(python) if python else None
+    if pm is None:
+        return ()
+    rows = [
+        (r, py)
+        for r, iv, py in m.injection_intervals
+        if versions.coverage(ddt, iv) is not versions.Coverage.NONE
+    ]
+    if not rows:
+        return ()  # an injector the matrix has no rows for: nothing known of its gate
+    allowed = [pm in py for _, py in rows]
+    if all(allowed):
+        return ()
+    covered = versions.union_covers(ddt, [versions.parse_range(r.ddtrace) for r, _ in rows])
+    certain = not any(allowed) and covered
+    pythons = ", ".join(dict.fromkeys(p for r, _ in rows for p in r.python))
+    return (
+        codes.finding(
+            "INJECTION_PYTHON_UNSUPPORTED",
+            "default" if certain else "partial",
+            effect=None if certain else "unknown",
+            required=pythons,
+            observed=str(ddt),
+            python=f"{pm[0]}.{pm[1]}",
+        ),
+    )
+
+
+def _lambda_runtime_findings(python: str, m: matrix_mod.Matrix, as_of: str) -> Findings:
+    """AWS's lifecycle of the function's Lambda runtime (matrix ``lambda_runtimes``)."""
+    pm = versions.python_minor(python)
+    row = m.lambda_runtime.get(f"python{pm[0]}.{pm[1]}") if pm else None
+    if row is None or as_of < row.deprecated:
+        return ()
+    blocks = [
+        f"{what} {'blocked since' if as_of >= day else 'blocked from'} {day}"
+        for what, day in (
+            ("creating functions", row.create_blocked),
+            ("updating them", row.update_blocked),
+        )
+        if day
+    ]
+    return (
+        codes.finding(
+            "LAMBDA_RUNTIME_DEPRECATED",
+            required=None,
+            observed=row.runtime,
+            runtime=row.runtime,
+            deprecated=row.deprecated,
+            blocks=f"; {', '.join(blocks)}" if blocks else "",
+        ),
+    )
 
 
 def _layer_mismatch(facts: model.Facts) -> model.Finding | None:
@@ -196,7 +288,21 @@ def _python_findings(
         not_checked.add("python")
         out.append(codes.finding("PYTHON_UNKNOWN", "missing"))
         return
-    pm = versions.python_minor(python)
+    free_threaded = _FREE_THREADED.match(python) is not None
+    pm = versions.python_minor(python.strip().rstrip("tT") if free_threaded else python)
+    if pm is not None and free_threaded:
+        # no published wheel is free-threaded (make facts refuses to derive if one is)
+        out.append(
+            codes.finding(
+                "PYTHON_UNSUPPORTED",
+                "free_threaded",
+                effect=bad,
+                required=_fmt_pythons([r for r, _ in on_os]),
+                observed=python.strip(),
+                python=f"{pm[0]}.{pm[1]}",
+            )
+        )
+        return
     if pm is None:
         # python:3 floats across minor versions; anything else is not a version
         variant = "floating" if python.strip().isdigit() else "unreadable"
@@ -225,6 +331,10 @@ def _python_findings(
                 ddtrace=ddt,
             )
         )
+
+
+# CPython built without the GIL: 3.13t, 3.14t (the ABI tag's `t`)
+_FREE_THREADED = re.compile(r"^\s*\d+\.\d+(?:\.\d+)?t\s*$", re.IGNORECASE)
 
 
 def _framework_findings(
@@ -320,8 +430,19 @@ class Caches(msgspec.Struct):
 
     facts: cache_mod.Cache[tuple[model.Facts, frozenset[str]], FactsFindings]
     common: cache_mod.Cache[str | None, tuple[Findings, versions.Interval | None]]
+    # (ddtrace, python, platform, layer's Python, deployment type, where ddtrace came
+    # from, Lambda layer)
     runtime: cache_mod.Cache[
-        tuple[str | None, str | None, model.Platform, str | None], tuple[Findings, frozenset[str]]
+        tuple[
+            str | None,
+            str | None,
+            model.Platform,
+            str | None,
+            model.DeploymentType,
+            model.FactSource | None,
+            int | None,
+        ],
+        tuple[Findings, frozenset[str]],
     ]
     feature: cache_mod.Cache[tuple[str, str | None, str], tuple[Findings, bool]]
     frameworks: cache_mod.Cache[tuple[str, tuple[tuple[str, str], ...]], Findings]
@@ -422,9 +543,17 @@ class Evaluator:
         common, ddt = c.common.get(ddtrace) or c.common.put(
             ddtrace, _common_findings(ddtrace, m, self.as_of)
         )
-        rt_key = (ddtrace, facts.python, facts.platform, facts.layer_python)
+        rt_key = (
+            ddtrace,
+            facts.python,
+            facts.platform,
+            facts.layer_python,
+            facts.deployment_type,
+            facts.sources.ddtrace,
+            facts.lambda_layer,
+        )
         runtime, rt_not_checked = c.runtime.get(rt_key) or c.runtime.put(
-            rt_key, _runtime_findings(facts, ddt, m)
+            rt_key, _runtime_findings(facts, ddt, m, self.as_of)
         )
         not_checked |= rt_not_checked
         result: dict[str, Findings] = {}
@@ -466,6 +595,12 @@ class Evaluator:
                 )
             if ddt is not None and feature in m.restrictions_by_feature:
                 found += _restricted(row, facts, ddt, m)
+            if (
+                facts.deployment_type == "lambda"
+                and facts.lambda_layer is not None
+                and m.layer_rows
+            ):
+                found += _layer_rows(row, facts, m)
             if facts.settings and m.settings:
                 s_key = (
                     feature,
@@ -503,6 +638,19 @@ class Evaluator:
             and versions.coverage(ddt, iv) is versions.Coverage.ALL
             # where the deployment type cannot run it, the tracer does not either
             and getattr(support.get((facts.deployment_type, row.feature)), "supported", True)
+            and not self._layer_turns_off(facts, row.feature)
+        )
+
+    def _layer_turns_off(self, facts: model.Facts, feature: str) -> bool:
+        """Whether the function's Datadog Lambda layer turns ``feature`` off."""
+        if facts.deployment_type != "lambda" or facts.lambda_layer is None:
+            return False
+        at = versions.parse_range(str(facts.lambda_layer))
+        return any(
+            r.feature == feature
+            and r.effect == "off"
+            and versions.coverage(at, iv) is not versions.Coverage.NONE
+            for r, iv in self.matrix.layer_rows
         )
 
     def _apply_policy(
@@ -573,6 +721,39 @@ def _restricted(
                     observed=str(ddt),
                     title=row.title,
                     os=os_,
+                )
+            )
+    return tuple(out)
+
+
+def _layer_rows(row: matrix_mod.FeatureRow, facts: model.Facts, m: matrix_mod.Matrix) -> Findings:
+    """What the function's Datadog Lambda layer does to the feature (matrix
+    ``lambda_layers``)."""
+    out: list[model.Finding] = []
+    layer = str(facts.lambda_layer)
+    at = versions.parse_range(layer)
+    for r, iv in m.layer_rows:
+        if r.feature != row.id or versions.coverage(at, iv) is versions.Coverage.NONE:
+            continue
+        if r.effect == "off":
+            out.append(
+                codes.finding(
+                    "LAMBDA_FEATURE_OFF",
+                    required=f">={r.supported_from}" if r.supported_from else None,
+                    observed=layer,
+                    title=row.title,
+                    detail=r.detail,
+                    supported_from=r.supported_from,
+                )
+            )
+        elif r.variable is None or r.variable in facts.settings:
+            out.append(
+                codes.finding(
+                    "LAMBDA_LAYER_EARLY",
+                    required=f">={r.supported_from}" if r.supported_from else None,
+                    observed=layer,
+                    variable=r.variable or row.title,
+                    detail=r.detail,
                 )
             )
     return tuple(out)
@@ -654,14 +835,14 @@ def _common_findings(
     common: list[model.Finding] = []
     in_force = [rb for rb in m.release_branches if rb.applies_on(as_of)]
     for rb in in_force:
+        if versions.coverage(ddt, versions.parse_range(rb.ddtrace)) is not versions.Coverage.ALL:
+            continue
         code = _LEVEL_CODES.get(rb.level)
-        if (
-            code is not None
-            and versions.coverage(ddt, versions.parse_range(rb.ddtrace)) is versions.Coverage.ALL
-        ):
+        if code is not None:
             common.append(
                 codes.finding(
                     code,
+                    "forecast" if rb.forecast and code == "DDTRACE_END_OF_LIFE" else "default",
                     required=", ".join(
                         r.ddtrace for r in in_force if r.level == "general_availability"
                     )
@@ -669,9 +850,47 @@ def _common_findings(
                     observed=str(ddt),
                     branch=rb.ddtrace,
                     as_of=as_of,
+                    estimate=rb.estimate or "an estimate",
                 )
             )
+        if rb.forecast and rb.until is not None:
+            last = datetime.date.fromisoformat(rb.until) - datetime.timedelta(days=1)
+            common.append(
+                codes.finding(
+                    "LIFECYCLE_FORECAST",
+                    observed=str(ddt),
+                    branch=rb.ddtrace,
+                    level=rb.level.replace("_", " "),
+                    until=last.isoformat(),
+                    estimate=rb.estimate or "an estimate",
+                )
+            )
+    newer = _newer_than_known(ddt, m)
+    if newer is not None:
+        common.append(newer)
     return tuple(common), ddt
+
+
+def _newer_than_known(ddt: versions.Interval, m: matrix_mod.Matrix) -> model.Finding | None:
+    """FACTS_OLDER_THAN_RELEASE when every version of ``ddt`` is newer than the newest
+    release of its line the facts know (a line they do not know is MATRIX_NOT_COVERED)."""
+    known = m.known
+    if known is None or ddt.lo is None:
+        return None
+    line = str(ddt.lo.major)
+    newest = known.ddtrace_lines.get(line)
+    if newest is None:
+        return None
+    top = versions.parse_range(newest).lo
+    if top is None or not (ddt.lo > top or (ddt.lo == top and not ddt.lo_closed)):
+        return None
+    return codes.finding(
+        "FACTS_OLDER_THAN_RELEASE",
+        observed=str(ddt),
+        line=line,
+        newest=newest,
+        read=known.read,
+    )
 
 
 _LATEST = frozenset({"latest", "vlatest"})

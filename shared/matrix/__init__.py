@@ -61,6 +61,8 @@ class ReleaseBranchRow(msgspec.Struct, frozen=True):
     # ISO dates: the row applies from ``since`` (inclusive) to ``until`` (exclusive)
     since: str | None = None
     until: str | None = None
+    forecast: bool = False  # the vendor's estimate
+    estimate: str | None = None
 
     def applies_on(self, day: str) -> bool:
         """Whether this row is in force on ``day`` (ISO date; strings compare as dates)."""
@@ -147,6 +149,45 @@ class LatestRow(msgspec.Struct, frozen=True):
     ddtrace: str
 
 
+class InjectionRow(msgspec.Struct, frozen=True, kw_only=True):
+    """The Pythons library injection of ``ddtrace`` installs into."""
+
+    source: str
+    ddtrace: str
+    python: tuple[str, ...]
+
+
+class LambdaLayerRow(msgspec.Struct, frozen=True, kw_only=True):
+    """What Datadog Python Lambda layers ``layers`` do to ``feature`` (``off``: turned
+    off; ``early``: runs, but Datadog's tooling supports it from ``supported_from``)."""
+
+    source: str
+    layers: str
+    feature: model.FeatureId
+    effect: Literal["off", "early"]
+    variable: str | None = None
+    supported_from: int | None = None
+    detail: str
+
+
+class LambdaRuntimeRow(msgspec.Struct, frozen=True, kw_only=True):
+    source: str
+    runtime: str
+    deprecated: str
+    create_blocked: str | None = None
+    update_blocked: str | None = None
+
+
+class Known(msgspec.Struct, frozen=True, kw_only=True):
+    """What the facts know of the vendor's releases and when they were read."""
+
+    source: str
+    read: str
+    ddtrace_latest: str
+    ddtrace_lines: dict[str, str]
+    lambda_layer_latest: int | None = None
+
+
 class Meta(msgspec.Struct, frozen=True):
     name: str
     version: str
@@ -166,6 +207,9 @@ ROW_TYPES: dict[str, type[Any]] = {
     "defaults": DefaultOnRow,
     "restrictions": RestrictionRow,
     "notes": NoteRow,
+    "injection": InjectionRow,
+    "lambda_layers": LambdaLayerRow,
+    "lambda_runtimes": LambdaRuntimeRow,
 }
 SECTIONS = tuple(ROW_TYPES)
 # a setting row with its ddtrace and its Lambda layer intervals
@@ -197,6 +241,27 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     edition: str | None = None  # the built-in edition under the user files, if any
     # the newest ddtrace release the matrix knows: what `latest` (library injection) means
     latest: LatestRow | None = None
+    injection: tuple[InjectionRow, ...] = ()
+    lambda_layers: tuple[LambdaLayerRow, ...] = ()
+    lambda_runtimes: tuple[LambdaRuntimeRow, ...] = ()
+    known: Known | None = None
+
+    @functools.cached_property
+    def injection_intervals(
+        self,
+    ) -> tuple[tuple[InjectionRow, versions.Interval, frozenset[tuple[int, int]]], ...]:
+        return tuple(
+            (r, versions.parse_range(r.ddtrace), versions.expand_python_versions(list(r.python)))
+            for r in self.injection
+        )
+
+    @functools.cached_property
+    def layer_rows(self) -> tuple[tuple[LambdaLayerRow, versions.Interval], ...]:
+        return tuple((r, versions.parse_range(r.layers)) for r in self.lambda_layers)
+
+    @functools.cached_property
+    def lambda_runtime(self) -> dict[str, LambdaRuntimeRow]:
+        return {r.runtime: r for r in self.lambda_runtimes}
 
     @functools.cached_property
     def feature_by_id(self) -> dict[str, FeatureRow]:
@@ -293,12 +358,15 @@ def _builtin_files(edition: str) -> list[tuple[str, str]]:
 def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> Matrix:
     sections: dict[str, list[Any]] = {name: [] for name in SECTIONS}
     meta: Meta | None = None
+    known: Known | None = None
     names: list[str] = []
     for name, (meta_data, rows) in files:
         names.append(name)
         if meta_data is not None:
             latest = meta_data.get("latest")
             meta = Meta(**{**meta_data, "latest": LatestRow(**latest) if latest else None})
+        for k in rows.get("known", ()):
+            known = Known(**k)
         for section, cls in ROW_TYPES.items():
             sections[section].extend(cls(**row) for row in rows.get(section, ()))
     if meta is None:
@@ -308,12 +376,19 @@ def build(files: Iterable[tuple[str, FileData]], edition: str | None = None) -> 
         if row.id in seen:
             raise MatrixError(f"features: feature {row.id!r} is defined twice")
         seen[row.id] = row.source
+    latest = meta.latest
+    if latest is None and known is not None:  # `latest`: what the vendor's index says
+        latest = LatestRow(source=known.source, ddtrace=known.ddtrace_latest)
     return Matrix(
         name=meta.name,
         version=meta.version,
         files=tuple(names),
         edition=edition,
-        latest=meta.latest,
+        latest=latest,
+        known=known,
+        injection=tuple(sections["injection"]),
+        lambda_layers=tuple(sections["lambda_layers"]),
+        lambda_runtimes=tuple(sections["lambda_runtimes"]),
         features=tuple(sections["features"]),
         deployments=tuple(sections["deployments"]),
         release_branches=tuple(sections["release_branches"]),

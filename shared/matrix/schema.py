@@ -93,6 +93,15 @@ class ReleaseBranchRow(_Row):
     level: Literal["maintenance", "general_availability", "end_of_life"]
     since: DateStr | None = None  # from this day (inclusive)
     until: DateStr | None = None  # to this day (exclusive)
+    # the vendor's estimate (its dates may move); `estimate` says it in the vendor's words
+    forecast: bool = False
+    estimate: NonEmpty | None = None
+
+    @pydantic.model_validator(mode="after")
+    def _estimate_of_forecast(self) -> ReleaseBranchRow:
+        if self.estimate is not None and not self.forecast:
+            raise ValueError("estimate is for a forecast row (forecast: true)")
+        return self
 
 
 class RuntimeRow(_Row):
@@ -180,10 +189,61 @@ class NoteRow(_Row):
     text: NonEmpty
 
 
+class InjectionRow(_Row):
+    """The Pythons Datadog library injection (dd-lib-python-init, whose tag is the ddtrace
+    version) installs into; on any other it stops and the application runs without."""
+
+    ddtrace: RangeStr
+    python: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
+
+    @pydantic.field_validator("python")
+    @classmethod
+    def _python_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            versions.expand_python_versions(list(value))
+        except versions.VersionSyntaxError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class LambdaLayerRow(_Row):
+    """What Datadog Python Lambda layers (a range of layer versions) do to a feature:
+    ``off``: the layer turns it off whatever the tracer could do; ``early``: it runs
+    (when turned on by ``variable``) but Datadog's own tooling supports it only from
+    ``supported_from``."""
+
+    layers: RangeStr
+    feature: model.FeatureId
+    effect: Literal["off", "early"]
+    variable: EnvName | None = None
+    supported_from: int | None = None
+    detail: NonEmpty
+
+
+class LambdaRuntimeRow(_Row):
+    """An AWS Lambda runtime's deprecation: no security patches from ``deprecated``;
+    creating, then updating, functions blocked from the later days."""
+
+    runtime: Annotated[str, pydantic.StringConstraints(pattern=r"^python\d+\.\d+$")]
+    deprecated: DateStr
+    create_blocked: DateStr | None = None
+    update_blocked: DateStr | None = None
+
+
 class LatestRow(_Row):
     """The newest ddtrace release the edition knows: what ``latest`` means."""
 
     ddtrace: VersionStr
+
+
+class KnownRow(_Row):
+    """What the facts know of the vendor's releases, and when they were read (written by
+    ``make facts``): the newest release of each ddtrace line, the newest Lambda layer."""
+
+    read: DateStr
+    ddtrace_latest: VersionStr
+    ddtrace_lines: dict[Annotated[str, pydantic.StringConstraints(pattern=r"^\d+$")], VersionStr]
+    lambda_layer_latest: int | None = None
 
 
 class Meta(pydantic.BaseModel):
@@ -199,6 +259,7 @@ class MatrixFile(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid")
     meta: Meta | None = None
+    known: KnownRow | None = None
     features: list[FeatureRow] = []
     deployments: list[DeploymentRow] = []
     release_branches: list[ReleaseBranchRow] = []
@@ -210,11 +271,16 @@ class MatrixFile(pydantic.BaseModel):
     defaults: list[DefaultOnRow] = []
     restrictions: list[RestrictionRow] = []
     notes: list[NoteRow] = []
+    injection: list[InjectionRow] = []
+    lambda_layers: list[LambdaLayerRow] = []
+    lambda_runtimes: list[LambdaRuntimeRow] = []
 
 
 # what names a row in an error, first found first
 _ROW_KEYS = (
     "id",
+    "runtime",
+    "layers",
     "framework",
     "os",
     "deployment_type",
@@ -271,7 +337,8 @@ ROW_MODELS: dict[str, type[_Row]] = {
 
 def to_plain(mf: MatrixFile) -> runtime.FileData:
     """A validated file as plain data (what the runtime rows are made from, and cached)."""
-    return (
-        mf.meta.model_dump() if mf.meta is not None else None,
-        {section: [row.model_dump() for row in getattr(mf, section)] for section in ROW_MODELS},
-    )
+    meta = mf.meta.model_dump() if mf.meta is not None else None
+    rows = {section: [row.model_dump() for row in getattr(mf, section)] for section in ROW_MODELS}
+    if mf.known is not None:
+        rows["known"] = [mf.known.model_dump()]
+    return meta, rows

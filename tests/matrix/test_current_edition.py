@@ -256,7 +256,8 @@ def test_library_injection_as_the_cluster_agent_reads_it() -> None:
 
 
 def test_latest_is_the_newest_release_the_edition_knows() -> None:
-    assert CURRENT.latest is not None and CURRENT.latest.ddtrace == "4.13.1"
+    # PyPI's newest ddtrace on 2026-12-08 (../shared/facts/UPDATE-2026-12.md: 4.16.0)
+    assert CURRENT.latest is not None and CURRENT.latest.ddtrace == "4.16.0"
     r = judge("latest", "3.14", ("threat_detection", "api_security"))
     assert r.compliant and r.features["api_security"].status == "supported"
     assert "MATRIX_NOT_COVERED" not in codes_of(r)
@@ -365,14 +366,23 @@ def test_an_ignored_legacy_variable_names_its_replacement() -> None:
     assert "DD_APPSEC_AUTO_USER_INSTRUMENTATION_MODE" in reason.message
 
 
-# (layer version, function python, ddtrace the layer carries, fact: datadog-lambda-layers.tsv)
+# (layer version, function python, ddtrace the layer carries, fact: its wheel's METADATA on
+# PyPI and the newest ddtrace meeting it on the layer's upload day, or its release notes)
 LAYERS = [
-    (127, "3.12", ">=4.1.1,<5,<=4.12.2", "v8.127.0: ddtrace >=4.1.1,<5,!=4.6.* on Python >=3.10"),
-    (127, "3.9", ">=3.19.1,<4,<=4.12.2", "v8.127.0: ddtrace >=3.19.1,<4 on Python 3.8-3.9"),
-    (113, "3.12", ">=3.11.0,<4,<=3.11.1", "v8.113.0: ddtrace >=3.11.0,<4; newest then 3.11.1"),
-    (105, "3.12", ">=2.20.0,<=2.20.0", "v6.105.0: ddtrace >=2.20.0; newest then 2.20.0"),
-    (72, "3.9", ">=1.6.4,<2.0.0,<=1.12.1", "v72: ddtrace ^1.6.4; newest then 1.12.1"),
-    (80, "3.9", "==1.15.2,<=1.15.2", "v80: ddtrace 1.15.2"),
+    (127, "3.12", ">=4.1.1,<=4.12.2", "8.127.0: ddtrace >=4.1.1,<5,!=4.6.* on Python >=3.10"),
+    (127, "3.9", ">=3.19.1,<=3.19.8", "8.127.0: ddtrace >=3.19.1,<4 on Python 3.8-3.9"),
+    (113, "3.12", ">=3.11.0,<=3.11.1", "8.113.0: ddtrace >=3.11.0,<4; newest then 3.11.1"),
+    (105, "3.12", "2.20.0", "6.105.0: ddtrace >=2.20.0; newest then 2.20.0"),
+    (72, "3.9", ">=1.6.4,<=1.12.1", "4.72.0: ddtrace >=1.6.4,<2.0.0; newest then 1.12.1"),
+    (80, "3.9", "1.15.2", "4.80.0: ddtrace ==1.15.2"),
+    (115, "3.12", ">=3.11.0,<=3.16.0", "v8.115.0 (tag only, never on PyPI): >=3.11.0,<4"),
+    (128, "3.12", "4.15.2", "8.128.0 release notes: bundles ddtrace 4.15.2 on Python >=3.10"),
+    (128, "3.9", "3.19.8", "8.128.0 release notes: bundles ddtrace 3.19.8 on Python 3.8-3.9"),
+    (130, "3.13", "4.16.0", "8.130.0 release notes: bundles ddtrace 4.16.0"),
+    (130, "3.9", "3.19.9", "8.130.0 release notes: bundles ddtrace 3.19.9"),
+    # newer than the facts: the newest layer's requirement, uncapped
+    (131, "3.12", ">=4.1.1,<5", "no layer 131 known on 2026-12-08: 8.130.0's requirement"),
+    (131, "3.9", ">=3.19.1,<4", "no layer 131 known on 2026-12-08: 8.130.0's requirement"),
 ]
 
 

@@ -17,9 +17,10 @@ def _reasons(edition: str, ddtrace: str) -> list[model.Reason]:
 
 def test_a_release_past_the_matrix_names_the_releases_it_knows() -> None:
     [reason] = _reasons("current", "5.0.0")
-    assert reason.required == "<5"
+    # the releases with wheels on PyPI: 0.28.0 (the first with any) to the end of 4.x
+    assert reason.required == ">=0.28.0,<5"
     assert "ddtrace 5.0.0 is outside every release the matrix knows" in reason.message
-    assert "(it knows ddtrace <5)" in reason.message
+    assert "(it knows ddtrace >=0.28.0,<5)" in reason.message
 
 
 def test_a_range_known_in_part_asks_for_one_version() -> None:
