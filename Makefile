@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: example test lint typecheck layers unit bench install system-deps dashboard
+.PHONY: example test lint typecheck layers unit bench install system-deps dashboard facts
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
@@ -61,6 +61,12 @@ test: lint typecheck layers unit
 # compares the two)
 dashboard: install
 	$(BIN)/python -m ddcompat.scanner.dashboard > helm/ddcompat/files/dashboard.json
+
+# The current edition's release facts, derived from PyPI (ddcompat.shared.derive): reads
+# the index again into tests/matrix/pypi/, then rewrites runtimes.yaml and shared/data/*.tsv
+# from it (a test checks, offline, that the shipped files are what the snapshot derives)
+facts: install
+	$(BIN)/python -m ddcompat.shared.derive --refresh
 
 bench: install
 	$(BIN)/python bench/check.py

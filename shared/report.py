@@ -589,10 +589,17 @@ def render_matrix(m: matrix_mod.Matrix) -> str:
         "\nRelease branches\n"
         + _table(
             [
-                [b.ddtrace, b.level, b.since or "", b.until or "", b.source]
+                [
+                    b.ddtrace,
+                    b.level,
+                    b.since or "",
+                    b.until or "",
+                    f"forecast: {b.estimate or 'yes'}" if b.forecast else "",
+                    b.source,
+                ]
                 for b in m.release_branches
             ],
-            ["DDTRACE", "LEVEL", "SINCE", "UNTIL", "SOURCE"],
+            ["DDTRACE", "LEVEL", "SINCE", "UNTIL", "FORECAST", "SOURCE"],
         )
     )
     parts.append(
@@ -641,6 +648,43 @@ def render_matrix(m: matrix_mod.Matrix) -> str:
             ["CODE", "FRAMEWORK", "FEATURES", "MESSAGE", "SOURCE"],
         )
     )
+    for title, header, rows in _extra_sections(m):
+        if rows:
+            parts.append(f"\n{title}\n" + _table(rows, header))
+    if m.known is not None:
+        k = m.known
+        lines = ", ".join(f"{line}.x {v}" for line, v in k.ddtrace_lines.items())
+        parts.append(
+            f"\nReleases known (read {k.read}): newest ddtrace {k.ddtrace_latest} ({lines}); "
+            f"newest Lambda layer {k.lambda_layer_latest or '-'} ({k.source})"
+        )
     if m.notes:
         parts.append("\nNotes\n" + "\n".join(f"- {n.text} ({n.source})" for n in m.notes))
     return "\n".join(parts) + "\n"
+
+
+def _extra_sections(m: matrix_mod.Matrix) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The sections an edition may leave empty: (title, header, rows)."""
+    return [
+        (
+            "Library injection: Pythons injected into",
+            ["DDTRACE", "PYTHON", "SOURCE"],
+            [[r.ddtrace, ", ".join(r.python), r.source] for r in m.injection],
+        ),
+        (
+            "Datadog Lambda layers",
+            ["LAYERS", "FEATURE", "EFFECT", "SUPPORTED FROM", "SOURCE"],
+            [
+                [r.layers, r.feature, r.effect, str(r.supported_from or ""), r.source]
+                for r in m.lambda_layers
+            ],
+        ),
+        (
+            "AWS Lambda runtimes",
+            ["RUNTIME", "DEPRECATED", "CREATE BLOCKED", "UPDATE BLOCKED", "SOURCE"],
+            [
+                [r.runtime, r.deprecated, r.create_blocked or "", r.update_blocked or "", r.source]
+                for r in m.lambda_runtimes
+            ],
+        ),
+    ]

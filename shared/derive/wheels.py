@@ -9,6 +9,7 @@ newer than the facts is judged by its line's rows).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -80,6 +81,7 @@ def _python(interpreter: str, abi: str) -> tuple[int, int] | None:
     return int(m.group(1)), int(m.group(2))
 
 
+@functools.lru_cache(maxsize=4096)
 def _allows(requires_python: str | None, py: tuple[int, int]) -> bool:
     if not requires_python:
         return True
@@ -88,6 +90,27 @@ def _allows(requires_python: str | None, py: tuple[int, int]) -> bool:
     except InvalidSpecifier:
         return True  # unreadable: pip would not filter on it either
     return spec.contains(f"{py[0]}.{py[1]}", prereleases=True)
+
+
+def _wheel(
+    f: pypi.SnapshotFile,
+    supported: set[tuple[str, str, tuple[int, int]]],
+    words: dict[tuple[str, str], set[str]],
+) -> None:
+    """Add what one wheel supports."""
+    for tag in parse_wheel_filename(f["filename"])[3]:
+        py = _python(tag.interpreter, tag.abi)
+        if py is None:
+            raise DeriveError(
+                "a free-threaded wheel; the matrix has no rows for free-threaded Pythons "
+                "yet (add them before deriving)"
+            )
+        if not _allows(f["requires_python"], py):
+            continue  # (cp315 under <3.15: pip never installs it)
+        os_, arches = platform_of(tag.platform)
+        for arch, word in arches:
+            supported.add((os_, arch, py))
+            words[(os_, arch)].add(word)
 
 
 def releases(files: Iterable[pypi.SnapshotFile]) -> list[Release]:
@@ -106,19 +129,10 @@ def releases(files: Iterable[pypi.SnapshotFile]) -> list[Release]:
             if not f["filename"].endswith(".whl"):
                 continue
             wheels += 1
-            for tag in parse_wheel_filename(f["filename"])[3]:
-                py = _python(tag.interpreter, tag.abi)
-                if py is None:
-                    raise DeriveError(
-                        f"{f['filename']}: a free-threaded wheel; the matrix has no rows for "
-                        "free-threaded Pythons yet (add them before deriving)"
-                    )
-                if not _allows(f["requires_python"], py):
-                    continue  # (cp315 under <3.15: pip never installs it)
-                os_, arches = platform_of(tag.platform)
-                for arch, word in arches:
-                    supported.add((os_, arch, py))
-                    words[(os_, arch)].add(word)
+            try:
+                _wheel(f, supported, words)
+            except DeriveError as exc:
+                raise DeriveError(f"{f['filename']}: {exc}") from None
         yanked = [bool(f["yanked"]) for f in fs]
         requires = sorted({f["requires_python"] or "" for f in fs} - {""})
         out.append(
