@@ -296,6 +296,7 @@ def create_app(config: Config) -> web.Application:
     app[STATE] = State(
         config=config, published=published, metrics=collector.SelfMetrics.create(published)
     )
+    serving.register_matrix_info(app[STATE].metrics.registry, config.settings.matrix)
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_get("/", page)
     app.router.add_get("/metrics", metrics)

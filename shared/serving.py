@@ -13,12 +13,35 @@ from aiohttp import web
 from prometheus_client import exposition
 
 from ddcompat.shared import about
+from ddcompat.shared import matrix as matrix_mod
 
 
 def register_build_info(registry: prom.CollectorRegistry, component: str) -> None:
     """``ddcompat_build_info{version,component}`` in ``registry``."""
     info = prom.Info("ddcompat_build", "ddcompat build information", registry=registry)
     info.info({"version": about.version(), "component": component})
+
+
+def register_matrix_info(registry: prom.CollectorRegistry, m: matrix_mod.Matrix) -> None:
+    """``ddcompat_matrix_info{name,version,edition,facts_read}`` (one series), and when the
+    matrix says the day its release facts were read, ``ddcompat_matrix_facts_read_timestamp_
+    seconds`` (midnight UTC of that day: alert on facts older than you accept)."""
+    read = m.known.read if m.known is not None else ""
+    info = prom.Info("ddcompat_matrix", "the compatibility matrix in force", registry=registry)
+    info.info(
+        {"name": m.name, "version": m.version, "edition": m.edition or "", "facts_read": read}
+    )
+    if read:
+        import datetime
+
+        day = datetime.datetime.combine(
+            datetime.date.fromisoformat(read), datetime.time(), tzinfo=datetime.UTC
+        )
+        prom.Gauge(
+            "ddcompat_matrix_facts_read_timestamp_seconds",
+            "when the matrix's facts about the vendor's releases were read (make facts)",
+            registry=registry,
+        ).set(day.timestamp())
 
 
 def metrics_response(request: web.Request, registry: prom.CollectorRegistry) -> web.Response:

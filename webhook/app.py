@@ -372,6 +372,7 @@ def create_app(config: Config) -> web.Application:
         metrics=metrics_mod.Metrics.create(),
         reloader=reloader,
     )
+    serving.register_matrix_info(app[STATE].metrics.registry, config.settings.matrix)
     app.cleanup_ctx.append(_lifecycle)
     app.router.add_post("/validate", validate, name="validate")
     app.router.add_post("/validate/{mode}", validate, name="validate-mode")

@@ -14,6 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ddcompat.scanner import app as app_mod
 from ddcompat.scanner import collector
+from ddcompat.shared import matrix as matrix_mod
+from ddcompat.shared import serving
 from tests.scanner.conftest import Service, fleet, wait_scans
 from tests.scanner.fake_apiserver import Faults, pod
 
@@ -37,6 +39,7 @@ def series(
 async def test_metrics_after_a_scan(service: Service) -> None:
     url, _, _ = await service()
     m = await scrape(url)
+    assert series(m, "ddcompat_matrix_info", edition="seed", facts_read="") == [1.0]
     assert series(
         m,
         "ddcompat_workload_feature_status",
@@ -135,6 +138,19 @@ async def test_attacker_annotations_mint_no_labels(service: Service) -> None:
     m = await scrape(url)
     values = {lab["ddtrace_version"] for lab, _ in m["ddcompat_workload_info"]}
     assert values <= {"1.9", "1.20", "other", "unknown", "range"}
+
+
+def test_the_day_of_the_current_facts_is_a_timestamp_to_alert_on() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    serving.register_matrix_info(registry, matrix_mod.load(edition="current"))
+    text = prometheus_client.generate_latest(registry).decode()
+    assert 'facts_read="2026-12-08"' in text and 'edition="current"' in text
+    [family] = [
+        f
+        for f in text_string_to_metric_families(text)
+        if f.name == "ddcompat_matrix_facts_read_timestamp_seconds"
+    ]
+    assert family.samples[0].value == 1796688000.0  # 2026-12-08T00:00:00Z
 
 
 def test_promtool_accepts_the_exposition_before_any_scan() -> None:

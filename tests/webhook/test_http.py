@@ -53,6 +53,8 @@ async def test_health_ready_metrics(tls_server: Server, client_ssl: ssl.SSLConte
     )
     assert "ddcompat_admission_duration_seconds_bucket" in text
     assert 'ddcompat_build_info{component="webhook"' in text
+    # the matrix in force (the tests' default edition, seed, says no facts day)
+    assert 'ddcompat_matrix_info{edition="seed",facts_read=""' in text
 
 
 @pytest.mark.parametrize(
