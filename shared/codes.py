@@ -32,7 +32,7 @@ TABLE: tuple[CodeRow, ...] = (
         severity="error",
         effect="unsupported",
         help="The ddtrace version is older than the feature's minimum.",
-        messages={"default": "{title} needs ddtrace {minimum} or newer"},
+        messages={"default": "{title} needs ddtrace {minimum} or newer{note}"},
     ),
     CodeRow(
         code="DDTRACE_UNKNOWN",

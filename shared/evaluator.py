@@ -923,6 +923,7 @@ def _feature_findings(
                     observed=str(ddt),
                     title=row.title,
                     minimum=row.min_ddtrace,
+                    note=f" ({row.min_note})" if row.min_note else "",
                 )
             )
         elif cov is versions.Coverage.SOME:

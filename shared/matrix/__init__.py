@@ -43,6 +43,7 @@ class FeatureRow(msgspec.Struct, frozen=True):
     id: model.FeatureId
     title: str
     min_ddtrace: str | None = None
+    min_note: str | None = None
     preview: bool = False
     requires_remote_config: bool = False
 

@@ -56,6 +56,8 @@ class FeatureRow(_Row):
     id: model.FeatureId
     title: NonEmpty
     min_ddtrace: VersionStr | None = None
+    # where the vendor's sources disagree on the minimum: said with every finding about it
+    min_note: NonEmpty | None = None
     preview: bool = False
     requires_remote_config: bool = False
 

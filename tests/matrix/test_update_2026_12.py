@@ -328,3 +328,10 @@ def test_every_report_names_the_day_of_its_facts(tmp_path: Path) -> None:
     assert json.loads(out["sarif"])["runs"][0]["properties"]["factsRead"] == "2026-12-08"
     assert 'name="facts_read" value="2026-12-08"' in out["junit"]
     assert "facts read 2026-12-08" in out["html"]
+
+
+def test_api_security_minimum_says_the_vendor_pages_disagree() -> None:
+    env = {"DD_APPSEC_ENABLED": "true", "DD_API_SECURITY_ENABLED": "true"}
+    (r,) = _judge(_deployment("python:3.12", {"ddcompat.io/ddtrace-version": "4.5.0"}, env=env))
+    reason = next(x for x in r.features["api_security"].reasons if x.code == "DDTRACE_TOO_OLD")
+    assert "4.6.0 or newer" in reason.message and "2.6.0" in reason.message
