@@ -23,7 +23,7 @@ import marshal
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 
@@ -251,10 +251,7 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     def injection_intervals(
         self,
     ) -> tuple[tuple[InjectionRow, versions.Interval, frozenset[tuple[int, int]]], ...]:
-        return tuple(
-            (r, versions.parse_range(r.ddtrace), versions.expand_python_versions(list(r.python)))
-            for r in self.injection
-        )
+        return _with_intervals(self.injection)
 
     @functools.cached_property
     def layer_rows(self) -> tuple[tuple[LambdaLayerRow, versions.Interval], ...]:
@@ -319,10 +316,20 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     def runtime_intervals(
         self,
     ) -> tuple[tuple[RuntimeRow, versions.Interval, frozenset[tuple[int, int]]], ...]:
-        return tuple(
-            (r, versions.parse_range(r.ddtrace), versions.expand_python_versions(list(r.python)))
-            for r in self.runtimes
-        )
+        return _with_intervals(self.runtimes)
+
+
+_R = TypeVar("_R", "RuntimeRow", "InjectionRow")
+
+
+def _with_intervals(
+    rows: tuple[_R, ...],
+) -> tuple[tuple[_R, versions.Interval, frozenset[tuple[int, int]]], ...]:
+    """Rows with their ddtrace interval and their Pythons as (major, minor)."""
+    return tuple(
+        (r, versions.parse_range(r.ddtrace), versions.expand_python_versions(list(r.python)))
+        for r in rows
+    )
 
 
 def parse_matrix_file(path: Path | str, text: str) -> FileData:

@@ -49,6 +49,18 @@ def _check_version(value: str) -> str:
 
 
 RangeStr = Annotated[str, pydantic.AfterValidator(_check_range)]
+
+
+def _check_pythons(value: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        versions.expand_python_versions(list(value))
+    except versions.VersionSyntaxError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+# Python versions and ranges ("3.7", "3.9-3.14")
+Pythons = Annotated[tuple[NonEmpty, ...], pydantic.AfterValidator(_check_pythons)]
 VersionStr = Annotated[str, pydantic.AfterValidator(_check_version)]
 
 
@@ -111,17 +123,8 @@ class RuntimeRow(_Row):
     arch: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
     cpu: str | None = None
     runtime: Literal["cpython"] = "cpython"
-    python: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
+    python: Pythons = pydantic.Field(min_length=1)
     ddtrace: RangeStr
-
-    @pydantic.field_validator("python")
-    @classmethod
-    def _python_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            versions.expand_python_versions(list(value))
-        except versions.VersionSyntaxError as exc:
-            raise ValueError(str(exc)) from None
-        return value
 
 
 class FrameworkRow(_Row):
@@ -196,16 +199,7 @@ class InjectionRow(_Row):
     version) installs into; on any other it stops and the application runs without."""
 
     ddtrace: RangeStr
-    python: tuple[NonEmpty, ...] = pydantic.Field(min_length=1)
-
-    @pydantic.field_validator("python")
-    @classmethod
-    def _python_ranges(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        try:
-            versions.expand_python_versions(list(value))
-        except versions.VersionSyntaxError as exc:
-            raise ValueError(str(exc)) from None
-        return value
+    python: Pythons = pydantic.Field(min_length=1)
 
 
 class LambdaLayerRow(_Row):
