@@ -18,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
 from ddcompat.scanner import scan as scan_mod
-from ddcompat.shared import serving, versions
+from ddcompat.shared import model, serving, versions
 
 _DDTRACE = re.compile(r"^v?(\d{1,2})\.(\d{1,3})(?:\.\d+)?$")
 
@@ -117,9 +117,13 @@ class SnapshotCollector(Collector):
         )
         gaps: collections.Counter[tuple[str, str, str]] = collections.Counter()
         sources: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        verdicts: collections.Counter[tuple[str, str]] = collections.Counter(
+            {(ns, v): 0 for ns in {k[0] for k in snap.entries} for v in model.VERDICTS}
+        )
         for (ns, kind, name, container), entry in snap.entries.items():
             base = [ns, name, kind, container]
             facts = entry.result.workload.facts
+            verdicts[(ns, entry.result.verdict())] += 1
             sources[(ns, "ddtrace", facts.sources.ddtrace or "unknown")] += 1
             sources[(ns, "python", facts.sources.python or "unknown")] += 1
             winfo.add_metric(
@@ -148,6 +152,13 @@ class SnapshotCollector(Collector):
             gaps,
         )
         yield _counted(
+            "ddcompat_namespace_verdicts",
+            "Workload-containers per namespace by verdict (compliant, noncompliant: an "
+            "error finding, unverified: a feature could not be decided, exempt)",
+            ["namespace", "verdict"],
+            verdicts,
+        )
+        yield _counted(
             "ddcompat_namespace_fact_sources",
             "Workload-containers per namespace by where their ddtrace or Python version came "
             "from (annotation, env, image_tag, image_config, image_layers, lambda_layer, ...; "
@@ -158,7 +169,10 @@ class SnapshotCollector(Collector):
 
 
 def _counted(
-    name: str, doc: str, labels: list[str], counts: collections.Counter[tuple[str, str, str]]
+    name: str,
+    doc: str,
+    labels: list[str],
+    counts: collections.Counter[tuple[str, str, str]] | collections.Counter[tuple[str, str]],
 ) -> GaugeMetricFamily:
     """A gauge family with one series per counted label tuple, in sorted order."""
     family = GaugeMetricFamily(name, doc, labels=labels)

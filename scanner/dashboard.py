@@ -65,6 +65,23 @@ def build() -> model.Dashboard:
     d = d.with_row(dash.Row("Fleet compatibility"))
     for p in (
         panel(
+            piechart.Panel(),
+            "Workloads by verdict",
+            "Workload-containers by verdict: compliant (every feature it turns on is "
+            "supported), noncompliant (an error finding), unverified (a feature could not be "
+            "decided: supply the facts the report names), exempt.",
+            q(f"sum by (verdict) (ddcompat_namespace_verdicts{{{NS}}})", "{{verdict}}"),
+        ),
+        panel(
+            table.Panel(),
+            "Unverified workloads per namespace",
+            "Workload-containers whose facts left a feature undecided; never counted compliant.",
+            q(
+                f'sum by (namespace) (ddcompat_namespace_verdicts{{{NS}, verdict="unverified"}})',
+                "{{namespace}}",
+            ),
+        ),
+        panel(
             bargauge.Panel().unit("percentunit").min(0).max(1),
             "Compliance ratio per namespace",
             "Share of (workload-container, feature) pairs whose status is supported.",

@@ -64,6 +64,7 @@ def _result(r: model.WorkloadResult, feature: str, fr: model.FeatureResult) -> d
             "ddtrace_source": f.sources.ddtrace or "unknown",
             "python_source": f.sources.python or "unknown",
             "codes": ",".join(x.code for x in fr.reasons),
+            "verdict": r.verdict(),
         },
     }
     if worst is not None and worst in _SEVERITY:

@@ -122,7 +122,7 @@ OUTPUT_FORMATS: dict[str, Callable[[report.Run, argparse.Namespace], bytes]] = {
     "table": lambda run, args: report.render_table(run, verbose=args.verbose).encode(),
     "json": lambda run, args: report.render_json_bytes(run),
     "sarif": lambda run, args: report.render_sarif(run, about.version()).encode(),
-    "junit": lambda run, args: report.render_junit(run, args.fail_on).encode(),
+    "junit": lambda run, args: report.render_junit(run).encode(),
     "html": lambda run, args: html_report.render(run, title="ddcompat check").encode(),
 }
 
@@ -147,6 +147,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
             aws_options=aws_flags.from_arguments(args),
             ignore_unknown=args.ignore_unknown,
         )
+        run = msgspec.structs.replace(
+            run, fail_on=args.fail_on, fail_on_unverified=args.fail_on_unverified
+        )
         fmt = args.format or ("table" if sys.stdout.isatty() else "json")
         data = OUTPUT_FORMATS[fmt](run, args)
         if args.output:
@@ -162,7 +165,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"ddcompat: error: {printable(str(err))}", file=sys.stderr)
     if run.errors:
         return EXIT_USAGE
-    return EXIT_FINDINGS if run.fails(args.fail_on) else EXIT_OK
+    return EXIT_FINDINGS if run.failed() else EXIT_OK
 
 
 def _images(args: argparse.Namespace) -> inspector_mod.Inspector | None:
@@ -230,7 +233,13 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         "--fail-on",
         choices=("error", "warning"),
         default="error",
-        help="lowest severity that makes the exit status 1 (default: error)",
+        help="lowest severity that makes a workload noncompliant and the exit status 1 "
+        "(default: error)",
+    )
+    check.add_argument(
+        "--fail-on-unverified",
+        action="store_true",
+        help="unverified workloads (a feature that could not be decided) fail the run too",
     )
     settings_mod.add_arguments(check)
     check.add_argument(

@@ -24,6 +24,37 @@ class CodeRow(msgspec.Struct, frozen=True, kw_only=True):
     help: str
     # variant -> message template ("default" when the code has one message)
     messages: dict[str, str]
+    # where the facts leave a finding of this code open: the fact to supply and how (the
+    # report's `verify` for unverified workloads)
+    verify: tuple[str, str] | None = None
+
+
+# How to supply a fact that left a finding open (the `verify` column)
+_PIN_ONE = (
+    "pin one ddtrace version (requirements or lock file, or the "
+    "ddcompat.io/ddtrace-version annotation)"
+)
+_SUPPLY_DDTRACE = (
+    "pin ddtrace in a requirements or lock file the build reads, set the "
+    "ddcompat.io/ddtrace-version annotation, or run with --inspect-images"
+)
+_PIN_RANGE = "pin one ddtrace version: the range holds releases with different runtimes"
+_PIN_INJECTED = "pin the injected version (admission.datadoghq.com/python-lib.version: vX.Y.Z)"
+_NAME_LAYER = "name the Datadog layer version in the ARN (...:layer:Datadog-PythonXY:N)"
+_SUPPLY_PYTHON = (
+    "use a python:X.Y image tag, set the ddcompat.io/python-version annotation, or "
+    "run with --inspect-images"
+)
+_PIN_PLATFORM = (
+    "pin the node's OS and architecture (nodeSelector kubernetes.io/os and "
+    "kubernetes.io/arch, or the task's runtimePlatform)"
+)
+_DECLARE_FRAMEWORK = (
+    "declare the framework's version (ddcompat.io/frameworks: django==4.2) or pin it in a lock file"
+)
+_PIN_KNOWN = (
+    "pin one released ddtrace version the matrix knows, or add rows with their source (--matrix)"
+)
 
 
 TABLE: tuple[CodeRow, ...] = (
@@ -31,6 +62,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="DDTRACE_TOO_OLD",
         severity="error",
         effect="unsupported",
+        verify=("ddtrace", _PIN_ONE),
         help="The ddtrace version is older than the feature's minimum.",
         messages={"default": "{title} needs ddtrace {minimum} or newer{note}"},
     ),
@@ -38,6 +70,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="DDTRACE_UNKNOWN",
         severity="warning",
         effect="unknown",
+        verify=("ddtrace", _SUPPLY_DDTRACE),
         help="The ddtrace version is not known precisely enough to decide.",
         messages={
             "missing": "ddtrace version not found (set ddcompat.io/ddtrace-version, "
@@ -55,6 +88,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="PYTHON_UNSUPPORTED",
         severity="error",
         effect="unsupported",
+        verify=("ddtrace", _PIN_RANGE),
         help="The Python version is not a supported runtime.",
         messages={
             "default": "CPython {python} is not a supported runtime{for_ddtrace}",
@@ -72,6 +106,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="INJECTION_PYTHON_UNSUPPORTED",
         severity="error",
         effect="unsupported",
+        verify=("ddtrace", _PIN_INJECTED),
         help="Datadog library injection does not inject into this Python: the application "
         "runs without ddtrace.",
         messages={
@@ -86,6 +121,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="LAMBDA_FEATURE_OFF",
         severity="error",
         effect="unsupported",
+        verify=("lambda_layer", _NAME_LAYER),
         help="The Datadog Lambda layer turns the feature off whatever the tracer could do.",
         messages={
             "default": "{title} is off on Datadog Lambda layer {observed}: {detail}; use "
@@ -130,6 +166,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="PYTHON_UNKNOWN",
         severity="warning",
         effect="unknown",
+        verify=("python", _SUPPLY_PYTHON),
         help="The Python version is not known.",
         messages={
             "missing": "Python version not found "
@@ -143,6 +180,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="PLATFORM_UNSUPPORTED",
         severity="error",
         effect="unsupported",
+        verify=("platform", _PIN_PLATFORM),
         help="The OS or CPU architecture is not a supported runtime.",
         messages={
             "os": "no supported runtime on {os}",
@@ -173,6 +211,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="FRAMEWORK_UNSUPPORTED",
         severity="error",
         effect="unsupported",
+        verify=("frameworks", _DECLARE_FRAMEWORK),
         help="The web framework or its version is not supported for the feature.",
         messages={
             "not_listed": "framework {name} is not supported for {feature}",
@@ -184,6 +223,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="AUTH_FRAMEWORK_UNSUPPORTED",
         severity="error",
         effect="unsupported",
+        verify=("frameworks", _DECLARE_FRAMEWORK),
         help="No supported authentication framework for user activity tracking.",
         messages={
             "default": "automatic user activity tracking needs a supported authentication "
@@ -211,6 +251,7 @@ TABLE: tuple[CodeRow, ...] = (
         code="MATRIX_NOT_COVERED",
         severity="warning",
         effect="unknown",
+        verify=("ddtrace", _PIN_KNOWN),
         help="The compatibility matrix does not cover these facts.",
         messages={
             "no_rows": "ddtrace {observed} is outside every release the matrix knows "

@@ -13,7 +13,7 @@ import html
 from ddcompat.shared import model, report
 
 _CSS = """
-:root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
+:root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--unverified:#8250df;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
 *{box-sizing:border-box}
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328}
 header,main{padding:16px 24px;max-width:1280px;margin:0 auto}
@@ -28,7 +28,7 @@ table{border-collapse:collapse;width:100%;min-width:480px}
 th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
 th{background:var(--bg)}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .supported,.ok{color:var(--ok)}.unsupported,.bad{color:var(--bad)}
-.unknown,.preview,.warn{color:var(--warn)}
+.unknown,.preview,.warn{color:var(--warn)}.unverified{color:var(--unverified)}
 details{border:1px solid var(--line);border-radius:6px;margin:6px 0;padding:4px 10px}
 summary{cursor:pointer;overflow-wrap:anywhere}
 code{font-size:12px;overflow-wrap:anywhere}
@@ -64,16 +64,31 @@ def _fact(value: str | None, source: str | None) -> str:
     return f"{_e(value)} <span class='muted'>({_e(where) or 'source not recorded'})</span>"
 
 
-def _workload(r: model.WorkloadResult) -> str:
+# each verdict's colour class (unverified has its own: it is neither a pass nor a gap)
+_VERDICT_CLASS: dict[model.Verdict, str] = {
+    "compliant": "ok",
+    "noncompliant": "bad",
+    "unverified": "unverified",
+    "exempt": "muted",
+}
+
+
+_CARD_CLASS: dict[str, str] = {str(k): v for k, v in _VERDICT_CLASS.items()}
+
+
+def _workload(r: model.WorkloadResult, fail_on: model.Severity = "error") -> str:
     w = r.workload
     ddtrace, python, platform = report.facts_text(w.facts)
     src = w.facts.sources
-    state = (
-        '<span class="muted">exempt</span>'
-        if r.exempt is not None
-        else (
-            '<span class="ok">compliant</span>' if r.compliant else '<span class="bad">gaps</span>'
-        )
+    verdict = r.verdict(fail_on)
+    state = f'<span class="{_VERDICT_CLASS[verdict]}">{verdict}</span>'
+    verify = report.to_verify(r)
+    to_verify = (
+        "<p>To verify it, supply: "
+        + "; ".join(f"<b>{_e(v.fact)}</b>: {_e(v.how)}" for v in verify)
+        + "</p>"
+        if verify
+        else ""
     )
     rows = []
     for feature, fr in sorted(r.features.items()):
@@ -88,8 +103,11 @@ def _workload(r: model.WorkloadResult) -> str:
         )
     exempt = f"<p>Exempt: {_e(r.exempt)} ({_e(r.exempt_source)})</p>" if r.exempt else ""
     return (
-        f'<details data-workload="{_e(w.id)}"><summary>{state} <code>{_e(w.id)}</code></summary>'
+        f'<details data-workload="{_e(w.id)}" data-verdict="{verdict}"'
+        f"{' open' if verdict in ('noncompliant', 'unverified') else ''}>"
+        f"<summary>{state} <code>{_e(w.id)}</code></summary>"
         f"<p class='muted'>{_e(w.source)} · {_e(w.deployment_type)}</p>"
+        f"{to_verify}"
         "<ul>"
         f"<li>ddtrace: {_fact(ddtrace, src.ddtrace)}</li>"
         f"<li>Python: {_fact(python, src.python)}</li>"
@@ -103,12 +121,11 @@ def _workload(r: model.WorkloadResult) -> str:
 
 def render(run: report.Run, *, title: str = "ddcompat report", max_details: int = 2000) -> str:
     s = report.summary(run)
-    # noncompliant: judged (not exempt) and not compliant
-    failing = sum(1 for r in run.results if not r.compliant and r.exempt is None)
     cards = [
         ("workloads", s.workloads),
         ("compliant", s.compliant),
-        ("noncompliant", failing),
+        ("noncompliant", s.noncompliant),
+        ("unverified", s.unverified),
         ("exempt", s.exempt),
         ("errors", s.errors),
         ("warnings", s.warnings),
@@ -116,22 +133,26 @@ def render(run: report.Run, *, title: str = "ddcompat report", max_details: int 
         ("ignored_files", s.ignored_files),
     ]
     card_html = "".join(
-        f'<div class="card"><b data-summary="{k}">{v}</b>{_e(k.replace("_", " "))}</div>'
+        f'<div class="card {_CARD_CLASS.get(k, "")}"><b data-summary="{k}">{v}</b>'
+        f"{_e(k.replace('_', ' '))}</div>"
         for k, v in cards
     )
-    groups: dict[tuple[str, str], list[int]] = {}
+    groups: dict[tuple[str, str], dict[str, int]] = {}
     for r in run.results:
         w = r.workload
-        g = groups.setdefault((w.namespace or "(none)", w.deployment_type), [0, 0, 0, 0])
-        g[0] += 1
-        g[1] += r.compliant
-        g[2] += not r.compliant and r.exempt is None
-        g[3] += r.exempt is not None
+        g = groups.setdefault(
+            (w.namespace or "(none)", w.deployment_type), dict.fromkeys(model.VERDICTS, 0)
+        )
+        g[r.verdict(run.fail_on)] += 1
     ns_rows = "".join(
         f'<tr data-group="{_e(ns)}/{_e(dt)}"><td>{_e(ns)}</td><td>{_e(dt)}</td>'
-        f'<td class="n">{n}</td><td class="n ok">{ok}</td><td class="n bad">{bad}</td>'
-        f'<td class="n wide">{ex}</td></tr>'
-        for (ns, dt), (n, ok, bad, ex) in sorted(groups.items())
+        f'<td class="n">{sum(g.values())}</td>'
+        + "".join(
+            f'<td class="n {_VERDICT_CLASS[v]}{" wide" if v == "exempt" else ""}">{g[v]}</td>'
+            for v in model.VERDICTS
+        )
+        + "</tr>"
+        for (ns, dt), g in sorted(groups.items())
     )
     gaps = _gaps(run.results)
     gap_rows = "".join(
@@ -139,8 +160,10 @@ def render(run: report.Run, *, title: str = "ddcompat report", max_details: int 
         f'<td class="{_e(sev)}">{_e(sev)}</td><td class="n">{n}</td></tr>'
         for (f, c, sev), n in sorted(gaps.items(), key=lambda kv: (-kv[1], kv[0]))
     )
-    ordered = sorted(run.results, key=lambda r: (r.compliant, r.workload.id))
-    details = "".join(_workload(r) for r in ordered[:max_details])
+    # failing first, then unverified, then the rest
+    rank = {"noncompliant": 0, "unverified": 1, "compliant": 2, "exempt": 3}
+    ordered = sorted(run.results, key=lambda r: (rank[r.verdict(run.fail_on)], r.workload.id))
+    details = "".join(_workload(r, run.fail_on) for r in ordered[:max_details])
     more = len(ordered) - max_details
     if more > 0:
         details += f"<p class='muted'>{more} more workload-containers: see the JSON report.</p>"
@@ -161,7 +184,8 @@ def render(run: report.Run, *, title: str = "ddcompat report", max_details: int 
         f"<section class='cards'>{card_html}</section>"
         "<h2>Per namespace and deployment type</h2><div class='scroll'><table id='groups'>"
         "<tr><th>namespace</th><th>type</th><th>workloads</th><th>compliant</th>"
-        f"<th>noncompliant</th><th class='wide'>exempt</th></tr>{ns_rows}</table></div>"
+        "<th>noncompliant</th><th>unverified</th>"
+        f"<th class='wide'>exempt</th></tr>{ns_rows}</table></div>"
         "<h2>Gaps by feature and code</h2><div class='scroll'><table id='gaps'>"
         "<tr><th>feature</th><th>code</th><th>severity</th><th>workloads</th></tr>"
         f"{gap_rows or '<tr><td colspan=4>none</td></tr>'}</table></div>"

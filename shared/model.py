@@ -179,6 +179,10 @@ def max_severity(features: dict[str, FeatureResult]) -> Severity | None:
 
 
 ExemptSource = Literal["annotation", "policy"]
+# What a workload comes to (README "Verdicts"): exempt; noncompliant (a finding at or above
+# the run's --fail-on); unverified (none, but a feature could not be decided); compliant.
+Verdict = Literal["compliant", "noncompliant", "unverified", "exempt"]
+VERDICTS: tuple[Verdict, ...] = ("compliant", "noncompliant", "unverified", "exempt")
 
 
 class WorkloadResult(msgspec.Struct, frozen=True, gc=False):
@@ -203,6 +207,19 @@ class WorkloadResult(msgspec.Struct, frozen=True, gc=False):
             return False
         sev = self.max_severity
         return sev is not None and SEVERITY_RANK[sev] >= SEVERITY_RANK[level]
+
+    @property
+    def unverified(self) -> bool:
+        """Some feature could not be decided (its status is ``unknown``)."""
+        return any(fr.status == "unknown" for fr in self.features.values())
+
+    def verdict(self, fail_on: Severity = "error") -> Verdict:
+        """The workload's verdict when findings at or above ``fail_on`` fail it."""
+        if self.exempt is not None:
+            return "exempt"
+        if self.fails_at(fail_on):
+            return "noncompliant"
+        return "unverified" if self.unverified else "compliant"
 
 
 class InputError(msgspec.Struct, frozen=True, gc=False):

@@ -15,7 +15,7 @@ from ddcompat.shared.text import printable, xml_safe
 if TYPE_CHECKING:
     import xml.etree.ElementTree as ET
 
-SCHEMA_VERSION: Literal[1] = 1
+SCHEMA_VERSION: Literal[2] = 2
 TOOL_URI = "https://github.com/ddcompat/ddcompat"
 
 
@@ -54,9 +54,16 @@ class WorkloadJSON(msgspec.Struct, gc=False):
     # results (the evaluator's memo), which are encoded once and copied as bytes.
     features: msgspec.Raw
     not_checked: tuple[str, ...]
-    compliant: bool
+    verdict: model.Verdict
     facts_source: model.FactSources
     exempt_source: str | None  # annotation (ddcompat.io/exempt) or policy
+    # for an unverified workload: the facts to supply to decide it, and how
+    verify: list[VerifyJSON]
+
+
+class VerifyJSON(msgspec.Struct, gc=False):
+    fact: str  # ddtrace, python, platform, frameworks, lambda_layer
+    how: str
 
 
 class ErrorJSON(msgspec.Struct, gc=False):
@@ -66,9 +73,12 @@ class ErrorJSON(msgspec.Struct, gc=False):
 
 
 class SummaryJSON(msgspec.Struct, gc=False):
-    workloads: int
+    workloads: int  # = compliant + noncompliant + unverified + exempt
     compliant: int
+    noncompliant: int
+    unverified: int
     exempt: int
+    fail_on: model.Severity  # the severity the verdicts were judged at
     skipped_containers: int
     ignored_files: int
     errors: int
@@ -111,7 +121,7 @@ class MatrixJSON(msgspec.Struct, gc=False):
 
 
 class ReportJSON(msgspec.Struct, gc=False):
-    schema_version: Literal[1]
+    schema_version: Literal[2]
     matrix: MatrixJSON
     workloads: list[WorkloadJSON]
     errors: list[ErrorJSON]
@@ -134,9 +144,28 @@ class Run(msgspec.Struct, frozen=True):
     not_python: tuple[model.NotPython, ...] = ()
     warnings: tuple[model.InputError, ...] = ()
     kinds_not_understood: tuple[model.NotUnderstood, ...] = ()
+    # findings at or above this severity make a workload noncompliant (--fail-on)
+    fail_on: model.Severity = "error"
+    # unverified workloads fail the run too (--fail-on-unverified)
+    fail_on_unverified: bool = False
 
     def fails(self, level: model.Severity) -> bool:
         return any(r.fails_at(level) for r in self.results)
+
+    def failed(self) -> bool:
+        """Whether the run's verdicts fail it (exit status 1)."""
+        failing = ("noncompliant", "unverified") if self.fail_on_unverified else ("noncompliant",)
+        return any(r.verdict(self.fail_on) in failing for r in self.results)
+
+    def verdict(self, r: model.WorkloadResult) -> model.Verdict:
+        return r.verdict(self.fail_on)
+
+    def verdicts(self) -> dict[model.Verdict, int]:
+        """How many workloads came to each verdict (every verdict named, in order)."""
+        counts = dict.fromkeys(model.VERDICTS, 0)
+        for r in self.results:
+            counts[r.verdict(self.fail_on)] += 1
+        return counts
 
 
 @functools.lru_cache(maxsize=1024)
@@ -190,7 +219,25 @@ class _Encoded:
         return raw
 
 
-def workload_json(r: model.WorkloadResult, encoded: _Encoded | None = None) -> WorkloadJSON:
+def to_verify(r: model.WorkloadResult) -> list[VerifyJSON]:
+    """For an unverified workload: each fact that left a feature open, and how to supply
+    it (the reason codes' ``verify`` column), once per fact."""
+    if not r.unverified or r.exempt is not None:
+        return []
+    out: dict[str, str] = {}
+    for fr in r.features.values():
+        if fr.status != "unknown":
+            continue
+        for x in fr.reasons:
+            hint = codes.BY_CODE[x.code].verify
+            if hint is not None and hint[0] not in out:
+                out[hint[0]] = hint[1]
+    return [VerifyJSON(fact, how) for fact, how in out.items()]
+
+
+def workload_json(
+    r: model.WorkloadResult, encoded: _Encoded | None = None, fail_on: model.Severity = "error"
+) -> WorkloadJSON:
     """One workload; ``encoded`` shares the encoding of shared feature results."""
     w = r.workload
     ddtrace, python, platform = facts_text(w.facts)
@@ -208,9 +255,10 @@ def workload_json(r: model.WorkloadResult, encoded: _Encoded | None = None) -> W
         r.exempt,
         (encoded or _Encoded()).of_features(r.features),
         r.not_checked,
-        r.compliant,
+        r.verdict(fail_on),
         w.facts.sources,
         r.exempt_source,
+        to_verify(r),
     )
 
 
@@ -250,10 +298,14 @@ def facts_in_words(sources: model.FactSources) -> str:
 
 
 def summary(run: Run) -> SummaryJSON:
+    counts = run.verdicts()
     return SummaryJSON(
         workloads=len(run.results),
-        compliant=sum(1 for r in run.results if r.compliant),
-        exempt=sum(1 for r in run.results if r.exempt is not None),
+        compliant=counts["compliant"],
+        noncompliant=counts["noncompliant"],
+        unverified=counts["unverified"],
+        exempt=counts["exempt"],
+        fail_on=run.fail_on,
         skipped_containers=run.skipped_containers,
         ignored_files=len(run.ignored_files),
         errors=len(run.errors),
@@ -279,7 +331,7 @@ def to_report(run: Run) -> ReportJSON:
             run.as_of,
             facts_read(run.matrix),
         ),
-        workloads=[workload_json(r, encoded) for r in run.results],
+        workloads=[workload_json(r, encoded, run.fail_on) for r in run.results],
         errors=[ErrorJSON(e.source, e.field, e.message) for e in run.errors],
         summary=summary(run),
         warnings=[ErrorJSON(e.source, e.field, e.message) for e in run.warnings],
@@ -339,12 +391,22 @@ def render_table(run: Run, *, verbose: bool = False) -> str:
     out = [_table(rows, ["WORKLOAD", "FEATURE", "STATUS", "FINDINGS", ""])]
     s = summary(run)
     out.append(
-        f"\n{s.workloads} workloads, {s.compliant} compliant, {s.exempt} exempt, "
+        f"\n{s.workloads} workloads: {s.compliant} compliant, {s.noncompliant} noncompliant, "
+        f"{s.unverified} unverified, {s.exempt} exempt; "
         f"{s.skipped_containers} containers skipped ({s.not_python} not Python), "
         f"{s.ignored_files} files ignored, {s.warnings} warnings, "
         f"{s.errors} input errors (matrix {run.matrix.name} {run.matrix.version}"
         f"{facts_words(run.matrix)})"
     )
+    unverified = [
+        (r.workload.id, v)
+        for r in run.results
+        for v in to_verify(r)
+        if r.verdict(run.fail_on) == "unverified"
+    ]
+    if unverified:
+        out.append("\nUnverified: to decide them, supply")
+        out.extend(printable(f"  {wid}: {v.fact}: {v.how}") for wid, v in unverified)
     if run.warnings:
         out.append("\nWarnings (facts left unknown):")
         out.extend(f"  {printable(str(w))}" for w in run.warnings)
@@ -418,7 +480,11 @@ def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
                     "partialFingerprints": {
                         "ddcompatWorkloadFeature/v1": f"{r.workload.id}#{name}#{x.code}"
                     },
-                    "properties": {"feature": name, "status": fr.status},
+                    "properties": {
+                        "feature": name,
+                        "status": fr.status,
+                        "verdict": r.verdict(run.fail_on),
+                    },
                 }
                 if r.exempt:
                     res["suppressions"] = [{"kind": "inSource", "justification": r.exempt}]
@@ -442,6 +508,8 @@ def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
                     "matrix": f"{run.matrix.name} {run.matrix.version}",
                     "asOf": run.as_of,
                     "factsRead": facts_read(run.matrix),
+                    "failOn": run.fail_on,
+                    "verdicts": run.verdicts(),
                 },
                 "invocations": [
                     {
@@ -468,7 +536,8 @@ def render_sarif(run: Run, tool_version: str) -> str:
     return json.dumps(to_sarif(run, tool_version), indent=2) + "\n"
 
 
-def render_junit(run: Run, fail_on: model.Severity) -> str:
+def render_junit(run: Run) -> str:
+    fail_on = run.fail_on
     import xml.etree.ElementTree as ET
 
     suites = ET.Element("testsuites", name="ddcompat")
@@ -506,6 +575,15 @@ def render_junit(run: Run, fail_on: model.Severity) -> str:
             if r.exempt is not None:
                 ET.SubElement(case, "skipped", message=f"exempt: {r.exempt}")
                 c["skipped"] += 1
+            elif not bad and fr.status == "unknown":
+                # unverified: a failure only where the run fails on it
+                text = "unverified: " + "; ".join(f"{x.code}: {x.message}" for x in fr.reasons)
+                if run.fail_on_unverified:
+                    ET.SubElement(case, "failure", message=text, type="UNVERIFIED")
+                    c["failures"] += 1
+                else:
+                    ET.SubElement(case, "skipped", message=text)
+                    c["skipped"] += 1
             elif bad:
                 fail = ET.SubElement(
                     case,

@@ -57,7 +57,10 @@ def test_exit_0_when_compliant(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert data["summary"] == {
         "workloads": 1,
         "compliant": 1,
+        "noncompliant": 0,
+        "unverified": 0,
         "exempt": 0,
+        "fail_on": "error",
         "skipped_containers": 0,
         "ignored_files": 0,
         "errors": 0,
@@ -75,7 +78,7 @@ def test_exit_1_on_error_findings(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 1
     w = json.loads(out)["workloads"][0]
     assert w["id"] == "kubernetes/Deployment/prod/old/app"
-    assert w["compliant"] is False
+    assert w["verdict"] == "noncompliant" and w["verify"] == []
     reason = w["features"]["threat_detection"]["reasons"][0]
     assert (reason["code"], reason["required"], reason["observed"]) == (
         "DDTRACE_TOO_OLD",
@@ -219,7 +222,7 @@ def test_table_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     code, out, _ = run(capsys, "check", str(tmp_path), "--format", "table")
     assert code == 1
     assert "kubernetes/Deployment/prod/old/app" in out and "DDTRACE_TOO_OLD(E)" in out
-    assert "1 workloads, 0 compliant" in out
+    assert "1 workloads: 0 compliant, 1 noncompliant, 0 unverified, 0 exempt" in out
 
 
 def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

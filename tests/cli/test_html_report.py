@@ -110,12 +110,13 @@ def test_check_html_in_chromium(
         # nothing wider than the screen: the page scrolls down, never sideways
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), name
         shown = numbers(page)
+        verdicts = [w["verdict"] for w in report_json["workloads"]]
         assert shown == {
             "workloads": s["workloads"],
-            "compliant": s["compliant"],
-            "noncompliant": sum(
-                1 for w in report_json["workloads"] if not w["compliant"] and w["exempt"] is None
-            ),
+            "compliant": s["compliant"] == verdicts.count("compliant") and s["compliant"],
+            "noncompliant": s["noncompliant"] == verdicts.count("noncompliant")
+            and s["noncompliant"],
+            "unverified": s["unverified"] == verdicts.count("unverified") and s["unverified"],
             "exempt": s["exempt"],
             "errors": s["errors"],
             "warnings": s["warnings"],
@@ -137,11 +138,20 @@ def test_check_html_in_chromium(
             "[data-workload]", "els => els.map(e => e.dataset.workload)"
         )
         assert sorted(ids) == sorted(w["id"] for w in report_json["workloads"])
+        # the four verdicts add up; failing workloads first, then unverified, both open
+        assert s["compliant"] + s["noncompliant"] + s["unverified"] + s["exempt"] == len(ids)
+        shown_verdicts = page.eval_on_selector_all(
+            "[data-workload]", "els => els.map(e => [e.dataset.verdict, e.open])"
+        )
+        rank = {"noncompliant": 0, "unverified": 1, "compliant": 2, "exempt": 3}
+        assert [rank[v] for v, _ in shown_verdicts] == sorted(rank[v] for v, _ in shown_verdicts)
+        assert all(opened == (v in ("noncompliant", "unverified")) for v, opened in shown_verdicts)
         page.close()
     first = next(w for w in report_json["workloads"] if w["facts_source"]["ddtrace"])
     page, _, _ = open_page(browser, url, SIZES["desktop"])
     box = page.locator(f'[data-workload="{first["id"]}"]')
-    box.locator("summary").click()
+    if not box.evaluate("e => e.open"):  # (noncompliant and unverified ones start open)
+        box.locator("summary").click()
     text = box.inner_text()
     assert f"ddtrace: {first['ddtrace_version']}" in text
     page.close()
