@@ -14,13 +14,14 @@ import argparse
 import datetime
 import gc
 import sys
+import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from ddcompat.shared import about, gc_pause, html_report, model, policy, report
+from ddcompat.shared import about, gc_pause, html_report, model, policy, report, signals, versions
 from ddcompat.shared import judge as judge_mod
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared import settings as settings_mod
@@ -187,6 +188,8 @@ def _write_stdout(data: bytes) -> None:
 
 def _cmd_matrix_show(args: argparse.Namespace) -> int:
     m = settings_mod.from_arguments(args).matrix
+    if args.feature is not None:
+        m = report.matrix_for_feature(m, args.feature)
     if args.format == "json":
         import json
 
@@ -202,6 +205,46 @@ def _cmd_matrix_show(args: argparse.Namespace) -> int:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         sys.stdout.write(report.render_matrix(m))
+    return EXIT_OK
+
+
+def _cmd_matrix_query(args: argparse.Namespace) -> int:
+    from ddcompat.shared import evaluator, fixes
+
+    settings = settings_mod.from_arguments(args)
+    finder = fixes.Finder(evaluator.Evaluator(settings.matrix, as_of=settings.as_of))
+    if args.python is not None and versions.python_minor(args.python) is None:
+        raise settings_mod.ConfigError(f"--python: {args.python!r} is not X.Y (3.12)")
+    pythons = (
+        [args.python]
+        if args.python
+        else [
+            f"{a}.{b}"
+            for a, b in sorted(
+                {py for _, _, pys in settings.matrix.runtime_intervals for py in pys}
+            )
+            if a >= 3
+        ]
+    )
+    answers = [
+        fixes.query(
+            finder,
+            args.feature,
+            py,
+            args.os,
+            signals.normalize_arch(args.arch),
+            args.deployment,
+        )
+        for py in pythons
+    ]
+    if args.format == "json":
+        import json
+
+        data = [report.query_json(a) for a in answers]
+        out = data[0] if args.python else {"feature": args.feature, "answers": data}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        sys.stdout.write(report.render_query(answers))
     return EXIT_OK
 
 
@@ -292,7 +335,37 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     show = mx_sub.add_parser("show", help="print the matrix in force")
     settings_mod.add_arguments(show, policy=False)
     show.add_argument("--format", choices=("table", "json"), default="table")
+    show.add_argument(
+        "feature",
+        nargs="?",
+        choices=typing.get_args(model.FeatureId),
+        help="only this feature's rows (runtime rows hold for every feature)",
+    )
     show.set_defaults(handler=_cmd_matrix_show)
+
+    query = mx_sub.add_parser(
+        "query",
+        help="the smallest ddtrace (and Lambda layer) that supports a feature on a runtime",
+    )
+    settings_mod.add_arguments(query, policy=False)
+    query.add_argument(
+        "--feature", required=True, choices=typing.get_args(model.FeatureId), help="feature id"
+    )
+    query.add_argument(
+        "--python",
+        metavar="X.Y",
+        help="the workload's Python (default: every Python the matrix knows)",
+    )
+    query.add_argument("--os", default="linux", choices=("linux", "darwin", "windows"))
+    query.add_argument("--arch", default="amd64", help="amd64, arm64 or 386 (default amd64)")
+    query.add_argument(
+        "--deployment",
+        default="kubernetes",
+        choices=typing.get_args(model.DeploymentType),
+        help="deployment type (lambda: the Datadog layer too)",
+    )
+    query.add_argument("--format", choices=("table", "json"), default="table")
+    query.set_defaults(handler=_cmd_matrix_query)
 
     if plugins:
         import importlib.metadata

@@ -954,7 +954,7 @@ def _feature_findings(
     return tuple(found), dep is not None
 
 
-def _status(findings: Findings) -> model.Status:
+def status_of(findings: Findings) -> model.Status:
     worst: model.Effect = "none"
     for f in findings:
         if model.EFFECT_RANK[f.effect] > model.EFFECT_RANK[worst]:
@@ -996,7 +996,7 @@ def _feature_result(
             sev = "warning"
         reasons.append(model.Reason(f.code, sev, f.message, f.required, f.observed))
     return model.FeatureResult(
-        status=_status(findings),
+        status=status_of(findings),
         reasons=tuple(reasons),
         required_by_policy=required,
         by_default=by_default,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import collections
 import html
 
-from ddcompat.shared import model, report
+import msgspec
+
+from ddcompat.shared import fixes, model, report
 
 _CSS = """
 :root{--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700;--unverified:#8250df;--muted:#57606a;--line:#d0d7de;--bg:#f6f8fa}
@@ -76,7 +78,20 @@ _VERDICT_CLASS: dict[model.Verdict, str] = {
 _CARD_CLASS: dict[str, str] = {str(k): v for k, v in _VERDICT_CLASS.items()}
 
 
-def _workload(r: model.WorkloadResult, fail_on: model.Severity = "error") -> str:
+def _fix_rows(run: report.Run, fixed: report.Fixes) -> str:
+    """One row per fix of a noncompliant workload (in the page's order)."""
+    return "".join(
+        f'<tr data-fix="{_e(r.workload.id)}"><td><code>{_e(r.workload.id)}</code></td>'
+        f"<td>{_e(f.facet)}</td><td>{_e(f.observed or '?')}</td>"
+        f"<td class='ok'>{_e(f.minimum)}</td><td>{_e(', '.join(f.features))}</td></tr>"
+        for r in run.results
+        for f in fixed.of(r)
+    )
+
+
+def _workload(
+    r: model.WorkloadResult, fail_on: model.Severity = "error", fix: tuple[fixes.Fix, ...] = ()
+) -> str:
     w = r.workload
     ddtrace, python, platform = report.facts_text(w.facts)
     src = w.facts.sources
@@ -102,12 +117,15 @@ def _workload(r: model.WorkloadResult, fail_on: model.Severity = "error") -> str
             f"<td>{'<ul>' + reasons + '</ul>' if reasons else ''}</td></tr>"
         )
     exempt = f"<p>Exempt: {_e(r.exempt)} ({_e(r.exempt_source)})</p>" if r.exempt else ""
+    fixes_html = (
+        "<p>To fix: " + "; ".join(_e(report.fix_words(f)) for f in fix) + "</p>" if fix else ""
+    )
     return (
         f'<details data-workload="{_e(w.id)}" data-verdict="{verdict}"'
         f"{' open' if verdict in ('noncompliant', 'unverified') else ''}>"
         f"<summary>{state} <code>{_e(w.id)}</code></summary>"
         f"<p class='muted'>{_e(w.source)} · {_e(w.deployment_type)}</p>"
-        f"{to_verify}"
+        f"{to_verify}{fixes_html}"
         "<ul>"
         f"<li>ddtrace: {_fact(ddtrace, src.ddtrace)}</li>"
         f"<li>Python: {_fact(python, src.python)}</li>"
@@ -163,7 +181,9 @@ def render(run: report.Run, *, title: str = "ddcompat report", max_details: int 
     # failing first, then unverified, then the rest
     rank = {"noncompliant": 0, "unverified": 1, "compliant": 2, "exempt": 3}
     ordered = sorted(run.results, key=lambda r: (rank[r.verdict(run.fail_on)], r.workload.id))
-    details = "".join(_workload(r, run.fail_on) for r in ordered[:max_details])
+    fixed = report.Fixes(run)
+    details = "".join(_workload(r, run.fail_on, fixed.of(r)) for r in ordered[:max_details])
+    fix_rows = _fix_rows(msgspec.structs.replace(run, results=ordered), fixed)
     more = len(ordered) - max_details
     if more > 0:
         details += f"<p class='muted'>{more} more workload-containers: see the JSON report.</p>"
@@ -189,6 +209,13 @@ def render(run: report.Run, *, title: str = "ddcompat report", max_details: int 
         "<h2>Gaps by feature and code</h2><div class='scroll'><table id='gaps'>"
         "<tr><th>feature</th><th>code</th><th>severity</th><th>workloads</th></tr>"
         f"{gap_rows or '<tr><td colspan=4>none</td></tr>'}</table></div>"
+        + (
+            "<h2>To fix</h2><div class='scroll'><table id='fixes'><tr><th>workload</th>"
+            "<th>change</th><th>from</th><th>to at least</th><th>closes</th></tr>"
+            f"{fix_rows}</table></div>"
+            if fix_rows
+            else ""
+        )
         + (f"<h2>Input problems</h2><ul id='problems'>{problems}</ul>" if problems else "")
         + f"<h2>Workloads</h2><section id='workloads'>{details}</section>"
         "</main></body></html>\n"

@@ -141,6 +141,16 @@ def ddtrace_of(arn: str, python: str | None = None) -> str | None:
     n = version_of(arn)
     if n is None:
         return None
+    return ddtrace_of_layer(n, python)
+
+
+def layer_versions() -> tuple[int, ...]:
+    """Every Datadog Python layer version the data knows, oldest first."""
+    return tuple(sorted(_table()))
+
+
+def ddtrace_of_layer(n: int, python: str | None = None) -> str | None:
+    """The ddtrace version or range layer version ``n`` carries, or None."""
     table = _table()
     layer = table.get(n)
     capped = True

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import json
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
-from ddcompat.shared import codes, model, versions
+from ddcompat.shared import codes, evaluator, fixes, model, signals, versions
 from ddcompat.shared import matrix as matrix_mod
 from ddcompat.shared.text import printable, xml_safe
 
@@ -59,6 +60,8 @@ class WorkloadJSON(msgspec.Struct, gc=False):
     exempt_source: str | None  # annotation (ddcompat.io/exempt) or policy
     # for an unverified workload: the facts to supply to decide it, and how
     verify: list[VerifyJSON]
+    # for a noncompliant workload: the smallest changes that close its gaps
+    fix: list[fixes.Fix]
 
 
 class VerifyJSON(msgspec.Struct, gc=False):
@@ -235,8 +238,35 @@ def to_verify(r: model.WorkloadResult) -> list[VerifyJSON]:
     return [VerifyJSON(fact, how) for fact, how in out.items()]
 
 
+class Fixes:
+    """The fixes of a run's noncompliant workloads, worked out once per run (a Finder
+    over the run's matrix and day; equal facts share their answers)."""
+
+    def __init__(self, run: Run) -> None:
+        day = datetime.date.fromisoformat(run.as_of) if run.as_of else None
+        self.finder = fixes.Finder(evaluator.Evaluator(run.matrix, as_of=day))
+        self.fail_on = run.fail_on
+        self._by_result: dict[int, tuple[fixes.Fix, ...]] = {}
+
+    def of(self, r: model.WorkloadResult) -> tuple[fixes.Fix, ...]:
+        if r.verdict(self.fail_on) != "noncompliant":
+            return ()
+        hit = self._by_result.get(id(r))
+        if hit is None:
+            hit = self._by_result[id(r)] = self.finder.fixes(r)
+        return hit
+
+
+def fix_words(f: fixes.Fix) -> str:
+    """``ddtrace 1.9.0 -> 4.0.0 (threat_detection, api_security)``."""
+    return f"{f.facet} {f.observed or '?'} -> {f.minimum} ({', '.join(f.features)})"
+
+
 def workload_json(
-    r: model.WorkloadResult, encoded: _Encoded | None = None, fail_on: model.Severity = "error"
+    r: model.WorkloadResult,
+    encoded: _Encoded | None = None,
+    fail_on: model.Severity = "error",
+    fixed: Fixes | None = None,
 ) -> WorkloadJSON:
     """One workload; ``encoded`` shares the encoding of shared feature results."""
     w = r.workload
@@ -259,6 +289,7 @@ def workload_json(
         w.facts.sources,
         r.exempt_source,
         to_verify(r),
+        list(fixed.of(r)) if fixed is not None else [],
     )
 
 
@@ -322,6 +353,7 @@ def summary(run: Run) -> SummaryJSON:
 
 def to_report(run: Run) -> ReportJSON:
     encoded = _Encoded()
+    fixed = Fixes(run)
     return ReportJSON(
         schema_version=SCHEMA_VERSION,
         matrix=MatrixJSON(
@@ -331,7 +363,7 @@ def to_report(run: Run) -> ReportJSON:
             run.as_of,
             facts_read(run.matrix),
         ),
-        workloads=[workload_json(r, encoded, run.fail_on) for r in run.results],
+        workloads=[workload_json(r, encoded, run.fail_on, fixed) for r in run.results],
         errors=[ErrorJSON(e.source, e.field, e.message) for e in run.errors],
         summary=summary(run),
         warnings=[ErrorJSON(e.source, e.field, e.message) for e in run.warnings],
@@ -398,6 +430,11 @@ def render_table(run: Run, *, verbose: bool = False) -> str:
         f"{s.errors} input errors (matrix {run.matrix.name} {run.matrix.version}"
         f"{facts_words(run.matrix)})"
     )
+    fixed = Fixes(run)
+    to_fix = [(r.workload.id, f) for r in run.results for f in fixed.of(r)]
+    if to_fix:
+        out.append("\nTo fix: the smallest change that closes each noncompliant workload's gaps")
+        out.extend(printable(f"  {wid}: {fix_words(f)}") for wid, f in to_fix)
     unverified = [
         (r.workload.id, v)
         for r in run.results
@@ -452,6 +489,7 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 
 def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
     results: list[dict[str, object]] = []
+    fixed = Fixes(run)
     used: list[str] = []
     for r in run.results:
         for name, fr in r.features.items():
@@ -464,6 +502,9 @@ def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
                 where = facts_in_words(r.workload.facts.sources)
                 if where:
                     text += f". Facts: {where}."
+                fix = [f for f in fixed.of(r) if name in f.features]
+                if fix:
+                    text += " Fix: " + "; ".join(fix_words(f) for f in fix) + "."
                 res: dict[str, object] = {
                     "ruleId": x.code,
                     "ruleIndex": used.index(x.code),
@@ -632,102 +673,34 @@ def facts_words(m: matrix_mod.Matrix) -> str:
     return f", facts read {day}" if day else ""
 
 
+def matrix_for_feature(m: matrix_mod.Matrix, feature: str) -> matrix_mod.Matrix:
+    """The rows about one feature (runtime rows, which hold for every feature, left out)."""
+    switches = {s.variable for s in signals.ENV_SWITCHES if s.feature == feature}
+    return msgspec.structs.replace(
+        m,
+        features=tuple(r for r in m.features if r.id == feature),
+        deployments=tuple(r for r in m.deployments if r.feature == feature),
+        runtimes=(),
+        frameworks=tuple(r for r in m.frameworks if r.features.get(feature)),  # type: ignore[call-overload]
+        auth_frameworks=tuple(r for r in m.auth_frameworks if feature in r.features),
+        caveats=tuple(r for r in m.caveats if feature in r.features),
+        settings=tuple(r for r in m.settings if r.variable in switches),
+        defaults=tuple(r for r in m.defaults if feature in (r.feature, r.when)),
+        restrictions=tuple(r for r in m.restrictions if r.feature == feature),
+        lambda_layers=tuple(r for r in m.lambda_layers if r.feature == feature),
+        injection=(),
+        lambda_runtimes=(),
+        notes=(),
+    )
+
+
 def render_matrix(m: matrix_mod.Matrix) -> str:
     parts = [
         f"Matrix {m.name} {m.version}, edition {m.edition or '-'} ({len(m.files)} files)"
         f"{facts_words(m)}"
     ]
-    parts.append(
-        "\nFeatures\n"
-        + _table(
-            [
-                [
-                    f.id,
-                    f.title,
-                    "preview" if f.preview else f">={f.min_ddtrace}",
-                    "yes" if f.requires_remote_config else "",
-                    f.source,
-                ]
-                for f in m.features
-            ],
-            ["FEATURE", "TITLE", "DDTRACE", "REMOTE CONFIG", "SOURCE"],
-        )
-    )
-    parts.append(
-        "\nDeployment types\n"
-        + _table(
-            [
-                [d.deployment_type, d.feature, "yes" if d.supported else "no", d.source]
-                for d in m.deployments
-            ],
-            ["DEPLOYMENT", "FEATURE", "SUPPORTED", "SOURCE"],
-        )
-    )
-    parts.append(
-        "\nRelease branches\n"
-        + _table(
-            [
-                [
-                    b.ddtrace,
-                    b.level,
-                    b.since or "",
-                    b.until or "",
-                    f"forecast: {b.estimate or 'yes'}" if b.forecast else "",
-                    b.source,
-                ]
-                for b in m.release_branches
-            ],
-            ["DDTRACE", "LEVEL", "SINCE", "UNTIL", "FORECAST", "SOURCE"],
-        )
-    )
-    parts.append(
-        "\nRuntimes\n"
-        + _table(
-            [
-                [r.os, ",".join(r.arch), r.runtime, ", ".join(r.python), r.ddtrace, r.source]
-                for r in m.runtimes
-            ],
-            ["OS", "ARCH", "RUNTIME", "PYTHON", "DDTRACE", "SOURCE"],
-        )
-    )
-    parts.append(
-        "\nWeb frameworks\n"
-        + _table(
-            [
-                [
-                    f.framework,
-                    f">={f.min_version}",
-                    ",".join(k for k, v in f.features.items() if v),
-                    ",".join(f.caveats),
-                    f.source,
-                ]
-                for f in m.frameworks
-            ],
-            ["FRAMEWORK", "VERSION", "FEATURES", "CAVEATS", "SOURCE"],
-        )
-    )
-    parts.append(
-        "\nAuthentication frameworks\n"
-        + _table(
-            [
-                [a.framework, ", ".join(a.versions), ",".join(a.features), a.source]
-                for a in m.auth_frameworks
-            ],
-            ["FRAMEWORK", "VERSIONS", "FEATURES", "SOURCE"],
-        )
-    )
-    parts.append(
-        "\nCaveats\n"
-        + _table(
-            [
-                [c.code, c.framework or "", ",".join(c.features), c.message, c.source]
-                for c in m.caveats
-            ],
-            ["CODE", "FRAMEWORK", "FEATURES", "MESSAGE", "SOURCE"],
-        )
-    )
-    for title, header, rows in _extra_sections(m):
-        if rows:
+    for title, header, rows in (*_core_sections(m), *_extra_sections(m)):
+        if rows:  # (a section with no row, as in one feature's view, is left out)
             parts.append(f"\n{title}\n" + _table(rows, header))
     if m.known is not None:
         k = m.known
@@ -741,9 +714,110 @@ def render_matrix(m: matrix_mod.Matrix) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _core_sections(m: matrix_mod.Matrix) -> list[tuple[str, list[str], list[list[str]]]]:
+    return [
+        (
+            "Features",
+            ["FEATURE", "TITLE", "DDTRACE", "REMOTE CONFIG", "SOURCE"],
+            [
+                [
+                    f.id,
+                    f.title,
+                    "preview" if f.preview else f">={f.min_ddtrace}",
+                    "yes" if f.requires_remote_config else "",
+                    f.source,
+                ]
+                for f in m.features
+            ],
+        ),
+        (
+            "Deployment types",
+            ["DEPLOYMENT", "FEATURE", "SUPPORTED", "SOURCE"],
+            [
+                [d.deployment_type, d.feature, "yes" if d.supported else "no", d.source]
+                for d in m.deployments
+            ],
+        ),
+        (
+            "Release branches",
+            ["DDTRACE", "LEVEL", "SINCE", "UNTIL", "FORECAST", "SOURCE"],
+            [
+                [
+                    b.ddtrace,
+                    b.level,
+                    b.since or "",
+                    b.until or "",
+                    f"forecast: {b.estimate or 'yes'}" if b.forecast else "",
+                    b.source,
+                ]
+                for b in m.release_branches
+            ],
+        ),
+        (
+            "Runtimes",
+            ["OS", "ARCH", "RUNTIME", "PYTHON", "DDTRACE", "SOURCE"],
+            [
+                [r.os, ",".join(r.arch), r.runtime, ", ".join(r.python), r.ddtrace, r.source]
+                for r in m.runtimes
+            ],
+        ),
+        (
+            "Web frameworks",
+            ["FRAMEWORK", "VERSION", "FEATURES", "CAVEATS", "SOURCE"],
+            [
+                [
+                    f.framework,
+                    f">={f.min_version}",
+                    ",".join(k for k, v in f.features.items() if v),
+                    ",".join(f.caveats),
+                    f.source,
+                ]
+                for f in m.frameworks
+            ],
+        ),
+        (
+            "Authentication frameworks",
+            ["FRAMEWORK", "VERSIONS", "FEATURES", "SOURCE"],
+            [
+                [a.framework, ", ".join(a.versions), ",".join(a.features), a.source]
+                for a in m.auth_frameworks
+            ],
+        ),
+        (
+            "Caveats",
+            ["CODE", "FRAMEWORK", "FEATURES", "MESSAGE", "SOURCE"],
+            [
+                [c.code, c.framework or "", ",".join(c.features), c.message, c.source]
+                for c in m.caveats
+            ],
+        ),
+    ]
+
+
 def _extra_sections(m: matrix_mod.Matrix) -> list[tuple[str, list[str], list[list[str]]]]:
     """The sections an edition may leave empty: (title, header, rows)."""
     return [
+        (
+            "Settings: the ddtrace versions (or Lambda layers) that read a variable",
+            ["VARIABLE", "DDTRACE", "LAMBDA LAYER", "INSTEAD", "SOURCE"],
+            [
+                [r.variable, r.ddtrace or "", r.lambda_layer or "", r.instead or "", r.source]
+                for r in m.settings
+            ],
+        ),
+        (
+            "Capabilities on by default (while another feature is on)",
+            ["FEATURE", "DDTRACE", "WHEN", "OFF BY", "SOURCE"],
+            [[r.feature, r.ddtrace, r.when, ", ".join(r.off_by), r.source] for r in m.defaults],
+        ),
+        (
+            "Restrictions: where a feature does not run although the tracer does",
+            ["FEATURE", "DDTRACE", "NOT ON", "SOURCE"],
+            [
+                [r.feature, r.ddtrace, ", ".join((*r.python, *r.os)), r.source]
+                for r in m.restrictions
+            ],
+        ),
         (
             "Library injection: Pythons injected into",
             ["DDTRACE", "PYTHON", "SOURCE"],
@@ -766,3 +840,55 @@ def _extra_sections(m: matrix_mod.Matrix) -> list[tuple[str, list[str], list[lis
             ],
         ),
     ]
+
+
+def query_json(q: fixes.Query) -> dict[str, object]:
+    """One ``matrix query`` answer as JSON."""
+    out: dict[str, object] = {
+        "feature": q.feature,
+        "python": q.python,
+        "os": q.os,
+        "arch": q.arch,
+        "deployment": q.deployment,
+        "as_of": q.as_of,
+        "ddtrace_minimum": q.ddtrace.minimum,
+        "ddtrace_minimum_maintained": q.ddtrace.maintained,
+        "ddtrace_supported": list(q.ddtrace.supported),
+    }
+    if q.layer is not None:
+        out["lambda_layer_minimum"] = q.layer.minimum
+        out["lambda_layer_minimum_maintained"] = q.layer.maintained
+        out["lambda_layers_supported"] = list(q.layer.supported)
+    out["rows"] = [{"section": s, "row": what, "source": src} for s, what, src in q.rows]
+    return out
+
+
+def render_query(answers: list[fixes.Query]) -> str:
+    """``matrix query`` as a table: one line per Python, then the rows the answers used."""
+    if not answers:
+        return "no Python to ask about\n"
+    first = answers[0]
+    lam = first.layer is not None
+    head = ["PYTHON", "DDTRACE MINIMUM", "MAINTAINED", "SUPPORTED"]
+    rows = []
+    for q in answers:
+        row = [
+            q.python,
+            q.ddtrace.minimum or "none",
+            q.ddtrace.maintained or "none",
+            "; ".join(q.ddtrace.supported) or "-",
+        ]
+        if q.layer is not None:
+            row += [q.layer.minimum or "none", q.layer.maintained or "none"]
+        rows.append(row)
+    if lam:
+        head += ["LAYER MINIMUM", "LAYER MAINTAINED"]
+    out = [
+        f"{first.feature} on {first.os}/{first.arch}, {first.deployment}, as of {first.as_of}",
+        _table(rows, head),
+    ]
+    used: dict[tuple[str, str, str], None] = {}
+    for q in answers:
+        used.update(dict.fromkeys(q.rows))
+    out.append("\nRows used\n" + _table([list(r) for r in used], ["SECTION", "ROW", "SOURCE"]))
+    return "\n".join(out) + "\n"
