@@ -183,16 +183,23 @@ class Finder:
         return answer
 
     def python(
-        self, facts: model.Facts, features: frozenset[str], at_least: tuple[int, int]
+        self,
+        facts: model.Facts,
+        features: frozenset[str],
+        after: tuple[int, int],
+        ddtrace_from: Version | None = None,
     ) -> tuple[str, Answer] | None:
-        """The smallest Python (from ``at_least``) that some ddtrace release supports
-        ``features`` on, with that ddtrace answer."""
+        """The smallest Python newer than ``after`` that a ddtrace release (from
+        ``ddtrace_from``: a fix never downgrades) supports ``features`` on, with that
+        ddtrace answer."""
         pythons = sorted(
-            {py for _, _, pys in self.ev.matrix.runtime_intervals for py in pys if py >= at_least}
+            {py for _, _, pys in self.ev.matrix.runtime_intervals for py in pys if py > after}
         )
         for py in pythons:
             text = f"{py[0]}.{py[1]}"
-            answer = self.ddtrace(msgspec.structs.replace(facts, python=text), features)
+            answer = self.ddtrace(
+                msgspec.structs.replace(facts, python=text), features, ddtrace_from
+            )
             if answer.minimum is not None:
                 return text, answer
         return None
@@ -235,12 +242,12 @@ class Finder:
             return tuple(out)
         pm = versions.python_minor(facts.python) if facts.python else None
         if pm is not None:
-            found = self.python(facts, turned_on, pm)
+            found = self.python(facts, turned_on, pm, observed_lo)
             if found is not None:
                 py, with_py = found
                 out.append(Fix("python", facts.python, py, gaps))
                 ddt = with_py.maintained or with_py.minimum
-                if ddt is not None:
+                if ddt is not None and ddt != facts.ddtrace.strip():
                     out.append(Fix(facet, facts.ddtrace, ddt, gaps))
         return tuple(out)
 

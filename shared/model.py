@@ -210,8 +210,9 @@ class WorkloadResult(msgspec.Struct, frozen=True, gc=False):
 
     @property
     def unverified(self) -> bool:
-        """Some feature could not be decided (its status is ``unknown``)."""
-        return any(fr.status == "unknown" for fr in self.features.values())
+        """Some feature it turns on could not be decided (its status is ``unknown``); a
+        capability judged only because the tracer turns it on by default is left out."""
+        return any(fr.status == "unknown" and not fr.by_default for fr in self.features.values())
 
     def verdict(self, fail_on: Severity = "error") -> Verdict:
         """The workload's verdict when findings at or above ``fail_on`` fail it."""

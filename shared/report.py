@@ -229,7 +229,7 @@ def to_verify(r: model.WorkloadResult) -> list[VerifyJSON]:
         return []
     out: dict[str, str] = {}
     for fr in r.features.values():
-        if fr.status != "unknown":
+        if fr.status != "unknown" or fr.by_default:
             continue
         for x in fr.reasons:
             hint = codes.BY_CODE[x.code].verify
