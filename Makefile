@@ -15,6 +15,17 @@ $(STAMP): pyproject.toml
 	  | grep -v -e '^ *$$' -e '!!' -e '\*\*\*' -e 'editable' -e 'Please be careful' -e 'to import/use' -e 'corresp' -e 'with strategy' || true
 	touch $(STAMP)
 
+# `make example` needs the CLI alone: the core dependencies, installed quietly (the
+# installer's output is kept in $(VENV)/install.log and shown only if it fails)
+CORE_STAMP := $(VENV)/.installed-core
+$(CORE_STAMP): pyproject.toml
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@echo "installing ddcompat (the CLI and its core dependencies) into $(VENV)..."
+	@{ $(BIN)/pip install --quiet --upgrade pip \
+	  && $(BIN)/pip install --quiet -e . --config-settings editable_mode=strict; } \
+	  > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $(CORE_STAMP)
+
 install: $(STAMP)
 	# new modules need the link tree refreshed
 	$(BIN)/pip install --quiet --no-deps -e . --config-settings editable_mode=strict >/dev/null 2>&1 \
@@ -23,7 +34,7 @@ install: $(STAMP)
 	# PYTHONDONTWRITEBYTECODE set every start would compile the sources again)
 	$(BIN)/python -m compileall -q "$$($(BIN)/python -c 'import ddcompat.shared as s, os; print(os.path.dirname(os.path.dirname(s.__file__)))')" >/dev/null
 
-example: install
+example: $(CORE_STAMP)
 	@$(BIN)/ddcompat check examples/ --policy examples/policy.yaml --format table; \
 	  status=$$?; echo "ddcompat check exit status: $$status (1 = noncompliant workloads found)"; \
 	  [ $$status -le 1 ]

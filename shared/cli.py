@@ -17,7 +17,7 @@ import sys
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -166,6 +166,17 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(f"ddcompat: error: {printable(str(err))}", file=sys.stderr)
     if run.errors:
         return EXIT_USAGE
+    if not run.results:
+        # CI that checked nothing must not pass unnoticed
+        print(
+            "ddcompat: no workload found: nothing was checked ("
+            f"{len(run.ignored_files)} files ignored, {len(run.not_python)} containers not "
+            f"Python{', -v lists them' if not args.verbose else ''})"
+            + ("" if args.fail_if_empty else "; --fail-if-empty makes this exit 1"),
+            file=sys.stderr,
+        )
+        if args.fail_if_empty:
+            return EXIT_FINDINGS
     return EXIT_FINDINGS if run.failed() else EXIT_OK
 
 
@@ -280,6 +291,11 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         "(default: error)",
     )
     check.add_argument(
+        "--fail-if-empty",
+        action="store_true",
+        help="exit 1 when no workload is found (a CI job that checked nothing fails)",
+    )
+    check.add_argument(
         "--fail-on-unverified",
         action="store_true",
         help="unverified workloads (a feature that could not be decided) fail the run too",
@@ -371,16 +387,61 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
         import importlib.metadata
 
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-            register = ep.load()
+            try:
+                register = ep.load()
+            except ImportError as exc:  # a server front end without its extra installed
+                _missing_extra(sub, ep.name, exc)
+                continue
             register(sub)
+    _remember_parsers(parser)
     return parser
+
+
+def _missing_extra(sub: Any, name: str, exc: ImportError) -> None:
+    """A subcommand whose libraries are not installed: it says which extra brings them."""
+    missing = exc.name or str(exc)
+
+    def handler(args: argparse.Namespace) -> int:
+        print(
+            f"ddcompat {name}: needs the server libraries ({missing} is not installed): "
+            "pip install 'ddcompat[server]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+
+    p = sub.add_parser(name, help="(not installed: pip install 'ddcompat[server]')")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(handler=handler)
+
+
+def _unrecognised(sub: argparse.ArgumentParser, extra: list[str]) -> None:
+    """Unknown arguments, said under the subcommand's own usage, with the option meant."""
+    import difflib
+
+    known = [o for a in sub._actions for o in a.option_strings]
+    words = []
+    for e in extra:
+        close = difflib.get_close_matches(e.split("=", 1)[0], known, n=1, cutoff=0.6)
+        words.append(f"{e} (did you mean {close[0]}?)" if close and e.startswith("-") else e)
+    sub.error("unrecognized arguments: " + " ".join(words))
+
+
+def _remember_parsers(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's parser, so that its own usage reports an unknown argument."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.set_defaults(_parser=sub)
+                _remember_parsers(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Scanning entry points costs start-up time that the built-in commands do not need.
     parser = build_parser(plugins=not (argv and argv[0] in BUILTIN_COMMANDS))
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unrecognised(getattr(args, "_parser", parser), extra)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -202,10 +202,15 @@ def parse_text(
         sub = model.ParseResult()
         if not isinstance(doc, Mapping):
             if explicit or many:
+                # plain text (a script, prose) reads as one YAML string: no descriptor
+                plain = not many and isinstance(doc, str | int | float)
                 sub.errors.append(
                     model.InputError(
                         source,
-                        f"expected a mapping at the top of the document, got {type(doc).__name__}",
+                        _NOT_RECOGNISED
+                        if plain
+                        else f"expected a mapping at the top of the document, got "
+                        f"{type(doc).__name__}",
                         f"document {i + 1}" if many else None,
                     )
                 )
@@ -255,6 +260,11 @@ def parse_file(
         return _dockerfile(Path(path), source)
     if explicit and name.lower() in NOT_DESCRIPTORS:
         return model.ParseResult(errors=[model.InputError(source, NOT_DESCRIPTORS[name.lower()])])
+    kind = NOT_DESCRIPTOR_SUFFIXES.get(os.path.splitext(name)[1].lower())
+    if explicit and kind is not None:
+        return model.ParseResult(
+            errors=[model.InputError(source, f"not a deployment descriptor: {kind}")]
+        )
     try:
         data = read_regular(path)
     except NotAFile as exc:
@@ -302,6 +312,21 @@ read_regular = _common.read_regular
 
 # Files people pass by habit that are read only beside a Dockerfile: what to say.
 _LOCK_NOTE = "not a deployment descriptor (a lock file: it is read beside a Dockerfile)"
+# what a file named on the command line is, by its suffix, when it is no descriptor
+NOT_DESCRIPTOR_SUFFIXES = {
+    ".py": "a Python source file (name the Dockerfile, manifest or template that deploys it)",
+    ".pyi": "a Python stub file",
+    ".md": "a Markdown document",
+    ".markdown": "a Markdown document",
+    ".rst": "a reStructuredText document",
+    ".txt": "a text file",
+    ".html": "an HTML page",
+    ".sh": "a shell script",
+    ".cfg": "a configuration file",
+    ".ini": "an INI file",
+    ".toml": "a TOML file",
+    ".lock": "a lock file (ddcompat reads lock files beside a Dockerfile)",
+}
 NOT_DESCRIPTORS = {
     name: _LOCK_NOTE
     for name in (

@@ -43,8 +43,13 @@ def looks_like_dockerfile(text: str) -> bool:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        word = line.split(None, 1)[0].upper()
-        return word in ("FROM", "ARG")
+        words = line.split()
+        word = words[0].upper()
+        if word == "FROM":
+            # FROM [--platform=...] image [AS name]: not Python's `from x import y`
+            rest = [w for w in words[1:] if not w.startswith("--")]
+            return len(rest) == 1 or (len(rest) == 3 and rest[1].upper() == "AS")
+        return word == "ARG"
     return False
 
 
