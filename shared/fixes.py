@@ -36,6 +36,8 @@ NOT_BY_VERSION = frozenset(
         "LAMBDA_LAYER_MISMATCH",
         "SETTING_IGNORED",
         "LAMBDA_RUNTIME_DEPRECATED",
+        # a fact not known is no gap (the workload is unverified there), whatever the fix
+        "PYTHON_UNKNOWN",
     }
 )
 Facet = str  # ddtrace, library_injection, lambda_layer, python, framework

@@ -267,12 +267,14 @@ def workload_json(
     encoded: _Encoded | None = None,
     fail_on: model.Severity = "error",
     fixed: Fixes | None = None,
+    wid: str | None = None,
 ) -> WorkloadJSON:
-    """One workload; ``encoded`` shares the encoding of shared feature results."""
+    """One workload; ``encoded`` shares the encoding of shared feature results; ``wid``:
+    its id in the report (unique_ids)."""
     w = r.workload
     ddtrace, python, platform = facts_text(w.facts)
     return WorkloadJSON(
-        w.id,
+        wid or w.id,
         w.source,
         w.deployment_type,
         w.kind,
@@ -354,6 +356,7 @@ def summary(run: Run) -> SummaryJSON:
 def to_report(run: Run) -> ReportJSON:
     encoded = _Encoded()
     fixed = Fixes(run)
+    ids = unique_ids(run.results)
     return ReportJSON(
         schema_version=SCHEMA_VERSION,
         matrix=MatrixJSON(
@@ -363,7 +366,7 @@ def to_report(run: Run) -> ReportJSON:
             run.as_of,
             facts_read(run.matrix),
         ),
-        workloads=[workload_json(r, encoded, run.fail_on, fixed) for r in run.results],
+        workloads=[workload_json(r, encoded, run.fail_on, fixed, ids[id(r)]) for r in run.results],
         errors=[ErrorJSON(e.source, e.field, e.message) for e in run.errors],
         summary=summary(run),
         warnings=[ErrorJSON(e.source, e.field, e.message) for e in run.warnings],
@@ -411,41 +414,85 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def unique_ids(results: list[model.WorkloadResult]) -> dict[int, str]:
+    """Each result's id in one report: the workload id, with ``#2``, ``#3``... on the
+    later ones where two files describe the same workload-container."""
+    seen: dict[str, int] = {}
+    out: dict[int, str] = {}
+    for r in results:
+        base = r.workload.id
+        n = seen[base] = seen.get(base, 0) + 1
+        out[id(r)] = base if n == 1 else f"{base}#{n}"
+    return out
+
+
+# a verdict's place in a report: failing first, then undecided
+VERDICT_ORDER: dict[str, int] = {"noncompliant": 0, "unverified": 1, "compliant": 2, "exempt": 3}
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def grouped_findings(
+    r: model.WorkloadResult, levels: frozenset[str] = frozenset({"error", "warning"})
+) -> list[tuple[model.Reason, tuple[str, ...]]]:
+    """A workload's findings once each, with the features they concern (a lifecycle or
+    runtime finding shared by every feature is said once), errors first."""
+    found: dict[tuple[str, str, str, str | None, str | None], list[str]] = {}
+    first: dict[tuple[str, str, str, str | None, str | None], model.Reason] = {}
+    for name, fr in r.features.items():
+        for x in fr.reasons:
+            if x.severity not in levels:
+                continue
+            key = (x.severity, x.code, x.message, x.required, x.observed)
+            found.setdefault(key, []).append(name)
+            first.setdefault(key, x)
+    return sorted(
+        ((first[k], tuple(v)) for k, v in found.items()),
+        key=lambda item: (_SEVERITY_ORDER[item[0].severity], item[0].code),
+    )
+
+
 def render_table(run: Run, *, verbose: bool = False) -> str:
-    rows: list[list[str]] = []
-    for r in run.results:
-        w = r.workload
+    ids = unique_ids(run.results)
+    ordered = sorted(
+        run.results,
+        key=lambda r: (r.workload.source, VERDICT_ORDER[run.verdict(r)], ids[id(r)]),
+    )
+    header = ["WORKLOAD", "VERDICT", "FEATURE", "STATUS", "FINDINGS"]
+    rows: list[tuple[str, list[str]]] = []  # (source file, row)
+    for r in ordered:
+        wid, verdict = ids[id(r)], run.verdict(r)
         if not r.features:
-            rows.append([w.id, "-", "-", "no feature in use", ""])
+            rows.append((r.workload.source, [wid, verdict, "-", "-", "no feature in use"]))
         for name, fr in r.features.items():
             codes = ", ".join(f"{x.code}({x.severity[0].upper()})" for x in fr.reasons) or "-"
-            rows.append([w.id, name, fr.status, codes, "exempt" if r.exempt else ""])
-    out = [_table(rows, ["WORKLOAD", "FEATURE", "STATUS", "FINDINGS", ""])]
+            rows.append((r.workload.source, [wid, verdict, name, fr.status, codes]))
+    out = [_grouped_table(rows, header)]
     s = summary(run)
+    lines = [(f, x) for r in run.results if r.exempt is None for x, f in grouped_findings(r)]
+    errors = sum(1 for _, x in lines if x.severity == "error")
     out.append(
         f"\n{s.workloads} workloads: {s.compliant} compliant, {s.noncompliant} noncompliant, "
-        f"{s.unverified} unverified, {s.exempt} exempt; "
+        f"{s.unverified} unverified, {s.exempt} exempt (failing at {run.fail_on}); "
+        f"findings: {errors} errors, {len(lines) - errors} warnings; "
         f"{s.skipped_containers} containers skipped ({s.not_python} not Python), "
-        f"{s.ignored_files} files ignored, {s.warnings} warnings, "
+        f"{s.ignored_files} files ignored, {s.warnings} input warnings, "
         f"{s.errors} input errors (matrix {run.matrix.name} {run.matrix.version}"
         f"{facts_words(run.matrix)})"
     )
+    by_verdict = sorted(run.results, key=lambda r: (VERDICT_ORDER[run.verdict(r)], ids[id(r)]))
     fixed = Fixes(run)
-    to_fix = [(r.workload.id, f) for r in run.results for f in fixed.of(r)]
+    to_fix = [(ids[id(r)], f) for r in by_verdict for f in fixed.of(r)]
     if to_fix:
         out.append("\nTo fix: the smallest change that closes each noncompliant workload's gaps")
         out.extend(printable(f"  {wid}: {fix_words(f)}") for wid, f in to_fix)
     unverified = [
-        (r.workload.id, v)
-        for r in run.results
-        for v in to_verify(r)
-        if r.verdict(run.fail_on) == "unverified"
+        (ids[id(r)], v) for r in by_verdict if run.verdict(r) == "unverified" for v in to_verify(r)
     ]
     if unverified:
         out.append("\nUnverified: to decide them, supply")
         out.extend(printable(f"  {wid}: {v.fact}: {v.how}") for wid, v in unverified)
     if run.warnings:
-        out.append("\nWarnings (facts left unknown):")
+        out.append("\nInput warnings (facts left unknown):")
         out.extend(f"  {printable(str(w))}" for w in run.warnings)
     if run.kinds_not_understood:
         out.append("\nKinds not understood (their containers are not judged):")
@@ -464,24 +511,58 @@ def render_table(run: Run, *, verbose: bool = False) -> str:
     if verbose and run.ignored_files:
         out.append("\nIgnored files:")
         out.extend(printable(f"  {f.path}: {f.reason}") for f in run.ignored_files)
-    details = []
-    for r in run.results:
-        for name, fr in r.features.items():
-            for x in fr.reasons:
-                if x.severity != "info":
-                    extra = ""
-                    if x.required or x.observed:
-                        extra = f" [required {x.required or '-'}, observed {x.observed or '-'}]"
-                    where = facts_in_words(r.workload.facts.sources)
-                    details.append(
-                        printable(
-                            f"  {x.severity}: {r.workload.id} {name}: {x.code}: {x.message}{extra}"
-                            + (f" ({where})" if where else "")
-                        )
-                    )
+    details = _findings_text(run, by_verdict, ids)
     if details:
-        out.append("\nFindings:\n" + "\n".join(details))
+        out.append("\nFindings, errors first:\n" + "\n".join(details))
     return "\n".join(out) + "\n"
+
+
+def _findings_text(run: Run, ordered: list[model.WorkloadResult], ids: dict[int, str]) -> list[str]:
+    """Per workload: where it and its facts come from (once), then each finding once with
+    the features it concerns."""
+    out: list[str] = []
+    for r in ordered:
+        found = grouped_findings(r)
+        if not found:
+            continue
+        where = facts_in_words(r.workload.facts.sources)
+        out.append(
+            printable(
+                f"  {ids[id(r)]} ({run.verdict(r)}; {r.workload.source}"
+                + (f"; {where}" if where else "")
+                + ")"
+            )
+        )
+        everywhere = len(r.features) > 1
+        for x, features in found:
+            extra = ""
+            if x.required or x.observed:
+                extra = f" [required {x.required or '-'}, observed {x.observed or '-'}]"
+            scope = (
+                "every feature"
+                if everywhere and len(features) == len(r.features)
+                else ", ".join(features)
+            )
+            out.append(printable(f"    {x.severity}: {scope}: {x.code}: {x.message}{extra}"))
+    return out
+
+
+def _grouped_table(rows: list[tuple[str, list[str]]], header: list[str]) -> str:
+    """One aligned table, its rows under a line naming their file."""
+    cells = [[printable(c) for c in r] for _, r in rows]
+    widths = [max([len(header[i]), *(len(c[i]) for c in cells)]) for i in range(len(header))]
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(widths[i]) for i, v in enumerate(values)).rstrip()
+
+    out = [line(header)]
+    current = None
+    for (source, _), c in zip(rows, cells, strict=True):
+        if source != current:
+            out.append(f"{printable(source)}:")
+            current = source
+        out.append("  " + line(c))
+    return "\n".join(out)
 
 
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
@@ -490,13 +571,15 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
     results: list[dict[str, object]] = []
     fixed = Fixes(run)
+    ids = unique_ids(run.results)
     used: list[str] = []
     for r in run.results:
+        wid = ids[id(r)]
         for name, fr in r.features.items():
             for x in fr.reasons:
                 if x.code not in used:
                     used.append(x.code)
-                text = f"{r.workload.id}: {name}: {x.message}"
+                text = f"{wid}: {name}: {x.message}"
                 if x.required or x.observed:
                     text += f" (required {x.required or '-'}, observed {x.observed or '-'})"
                 where = facts_in_words(r.workload.facts.sources)
@@ -513,14 +596,10 @@ def to_sarif(run: Run, tool_version: str) -> dict[str, object]:
                     "locations": [
                         {
                             "physicalLocation": {"artifactLocation": {"uri": r.workload.source}},
-                            "logicalLocations": [
-                                {"fullyQualifiedName": r.workload.id, "kind": "resource"}
-                            ],
+                            "logicalLocations": [{"fullyQualifiedName": wid, "kind": "resource"}],
                         }
                     ],
-                    "partialFingerprints": {
-                        "ddcompatWorkloadFeature/v1": f"{r.workload.id}#{name}#{x.code}"
-                    },
+                    "partialFingerprints": {"ddcompatWorkloadFeature/v1": f"{wid}#{name}#{x.code}"},
                     "properties": {
                         "feature": name,
                         "status": fr.status,
@@ -579,6 +658,7 @@ def render_sarif(run: Run, tool_version: str) -> str:
 
 def render_junit(run: Run) -> str:
     fail_on = run.fail_on
+    ids = unique_ids(run.results)
     import xml.etree.ElementTree as ET
 
     suites = ET.Element("testsuites", name="ddcompat")
@@ -606,7 +686,7 @@ def render_junit(run: Run) -> str:
             r.workload.source, {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         )
         for name, fr in r.features.items():
-            case = ET.SubElement(s, "testcase", classname=r.workload.id, name=name)
+            case = ET.SubElement(s, "testcase", classname=ids[id(r)], name=name)
             c["tests"] += 1
             bad = [
                 x

@@ -138,6 +138,25 @@ def test_check_html_in_chromium(
             "[data-workload]", "els => els.map(e => e.dataset.workload)"
         )
         assert sorted(ids) == sorted(w["id"] for w in report_json["workloads"])
+        # the charts count every workload once: by ddtrace line and by Python
+        for chart in ("ddtrace", "python"):
+            counts = page.eval_on_selector_all(
+                f"[data-chart={chart}] [data-bar]", "gs => gs.map(g => Number(g.dataset.count))"
+            )
+            assert sum(counts) == s["workloads"], chart
+        # the fix column: one row per fix in the JSON, for noncompliant workloads only
+        fix_rows = page.eval_on_selector_all(
+            "#fixes tr[data-fix]", "rows => rows.map(r => r.dataset.fix)"
+        )
+        assert sorted(fix_rows) == sorted(
+            w["id"] for w in report_json["workloads"] for _ in w["fix"]
+        )
+        assert fix_rows
+        # gaps: errors first
+        severities = page.eval_on_selector_all(
+            "#gaps tr[data-gap]", "rows => rows.map(r => r.cells[2].textContent)"
+        )
+        assert severities == sorted(severities, key=["error", "warning"].index)
         # the four verdicts add up; failing workloads first, then unverified, both open
         assert s["compliant"] + s["noncompliant"] + s["unverified"] + s["exempt"] == len(ids)
         shown_verdicts = page.eval_on_selector_all(
