@@ -208,6 +208,7 @@ def _cmd_matrix_show(args: argparse.Namespace) -> int:
             "name": m.name,
             "version": m.version,
             "edition": m.edition,
+            "known": msgspec.to_builtins(m.known) if m.known is not None else None,
             **{
                 section: [msgspec.to_builtins(row) for row in getattr(m, section)]
                 for section in matrix_mod.SECTIONS

@@ -74,6 +74,7 @@ def test_reports_written_owned_and_removed(
     tp = results[("app", "threat_protection")]
     assert tp["result"] == "fail" and tp["severity"] == "high"
     assert tp["properties"]["ddtrace"] == "1.9.0"
+    assert tp["properties"]["verdict"] == "noncompliant"  # the workload's, on every result
     assert report["summary"]["fail"] >= 1 and report["summary"]["pass"] >= 1
     # the same fleet again: nothing to write
     assert asyncio.run(scan_and_write()) == (0, 0)

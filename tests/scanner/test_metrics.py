@@ -80,6 +80,12 @@ async def test_metrics_after_a_scan(service: Service) -> None:
     assert series(
         m, "ddcompat_namespace_fact_sources", namespace="shop", fact="ddtrace", source="annotation"
     ) == [2.0]  # api and web, both annotated
+    # verdicts: every workload-container once, every verdict named per namespace
+    assert sum(series(m, "ddcompat_namespace_verdicts")) == 30.0
+    assert (
+        series(m, "ddcompat_namespace_verdicts", namespace="shop", verdict="noncompliant")[0] >= 1
+    )
+    assert len(series(m, "ddcompat_namespace_verdicts", namespace="shop")) == 4
     assert series(m, "ddcompat_snapshot_stale") == [0.0]
     assert series(m, "ddcompat_scan_last_success_timestamp_seconds")[0] > 1.7e9
     assert series(m, "ddcompat_scan_duration_seconds_count") == [1.0]
