@@ -53,6 +53,11 @@ def releases() -> tuple[Version, ...]:
     return tuple(sorted(Version(r["version"]) for r in rows if r["yanked"] != "yes"))
 
 
+@functools.cache
+def _release_set() -> frozenset[Version]:
+    return frozenset(releases())
+
+
 class Fix(msgspec.Struct, frozen=True, gc=False):
     """Change ``facet`` from ``observed`` to at least ``minimum`` for ``features``."""
 
@@ -121,6 +126,7 @@ class Finder:
         self.ev = ev
         self._memo: dict[tuple[object, ...], object] = {}
         self._candidates = candidates(ev.matrix)
+        self._known = frozenset(self._candidates)
 
     def _closes(self, facts: model.Facts, features: frozenset[str]) -> tuple[bool, bool]:
         """Whether every feature is supported with these facts, leaving out findings no
@@ -135,27 +141,78 @@ class Finder:
         return True, eol
 
     def ddtrace(
-        self, facts: model.Facts, features: frozenset[str], at_least: Version | None = None
+        self,
+        facts: model.Facts,
+        features: frozenset[str],
+        at_least: Version | None = None,
+        *,
+        maintained_only: bool = False,
     ) -> Answer:
-        """The releases (from ``at_least``) that support ``features`` with these facts."""
-        key = ("ddtrace", facts, features, at_least, self.ev.day())
+        """The releases (from ``at_least``) that support ``features`` with these facts;
+        ``maintained_only``: judge only releases on lines not at end of life (a cheaper
+        question, for a new Python)."""
+        key = ("ddtrace", facts, features, at_least, maintained_only, self.ev.day())
         hit = self._memo.get(key)
         if isinstance(hit, Answer):
             return hit
-        names = [str(v) for v in self._candidates if at_least is None or v >= at_least]
-        if at_least is not None and at_least in releases() and str(at_least) not in names:
-            names.insert(0, str(at_least))  # (the version in use: no change needed)
-        ok: list[bool] = []
-        maintained = None
-        for name in names:
-            closes, eol = self._closes(msgspec.structs.replace(facts, ddtrace=name), features)
-            ok.append(closes)
-            if closes and not eol and maintained is None:
-                maintained = name
-        first = next((n for n, good in zip(names, ok, strict=True) if good), None)
+        # every candidate judged once per runtime (whatever ddtrace the facts name, and
+        # without the facts only NOT_BY_VERSION findings read: frameworks, settings, Remote
+        # Configuration)
+        runtime = msgspec.structs.replace(_by_version(facts), ddtrace=None)
+        judged = self._judged(runtime, features, maintained_only)
+        rows = [(v, c, e) for v, c, e in judged if at_least is None or v >= at_least]
+        if at_least is not None and at_least in _release_set() and at_least not in self._known:
+            # the version in use, if no candidate: judged too (no change may be needed)
+            closes, eol = self._closes(
+                msgspec.structs.replace(facts, ddtrace=str(at_least)), features
+            )
+            rows.insert(0, (at_least, closes, eol))
+        names = [str(v) for v, _, _ in rows]
+        ok = [c for _, c, _ in rows]
+        first = next((str(v) for v, c, _ in rows if c), None)
+        maintained = next((str(v) for v, c, e in rows if c and not e), None)
         answer = Answer(first, maintained, _ranges(ok, names))
         self._memo[key] = answer
         return answer
+
+    def _judged(
+        self, runtime: model.Facts, features: frozenset[str], maintained_only: bool = False
+    ) -> tuple[tuple[Version, bool, bool], ...]:
+        """(candidate, closes, at end of life) for every candidate on this runtime."""
+        key = ("judged", runtime, features, maintained_only, self.ev.day())
+        hit = self._memo.get(key)
+        if isinstance(hit, tuple):
+            return hit
+        pool = self._maintained() if maintained_only else self._candidates
+        out = tuple(
+            (v, *self._closes(msgspec.structs.replace(runtime, ddtrace=str(v)), features))
+            for v in pool
+        )
+        self._memo[key] = out
+        return out
+
+    def _maintained(self) -> tuple[Version, ...]:
+        """The candidates whose line is not at end of life on the day judged."""
+        key = ("maintained", self.ev.day())
+        hit = self._memo.get(key)
+        if isinstance(hit, tuple):
+            return hit
+        day = self.ev.day()
+        eol = [
+            versions.parse_range(rb.ddtrace)
+            for rb in self.ev.matrix.release_branches
+            if rb.level == "end_of_life" and rb.applies_on(day)
+        ]
+        out = tuple(
+            v
+            for v in self._candidates
+            if not any(
+                versions.coverage(versions.parse_range(str(v)), iv) is versions.Coverage.ALL
+                for iv in eol
+            )
+        )
+        self._memo[key] = out
+        return out
 
     def layer(
         self, facts: model.Facts, features: frozenset[str], at_least: int | None = None
@@ -200,7 +257,10 @@ class Finder:
         for py in pythons:
             text = f"{py[0]}.{py[1]}"
             answer = self.ddtrace(
-                msgspec.structs.replace(facts, python=text), features, ddtrace_from
+                msgspec.structs.replace(facts, python=text),
+                features,
+                ddtrace_from,
+                maintained_only=True,
             )
             if answer.minimum is not None:
                 return text, answer
@@ -210,10 +270,20 @@ class Finder:
         """The smallest changes that make every feature the workload turns on supported:
         frameworks first (no tracer closes those), then its tracer (the facet it comes
         from: ddtrace, library injection or the Lambda layer; a maintained line where one
-        does), else a newer Python with the tracer for it."""
-        facts = r.workload.facts
+        does), else a newer Python with a maintained tracer for it."""
         turned_on = frozenset(f for f, fr in r.features.items() if not fr.by_default)
-        out = list(_framework_fixes(r))
+        # fleets repeat facts: equal facts share their fixes, and the facts only
+        # NOT_BY_VERSION findings read (frameworks, settings, Remote Configuration) are left
+        # out of what a version fix depends on
+        facts = _by_version(r.workload.facts)
+        key = ("fixes", facts, turned_on, self.ev.day())
+        hit = self._memo.get(key)
+        if not isinstance(hit, tuple):
+            hit = self._version_fixes(facts, turned_on)
+            self._memo[key] = hit
+        return (*_framework_fixes(r), *hit)
+
+    def _version_fixes(self, facts: model.Facts, turned_on: frozenset[str]) -> tuple[Fix, ...]:
         # the gaps a version can close (not a deployment type, a setting, a framework)
         per, _ = self.ev.facts_findings(facts, turned_on)
         gaps = tuple(
@@ -225,33 +295,37 @@ class Finder:
             )
         )
         if not gaps:
-            return tuple(out)
+            return ()
         observed_lo = _lower(facts.ddtrace)
         if facts.deployment_type == "lambda" and facts.lambda_layer is not None:
             answer = self.layer(facts, turned_on, facts.lambda_layer)
             best = answer.maintained or answer.minimum
             if best is not None and best != str(facts.lambda_layer):
-                out.append(Fix("lambda_layer", str(facts.lambda_layer), best, gaps))
-            return tuple(out)
+                return (Fix("lambda_layer", str(facts.lambda_layer), best, gaps),)
+            return ()
         if facts.ddtrace is None:
-            return tuple(out)
+            return ()
         answer = self.ddtrace(facts, turned_on, observed_lo)
         best = answer.maintained or answer.minimum
         facet = "library_injection" if facts.sources.ddtrace == "library_injection" else "ddtrace"
         if best is not None:
-            if best != facts.ddtrace.strip():
-                out.append(Fix(facet, facts.ddtrace, best, gaps))
-            return tuple(out)
+            return (Fix(facet, facts.ddtrace, best, gaps),) if best != facts.ddtrace.strip() else ()
         pm = versions.python_minor(facts.python) if facts.python else None
-        if pm is not None:
-            found = self.python(facts, turned_on, pm, observed_lo)
-            if found is not None:
-                py, with_py = found
-                out.append(Fix("python", facts.python, py, gaps))
-                ddt = with_py.maintained or with_py.minimum
-                if ddt is not None and ddt != facts.ddtrace.strip():
-                    out.append(Fix(facet, facts.ddtrace, ddt, gaps))
+        found = self.python(facts, turned_on, pm, observed_lo) if pm is not None else None
+        if found is None:
+            return ()
+        py, with_py = found
+        out = [Fix("python", facts.python, py, gaps)]
+        ddt = with_py.maintained or with_py.minimum
+        if ddt is not None and ddt != facts.ddtrace.strip():
+            out.append(Fix(facet, facts.ddtrace, ddt, gaps))
         return tuple(out)
+
+
+def _by_version(facts: model.Facts) -> model.Facts:
+    """The facts a version fix depends on (without those only NOT_BY_VERSION findings
+    read)."""
+    return msgspec.structs.replace(facts, frameworks=None, settings=frozenset(), remote_config=None)
 
 
 def _lower(ddtrace: str | None) -> Version | None:

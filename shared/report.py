@@ -243,9 +243,9 @@ class Fixes:
     over the run's matrix and day; equal facts share their answers)."""
 
     def __init__(self, run: Run) -> None:
-        day = datetime.date.fromisoformat(run.as_of) if run.as_of else None
-        self.finder = fixes.Finder(evaluator.Evaluator(run.matrix, as_of=day))
+        self.run = run
         self.fail_on = run.fail_on
+        self._finder: fixes.Finder | None = None  # made when a workload first needs one
         self._by_result: dict[int, tuple[fixes.Fix, ...]] = {}
 
     def of(self, r: model.WorkloadResult) -> tuple[fixes.Fix, ...]:
@@ -253,7 +253,11 @@ class Fixes:
             return ()
         hit = self._by_result.get(id(r))
         if hit is None:
-            hit = self._by_result[id(r)] = self.finder.fixes(r)
+            if self._finder is None:
+                run = self.run
+                day = datetime.date.fromisoformat(run.as_of) if run.as_of else None
+                self._finder = fixes.Finder(evaluator.Evaluator(run.matrix, as_of=day))
+            hit = self._by_result[id(r)] = self._finder.fixes(r)
         return hit
 
 

@@ -1,7 +1,12 @@
 """CloudFormation and SAM templates (YAML with ``!Ref``-style tags, or JSON):
 ``AWS::Lambda::Function``, ``AWS::Serverless::Function`` (with SAM ``Globals``) and
-``AWS::ECS::TaskDefinition``. ``Ref`` to a template parameter resolves to its
-``Default``; any other intrinsic leaves that value unknown.
+``AWS::ECS::TaskDefinition``. Intrinsics are read as far as the template says
+(``_intrinsics``: a parameter's ``Default``, ``Fn::Join``/``Fn::Sub`` over known values,
+pseudo parameters as placeholders); anything else is a value not known, never an error.
+Datadog's CloudFormation macro (``Transform: DatadogServerless``) is applied as it would be
+at deploy time: with ``pythonLayerVersion`` (and ``addLayers`` not false) each Python
+function gets the Datadog-Python layer of its runtime and architecture at that version
+(DataDog/datadog-cloudformation-macro serverless/src/lambda/layer.ts).
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ddcompat.shared import model
-from ddcompat.shared.parsers import _common, aws_lambda, ecs
+from ddcompat.shared.parsers import _common, _intrinsics, aws_lambda, ecs
 
 LAMBDA_TYPES = ("AWS::Lambda::Function", "AWS::Serverless::Function")
 
@@ -21,29 +26,6 @@ def matches(doc: Mapping[str, Any]) -> bool:
         isinstance(res, Mapping)
         and any(isinstance(r, Mapping) and isinstance(r.get("Type"), str) for r in res.values())
     )
-
-
-def _resolver(params: Mapping[str, Any]) -> Any:
-    def resolve(value: Any) -> Any:
-        if isinstance(value, Mapping):
-            if set(value) == {"Ref"} and isinstance(value["Ref"], str):
-                p = params.get(value["Ref"])
-                if isinstance(p, Mapping) and isinstance(p.get("Default"), str | int | float):
-                    return p["Default"]
-                return None
-            if len(value) == 1 and next(iter(value)) == "Fn::Sub":
-                # Keep the template text: "${AWS::Region}" placeholders stay visible.
-                sub = value["Fn::Sub"]
-                text = sub[0] if isinstance(sub, list) and sub else sub
-                return text if isinstance(text, str) else None
-            if len(value) == 1 and next(iter(value)).startswith("Fn::"):
-                return None
-            return {k: resolve(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [resolve(v) for v in value]
-        return value
-
-    return resolve
 
 
 def _merge_globals(glob: Mapping[str, Any], props: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,7 +57,8 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
     except _common.DocumentError as exc:
         out.errors.append(model.InputError(source, str(exc), exc.field))
         return
-    resolve = _resolver(params)
+    resolve = _intrinsics.cfn_resolver(params)
+    macro_layer = _macro_layer(doc.get("Transform"), resolve)
     for logical_id, res in resources.items():
         field = f"Resources.{logical_id}."
         try:
@@ -90,7 +73,10 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
             if rtype == "AWS::ECS::TaskDefinition":
                 ecs.parse_task(props, source, out, field=pf, fallback_name=str(logical_id))
                 continue
-            fn_name = props.get("FunctionName")
+            # a name the template computes (per stage, per parameter) is no stable id: the
+            # logical id is
+            raw = r.get("Properties")
+            fn_name = raw.get("FunctionName") if isinstance(raw, Mapping) else None
             name = fn_name if isinstance(fn_name, str) and "${" not in fn_name else str(logical_id)
             raw_tags = props.get("Tags")
             if isinstance(raw_tags, list):
@@ -116,6 +102,8 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
                 and isinstance(code.get("ImageUri"), str)
             ):
                 image = code["ImageUri"]
+            if macro_layer is not None:
+                props = _with_macro_layer(props, macro_layer)
             _common.emit(
                 aws_lambda.function_group(
                     props, tags, source=source, name=name, field=pf, image=image
@@ -124,3 +112,43 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
             )
         except _common.DocumentError as exc:
             out.errors.append(model.InputError(source, str(exc), exc.field))
+
+
+MACRO = "DatadogServerless"
+
+
+def _macro_layer(transform: Any, resolve: Any) -> int | None:
+    """The Datadog-Python layer version the DatadogServerless macro adds, if it does."""
+    items = transform if isinstance(transform, list) else [transform]
+    for item in items:
+        if item == MACRO:
+            return None  # no parameters: the macro needs pythonLayerVersion to add a layer
+        if isinstance(item, Mapping) and item.get("Name") == MACRO:
+            params = resolve(item.get("Parameters"))
+            if not isinstance(params, Mapping) or params.get("addLayers") in (False, "false"):
+                return None
+            version = params.get("pythonLayerVersion")
+            try:
+                return int(str(version)) if version is not None else None
+            except ValueError:
+                return None
+    return None
+
+
+def _with_macro_layer(props: Mapping[str, Any], version: int) -> Mapping[str, Any]:
+    """A Python function's properties with the layer the macro adds (unless it has one)."""
+    runtime = props.get("Runtime")
+    if not isinstance(runtime, str) or not runtime.startswith("python3."):
+        return props
+    layers = props.get("Layers")
+    existing = [x for x in layers if isinstance(x, str)] if isinstance(layers, list) else []
+    if any(":layer:Datadog-Python" in x for x in existing):
+        return props
+    archs = props.get("Architectures")
+    arm = isinstance(archs, list) and "arm64" in archs
+    name = "Datadog-Python" + runtime.removeprefix("python").replace(".", "")
+    arn = (
+        f"arn:aws:lambda:${{AWS::Region}}:464622532012:layer:{name}{'-ARM' if arm else ''}:"
+        f"{version}"
+    )
+    return {**props, "Layers": [*existing, arn]}

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ddcompat.shared import model
-from ddcompat.shared.parsers import _common, aws_lambda
+from ddcompat.shared.parsers import _common, _intrinsics, aws_lambda
 
 PLUGIN = "serverless-plugin-datadog"
 
@@ -49,6 +49,9 @@ def _truthy(value: Any) -> bool:
 
 
 def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
+    # ${self:...} from the file itself, !Ref and the like: known where the file says
+    resolved = _intrinsics.serverless_resolver(doc)(doc)
+    doc = resolved if isinstance(resolved, Mapping) else doc
     try:
         provider = _common.mapping(doc.get("provider"), "provider")
         service = doc.get("service")
