@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Literal, NamedTuple
 
 import msgspec
@@ -340,7 +340,7 @@ class OtherLanguage(msgspec.Struct, frozen=True):
     the Lambda runtime (a prefix), or an environment variable holding ``contains``."""
 
     language: str
-    where: Literal["image", "runtime", "env"]
+    where: Literal["image", "runtime", "env", "injection"]
     match: str
     contains: tuple[str, ...] = ()
 
@@ -391,10 +391,49 @@ OTHER_LANGUAGES: tuple[OtherLanguage, ...] = (
     ),
     OtherLanguage("Node.js", "env", "NODE_OPTIONS", ("dd-trace",)),
     OtherLanguage(".NET", "env", "CORECLR_ENABLE_PROFILING", ("1",)),
+    # Datadog library injection of another language's tracer: the admission annotations
+    # `admission.datadoghq.com/[<container>.]<match>-lib.version` (or `-lib.custom-image`),
+    # or a `dd-lib-<match>-init` init container
+    OtherLanguage("Java", "injection", "java"),
+    OtherLanguage("Node.js", "injection", "js"),
+    OtherLanguage(".NET", "injection", "dotnet"),
+    OtherLanguage("Ruby", "injection", "ruby"),
+    OtherLanguage("PHP", "injection", "php"),
+    # the Datadog Agent's own containers carry Datadog settings too
+    OtherLanguage("the Datadog Agent", "image", "datadoghq/agent"),
+    OtherLanguage("the Datadog Agent", "image", "datadog/agent"),
+    OtherLanguage("the Datadog Agent", "image", "datadoghq/cluster-agent"),
+    OtherLanguage("the Datadog Agent", "image", "datadog/cluster-agent"),
+    OtherLanguage("the Datadog Agent", "image", "datadoghq/dogstatsd"),
+    OtherLanguage("the Datadog Agent", "image", "datadog/dogstatsd"),
 )
 _LANGUAGE_ENV = tuple(r for r in OTHER_LANGUAGES if r.where == "env")
 _LANGUAGE_RUNTIMES = tuple(r for r in OTHER_LANGUAGES if r.where == "runtime")
 _LANGUAGE_IMAGES = {r.match: r for r in OTHER_LANGUAGES if r.where == "image"}
+_LANGUAGE_INJECTION = tuple(r for r in OTHER_LANGUAGES if r.where == "injection")
+
+
+def injected_language(
+    annotations: Mapping[str, str], container: str | None = None, init_images: Iterable[str] = ()
+) -> tuple[str, str] | None:
+    """(language, why) when Datadog library injection injects another language's tracer:
+    into ``container`` (its per-container annotations), or into the pod (pod-level
+    annotations or an init image) when ``container`` is None."""
+    where = f"{ADMISSION_PREFIX}{container}." if container else ADMISSION_PREFIX
+    images = tuple(init_images)
+    for row in _LANGUAGE_INJECTION:
+        for suffix in ("-lib.version", "-lib.custom-image"):
+            key = f"{where}{row.match}{suffix}"
+            if key in annotations:
+                return row.language, f"{key} injects the {row.language} tracer"
+        if container is None:
+            init = f"dd-lib-{row.match}-init"
+            for image in images:
+                if init in image.rsplit("/", 1)[-1]:
+                    return row.language, f"init container {image} injects the {row.language} tracer"
+    return None
+
+
 # The container variables that can change what the signals say (build_facts,
 # looks_python, other_language): these names and names with READ_ENV_PREFIXES.
 # Readers may drop the others.
@@ -431,6 +470,10 @@ def other_language(c: ContainerInput) -> tuple[str, str] | None:
             value = c.env.get(row.match)
             if value and all(part in value for part in row.contains):
                 return row.language, f"{row.match} loads the {row.language} tracer"
+    if c.other_injection is not None and not (
+        c.lib_injection or c.ddtrace_hint or c.python_hint or python_image(c.image)[0]
+    ):
+        return c.other_injection
     return None
 
 
@@ -587,6 +630,8 @@ class ContainerInput(msgspec.Struct):
     frameworks_hint: tuple[tuple[str, str], ...] | None = None
     # the Lambda runtime (python3.12, nodejs20.x, provided.al2023)
     runtime: str | None = None
+    # (language, why) when library injection injects another language's tracer here
+    other_injection: tuple[str, str] | None = None
 
 
 def looks_python(c: ContainerInput, ann: Annotations) -> bool:

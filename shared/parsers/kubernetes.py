@@ -429,6 +429,7 @@ TemplateKey = tuple[
     str | None,  # library injection
     int,  # init containers
     str | None,  # default container
+    tuple[str, str] | None,  # another language's library injection into the pod
 ]
 # Budgets of a Reader's caches (estimated bytes; an entry is ~1-3 KB).
 TEMPLATE_CACHE_BYTES = 16 << 20
@@ -579,6 +580,9 @@ class Reader:
             _injected(annotations, init),
             len(init),
             annotations.get(signals.DEFAULT_CONTAINER_ANNOTATION),
+            signals.injected_language(annotations, None, (ic.image for ic in init if ic.image))
+            if init or read
+            else None,
         )
         signals_of = self.templates.get(key)
         if signals_of is None:
@@ -916,6 +920,7 @@ def _template_signals(
     lib: str | None,
     skipped: int,
     default: str | None,
+    other: tuple[str, str] | None = None,
 ) -> TemplateSignals:
     sub = model.ParseResult()
     per_container = (
@@ -941,6 +946,10 @@ def _template_signals(
                     lib_injection=signals.lib_injection_of(per_container, name)
                     if per_container
                     else None,
+                    other_injection=(
+                        signals.injected_language(per_container, name) if per_container else None
+                    )
+                    or (other if lib is None else None),
                 )
                 for name, image, env in containers
             ],
