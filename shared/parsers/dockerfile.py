@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 
 from ddcompat.shared import model, signals, versions
-from ddcompat.shared.parsers import _common, _interpolate, lockfiles
+from ddcompat.shared.parsers import _common, _distro, _interpolate, lockfiles
 
 NAME_PATTERNS = ("Dockerfile", "Containerfile")
 _NAMES = ("dockerfile", "containerfile")
@@ -61,6 +61,8 @@ class Stage(msgspec.Struct):
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     ddtrace: str | None = None
     requirements: list[str] = msgspec.field(default_factory=list)
+    # the Python a RUN installs with the package manager ("3": the distribution's python3)
+    python: str | None = None
 
 
 class Image(msgspec.Struct):
@@ -76,6 +78,8 @@ class Image(msgspec.Struct):
     ddtrace: str | None
     requirements: list[str]
     notes: list[tuple[str, str]] = msgspec.field(default_factory=list)
+    # the minor of the Python the package manager installed, when known (``_distro``)
+    installed_python: str | None = None
 
 
 class _Subst:
@@ -237,6 +241,7 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
                 stage.base, stage.platform = parent.base, platform or parent.platform
                 stage.env, stage.labels = dict(parent.env), dict(parent.labels)
                 stage.ddtrace, stage.requirements = parent.ddtrace, list(parent.requirements)
+                stage.python = parent.python
             stages.append(stage)
             if alias:
                 by_alias[alias] = stage
@@ -251,13 +256,18 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
         elif instr == "LABEL":
             st.labels.update({k: _subst(v, variables, lineno) for k, v in _pairs(args).items()})
         elif instr == "RUN":
-            ddt, reqs = pip_pins(_subst(args, ChainMap(st.env, variables), lineno))
+            command = _subst(args, ChainMap(st.env, variables), lineno)
+            ddt, reqs = pip_pins(command)
             if ddt:
                 st.ddtrace = ddt
             st.requirements.extend(reqs)
+            st.python = _distro.installed_python(command) or st.python
     if not stages:
         raise _common.DocumentError("FROM", "no FROM instruction: not a Dockerfile")
     last = stages[-1]
+    installed = last.python
+    if installed == "3":  # the distribution's python3: its release says which
+        installed = _distro.distro_python(last.base)
     return Image(
         last.base,
         last.alias,
@@ -267,6 +277,7 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
         last.ddtrace,
         last.requirements,
         notes,
+        installed,
     )
 
 
@@ -295,7 +306,7 @@ def container_input(
             env=merged_env,
             ddtrace_hint=pins.ddtrace if from_lock else image.ddtrace,
             ddtrace_source="lockfile" if from_lock else "dockerfile",
-            python_hint=signals.python_from_image(image.base),
+            python_hint=signals.python_from_image(image.base) or image.installed_python,
             frameworks_hint=pins.framework_facts(),
         ),
         image,
