@@ -376,7 +376,7 @@ def _build(
         )
         return None
     container, img, _ = dockerfile.container_input(
-        dpath, cname, env=env, build_args=args, text=inline
+        dpath, cname, env=env, build_args=args, text=inline, context=base
     )
     for where, message in img.notes:
         reader.warn(

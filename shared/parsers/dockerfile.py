@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from collections import ChainMap
@@ -63,6 +64,10 @@ class Stage(msgspec.Struct):
     requirements: list[str] = msgspec.field(default_factory=list)
     # the Python a RUN installs with the package manager ("3": the distribution's python3)
     python: str | None = None
+    workdir: str = "/"
+    dirs: list[str] = msgspec.field(default_factory=list)  # every WORKDIR so far
+    # COPY/ADD: (sources as written, absolute destination, the stage copied from or None)
+    copies: list[tuple[tuple[str, ...], str, str | None]] = msgspec.field(default_factory=list)
 
 
 class Image(msgspec.Struct):
@@ -80,6 +85,9 @@ class Image(msgspec.Struct):
     notes: list[tuple[str, str]] = msgspec.field(default_factory=list)
     # the minor of the Python the package manager installed, when known (``_distro``)
     installed_python: str | None = None
+    # the build-context files the final image's requirements and lock files come from
+    # (context-relative, as COPY/ADD name them)
+    context_files: list[str] = msgspec.field(default_factory=list)
 
 
 class _Subst:
@@ -241,7 +249,9 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
                 stage.base, stage.platform = parent.base, platform or parent.platform
                 stage.env, stage.labels = dict(parent.env), dict(parent.labels)
                 stage.ddtrace, stage.requirements = parent.ddtrace, list(parent.requirements)
-                stage.python = parent.python
+                stage.python, stage.workdir = parent.python, parent.workdir
+                stage.dirs = list(parent.dirs)
+                stage.copies = list(parent.copies)
             stages.append(stage)
             if alias:
                 by_alias[alias] = stage
@@ -260,11 +270,27 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
             ddt, reqs = pip_pins(command)
             if ddt:
                 st.ddtrace = ddt
-            st.requirements.extend(reqs)
+            st.requirements.extend(posixpath.join(st.workdir, r) for r in reqs)
             st.python = _distro.installed_python(command) or st.python
+        elif instr == "WORKDIR":
+            st.workdir = posixpath.normpath(
+                posixpath.join(
+                    st.workdir, _subst(args.strip(), ChainMap(st.env, variables), lineno)
+                )
+            )
+            st.dirs.append(st.workdir)
+        elif instr in ("COPY", "ADD") and len(st.copies) < MAX_COPIES:
+            copy = _copy(
+                _subst(args, ChainMap(st.env, variables), lineno),
+                st.workdir,
+                frozenset({st.workdir, *st.dirs}),
+            )
+            if copy is not None:
+                st.copies.append(copy)
     if not stages:
         raise _common.DocumentError("FROM", "no FROM instruction: not a Dockerfile")
     last = stages[-1]
+    context_files = _context_files(last, by_alias, 0)
     installed = last.python
     if installed == "3":  # the distribution's python3: its release says which
         installed = _distro.distro_python(last.base)
@@ -278,7 +304,97 @@ def read(text: str, build_args: dict[str, str] | None = None) -> Image:
         last.requirements,
         notes,
         installed,
+        context_files,
     )
+
+
+MAX_COPIES = 256
+# what is worth following from the image back to the build context
+_WANTED = re.compile(r"(^|/)(requirements[^/]*\.txt|constraints[^/]*\.txt)$")
+
+
+def _copy(
+    args: str, workdir: str, dirs: frozenset[str] = frozenset()
+) -> tuple[tuple[str, ...], str, str | None] | None:
+    """``COPY [--from=x] [--chown=..] src... dest`` -> (sources, absolute dest, from)."""
+    try:
+        tokens = shlex.split(args)
+    except ValueError:
+        tokens = args.split()
+    if tokens[:1] and tokens[0].startswith("["):  # the JSON form
+        try:
+            import json
+
+            tokens = [str(t) for t in json.loads(args)]
+        except ValueError:
+            return None
+    source_stage = None
+    while tokens and tokens[0].startswith("--"):
+        flag = tokens.pop(0)
+        if flag.startswith("--from="):
+            source_stage = flag.split("=", 1)[1]
+    if len(tokens) < 2 or any("://" in t for t in tokens):
+        return None  # ADD of a URL: nothing of the context
+    *sources, dest = tokens
+    full = posixpath.normpath(posixpath.join(workdir, dest))
+    # a folder: written so, several sources, or a WORKDIR (`COPY requirements.txt /home`
+    # after `WORKDIR /home` puts the file in it)
+    if dest.endswith("/") or dest in (".", "./") or len(sources) > 1 or full in dirs:
+        full = full.rstrip("/") + "/"
+    return tuple(sources), full, source_stage
+
+
+def _source_of(
+    path: str, copies: list[tuple[tuple[str, ...], str, str | None]]
+) -> tuple[str, str | None] | None:
+    """The (source path, stage or None for the context) an image path was copied from
+    (the last COPY that wrote it wins)."""
+    for sources, dest, stage in reversed(copies):
+        for src in sources:
+            if "*" in src or "?" in src:
+                if dest.endswith("/") and posixpath.dirname(path) + "/" == dest:
+                    import fnmatch
+
+                    if fnmatch.fnmatch(posixpath.basename(path), posixpath.basename(src)):
+                        return posixpath.join(
+                            posixpath.dirname(src), posixpath.basename(path)
+                        ), stage
+                continue
+            if dest.endswith("/"):
+                # a file into a folder, or a folder's content (COPY . /app/)
+                if posixpath.join(dest, posixpath.basename(src.rstrip("/"))) == path:
+                    return src, stage
+                if path.startswith(dest):
+                    return posixpath.join(src, path[len(dest) :]), stage
+            elif dest == path:
+                return src, stage
+    return None
+
+
+def _context_files(st: Stage, by_alias: Mapping[str, Stage], depth: int) -> list[str]:
+    """The context files the requirements a stage installs, and the lock and
+    requirements files it copies, come from (through ``COPY --from`` stages)."""
+    wanted = list(st.requirements)
+    for sources, dest, _ in st.copies:
+        for src in sources:
+            name = posixpath.basename(src.rstrip("/"))
+            if name in lockfiles.LOCK_NAMES or _WANTED.search(name):
+                wanted.append(posixpath.join(dest, name) if dest.endswith("/") else dest)
+    out: list[str] = []
+    for path in wanted:
+        found = _source_of(posixpath.normpath(path), st.copies)
+        if found is None:
+            continue
+        src, stage = found
+        if stage is None:
+            out.append(posixpath.normpath(src.lstrip("/")))
+        elif depth < 8 and stage in by_alias:
+            # copied from another stage: where that stage got it
+            inner = by_alias[stage]
+            back = _source_of(posixpath.normpath(posixpath.join("/", src)), inner.copies)
+            if back is not None and back[1] is None:
+                out.append(posixpath.normpath(back[0].lstrip("/")))
+    return list(dict.fromkeys(out))
 
 
 def container_input(
@@ -288,12 +404,19 @@ def container_input(
     env: dict[str, str] | None = None,
     build_args: dict[str, str] | None = None,
     text: str | None = None,
+    context: Path | None = None,
 ) -> tuple[signals.ContainerInput, Image, lockfiles.Pins]:
     """What a Dockerfile (and the files beside it) say about the container it builds;
     ``text``: the Dockerfile's content when it is not read from ``path`` (inline)."""
     image = read(read_text(path) if text is None else text, build_args)
+    root = (context or path.parent).resolve()
     try:
-        pins = lockfiles.pins_beside(path.parent, image.requirements)
+        pins = lockfiles.pins_beside(path.parent)
+        for rel in image.context_files:
+            f = (root / rel).resolve()
+            # never outside the build context (COPY ../../etc/passwd names nothing)
+            if f.is_relative_to(root) and f.is_file():
+                lockfiles.read_any(f, pins)
     except lockfiles.LockFileError as exc:
         raise _common.DocumentError(str(exc.path), str(exc)) from None
     merged_env = {**image.env, **(env or {})}

@@ -69,7 +69,8 @@ def read_requirements(path: Path, pins: Pins, seen: set[Path] | None = None) -> 
             continue
         if line.startswith(("-r ", "-c ", "--requirement ", "--constraint ")):
             include = line.split(None, 1)[1].strip()
-            read_requirements(path.parent / include, pins, seen)
+            if not include.startswith("/"):  # (a path on the build machine names nothing here)
+                read_requirements(path.parent / include, pins, seen)
             continue
         if line.startswith("-"):
             continue
@@ -82,6 +83,14 @@ class LockFileError(ValueError):
     def __init__(self, path: Path, message: str) -> None:
         super().__init__(f"{path.name}: {message}")
         self.path = path
+
+
+def read_any(path: Path, pins: Pins) -> None:
+    """A lock file by its name, else a requirements file."""
+    if path.name in LOCK_NAMES:
+        read_lock(path, pins)
+    else:
+        read_requirements(path, pins)
 
 
 def read_lock(path: Path, pins: Pins) -> None:
