@@ -33,6 +33,7 @@ from ddcompat.shared.sources import files
 from ddcompat.shared.text import printable
 
 if TYPE_CHECKING:
+    from ddcompat.shared.facts.injection import Instrumentation
     from ddcompat.shared.images import inspector as inspector_mod
     from ddcompat.shared.sources import aws as aws_mod
 
@@ -67,10 +68,16 @@ def run_check(
     images: inspector_mod.Inspector | None = None,
     aws_options: aws_mod.Options | None = None,
     ignore_unknown: bool = False,
+    injection: Instrumentation | None = None,
 ) -> report.Run:
     # this run's judge: its caches (what each template says, what each set of facts
-    # gives), and the sources of facts this run can feed (the image inspector)
+    # gives), and the sources of facts this run can feed (cluster-wide injection, the
+    # image inspector)
     sources: list[FactSource] = []
+    if injection is not None:
+        from ddcompat.shared.facts.injection import InjectionSource
+
+        sources.append(InjectionSource(injection))
     if images is not None:
         from ddcompat.shared.facts.image import ImageSource
 
@@ -147,6 +154,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             images=_images(args),
             aws_options=aws_flags.from_arguments(args),
             ignore_unknown=args.ignore_unknown,
+            injection=_injection(args.datadog_values),
         )
         run = msgspec.structs.replace(
             run, fail_on=args.fail_on, fail_on_unverified=args.fail_on_unverified
@@ -178,6 +186,27 @@ def _cmd_check(args: argparse.Namespace) -> int:
         if args.fail_if_empty:
             return EXIT_FINDINGS
     return EXIT_FINDINGS if run.failed() else EXIT_OK
+
+
+def _injection(path: str | None) -> Instrumentation | None:
+    """The Datadog Agent's Single Step Instrumentation settings (--datadog-values)."""
+    if path is None:
+        return None
+    from ddcompat.shared.facts import injection
+    from ddcompat.shared.parsers import _common
+
+    try:
+        text = _common.decode_text(_common.read_regular(path))
+        import yaml
+
+        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        return injection.read(doc, path)
+    except (OSError, _common.NotAFile) as exc:
+        raise settings_mod.ConfigError(f"--datadog-values {path}: cannot read: {exc}") from None
+    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise settings_mod.ConfigError(f"--datadog-values {path}: not YAML: {exc}") from None
+    except injection.ConfigError as exc:
+        raise settings_mod.ConfigError(f"--datadog-values {exc}") from None
 
 
 def _images(args: argparse.Namespace) -> inspector_mod.Inspector | None:
@@ -333,6 +362,13 @@ def build_parser(*, plugins: bool = True) -> argparse.ArgumentParser:
     )
     image_options.add_arguments(check, what="off by default: CI may have no registry access")
     aws_flags.add_arguments(check, what="also read")
+    check.add_argument(
+        "--datadog-values",
+        metavar="FILE",
+        help="the Datadog Agent's cluster-wide injection settings (the datadog chart's "
+        "values, or a DatadogAgent resource): the workloads a Single Step Instrumentation "
+        "target selects get its tracer version and AppSec switches",
+    )
     check.add_argument(
         "--ignore-unknown",
         action="store_true",

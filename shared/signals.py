@@ -60,6 +60,9 @@ def read_annotations(annotations: Mapping[str, str]) -> tuple[tuple[str, str], .
 
 LIB_INJECTION_ANNOTATION = "admission.datadoghq.com/python-lib.version"
 LIB_CUSTOM_IMAGE_ANNOTATION = "admission.datadoghq.com/python-lib.custom-image"
+# written by the cluster agent on pods Single Step Instrumentation mutated: the JSON of the
+# target applied (DataDog/datadog-agent pkg/clusteragent/admission/common, AppliedTarget)
+APPLIED_TARGET_ANNOTATION = "internal.apm.datadoghq.com/applied-target"
 LIB_INIT_IMAGE = re.compile(r"(?:^|/)dd-lib-python-init(?::(?P<tag>[^@]+))?(?:@.*)?$")
 
 # Web frameworks recognised in requirements/lock files. Only the matrix decides
@@ -492,6 +495,25 @@ def _ddtrace_from_init_image(image: str) -> str | None:
     if not tag or tag == "latest":
         return "latest"
     return tag
+
+
+def python_of_applied_target(raw: str) -> str | None:
+    """The Python tracer version of an applied target (``{"ddTraceVersions": {"python":
+    "3"}}`` -> ``v3``), or None."""
+    if len(raw) > 64 * 1024:
+        return None
+    import json
+
+    try:
+        target = json.loads(raw)
+    except ValueError:
+        return None
+    versions_ = target.get("ddTraceVersions") if isinstance(target, dict) else None
+    value = versions_.get("python") if isinstance(versions_, dict) else None
+    if not isinstance(value, str) or not value.strip() or value.strip() == "default":
+        return None
+    value = value.strip()
+    return "v" + value if value[0].isdigit() else value
 
 
 def lib_injection_of(annotations: Mapping[str, str], container: str | None = None) -> str | None:

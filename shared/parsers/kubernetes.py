@@ -662,6 +662,9 @@ def _injected(annotations: Mapping[str, str], init: Any) -> str | None:
         tag = signals.ddtrace_from_init_image(ic.image)
         if tag and not lib:
             lib = tag
+    if not lib and signals.APPLIED_TARGET_ANNOTATION in annotations:
+        # a pod Single Step Instrumentation mutated: the target the cluster agent applied
+        lib = signals.python_of_applied_target(annotations[signals.APPLIED_TARGET_ANNOTATION])
     return lib
 
 
