@@ -80,6 +80,7 @@ FactSource = Literal[
     "node",
     "ecs_runtime_platform",
     "compose_platform",
+    "build",
     "default",
 ]
 
@@ -267,6 +268,18 @@ class NotUnderstood(msgspec.Struct, frozen=True, gc=False):
     reason: str
 
 
+class BuildLink(msgspec.Struct, frozen=True, gc=False):
+    """A build file names the image a Dockerfile makes (a compose service with ``image``
+    and ``build``, a skaffold artifact): what that Dockerfile says of the image."""
+
+    image: str  # the repository, without tag or digest
+    source: str  # the file that names the link
+    dockerfile: str
+    ddtrace: str | None = None
+    python: str | None = None
+    frameworks: tuple[tuple[str, str], ...] | None = None
+
+
 class ParseResult(msgspec.Struct):
     workloads: list[WorkloadContainer] = msgspec.field(default_factory=list)
     errors: list[InputError] = msgspec.field(default_factory=list)
@@ -279,9 +292,12 @@ class ParseResult(msgspec.Struct):
     kinds_not_understood: list[NotUnderstood] = msgspec.field(default_factory=list)
     # Dockerfiles read through a compose file's build context (resolved paths).
     built_dockerfiles: set[str] = msgspec.field(default_factory=set)
+    # images the walk's build files say how to build
+    build_links: list[BuildLink] = msgspec.field(default_factory=list)
 
     def extend(self, other: ParseResult) -> None:
         self.built_dockerfiles |= other.built_dockerfiles
+        self.build_links.extend(other.build_links)
         self.workloads.extend(other.workloads)
         self.errors.extend(other.errors)
         self.not_python.extend(other.not_python)

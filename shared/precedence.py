@@ -57,6 +57,12 @@ ROWS: tuple[Row, ...] = (
     Row("ecs_runtime_platform", "declared", "ECS `runtimePlatform`"),
     Row("compose_platform", "declared", "compose `platform`"),
     Row(
+        "build",
+        "built",
+        "the Dockerfile that builds the workload's image, as a compose service (`image` and "
+        "`build`) or a skaffold artifact in the same walk names it",
+    ),
+    Row(
         "node",
         "observed",
         "the node a pod runs on (the scanner; when nothing above named the architecture)",
@@ -74,6 +80,7 @@ ORDER: dict[Fact, tuple[model.FactSource, ...]] = {
         "lambda_layer",
         "lockfile",
         "dockerfile",
+        "build",
     ),
     "python": (
         "annotation",
@@ -82,6 +89,7 @@ ORDER: dict[Fact, tuple[model.FactSource, ...]] = {
         "lambda_runtime",
         "lambda_layer",
         "dockerfile",
+        "build",
         "image_tag",
         "env",
     ),
@@ -95,7 +103,7 @@ ORDER: dict[Fact, tuple[model.FactSource, ...]] = {
     ),
     # (frameworks keep no source of their own: what the workload's files say, then the
     # image's files when nothing else said)
-    "frameworks": ("annotation", "lockfile", "image_layers"),
+    "frameworks": ("annotation", "lockfile", "build", "image_layers"),
 }
 
 _RANK: dict[tuple[str, str], int] = {

@@ -316,6 +316,7 @@ SOURCE_WORDS: dict[str, str] = {
     "node": "the node the pod runs on",
     "ecs_runtime_platform": "the ECS runtime platform",
     "compose_platform": "the compose platform",
+    "build": "the Dockerfile that builds its image",
     "default": "the platform's default",
 }
 

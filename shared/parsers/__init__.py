@@ -25,6 +25,7 @@ from ddcompat.shared.parsers import (
     ecs,
     kubernetes,
     serverless,
+    skaffold,
 )
 
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -53,6 +54,13 @@ class Format(NamedTuple):
 # The formats of YAML/JSON documents, in the order a document is tried (Dockerfiles are
 # recognised by their file name or content: see parse_file).
 DOCUMENT_FORMATS: tuple[Format, ...] = (
+    Format(
+        "skaffold",
+        skaffold.matches,
+        lambda doc, source, out, ctx: skaffold.parse(doc, source, ctx.path, out),
+        (),
+        "a skaffold.yaml",
+    ),
     Format(
         "kubernetes",
         kubernetes.matches,

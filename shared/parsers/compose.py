@@ -291,6 +291,8 @@ def _service(
                 platform_source = "dockerfile"
             if image and not container.python_hint:
                 container.image = image
+            if image:
+                out.build_links.append(dockerfile.build_link(image, reader.source, container, img))
     _common.emit(
         _common.Group(
             source=reader.source,

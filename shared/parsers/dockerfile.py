@@ -437,6 +437,20 @@ def container_input(
     )
 
 
+def build_link(
+    image: str, source: str, c: signals.ContainerInput, img: Image, dockerfile: str = ""
+) -> model.BuildLink:
+    """The link a build file makes between an image name and what its Dockerfile says."""
+    return model.BuildLink(
+        image=signals.split_image(image)[0],
+        source=source,
+        dockerfile=dockerfile or (img.alias or ""),
+        ddtrace=c.ddtrace_hint,
+        python=c.python_hint,
+        frameworks=c.frameworks_hint,
+    )
+
+
 def read_text(path: Path) -> str:
     """A Dockerfile's text: UTF-8, or UTF-16 with its byte-order mark."""
     data = _common.read_regular(path, MAX_DOCKERFILE_BYTES)

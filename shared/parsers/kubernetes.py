@@ -444,7 +444,7 @@ class Reader:
     read of a template, so they never change an answer (tested).
     """
 
-    __slots__ = ("containers", "templates")
+    __slots__ = ("build_links", "containers", "templates")
 
     def __init__(
         self,
@@ -460,6 +460,10 @@ class Reader:
         self.containers: cache_mod.Cache[tuple[str, str | None, bytes], ContainerKey] = (
             cache_mod.Cache("kubernetes.containers", container_bytes)
         )
+        # image repository -> what the walk's build files say its Dockerfile holds (set
+        # by the walk before it reads the manifests; an image two build files build
+        # differently is left out)
+        self.build_links: Mapping[str, model.BuildLink] = {}
 
     # -- the doors: JSON bytes, parsed documents --------------------------------------
 
@@ -586,7 +590,7 @@ class Reader:
         )
         signals_of = self.templates.get(key)
         if signals_of is None:
-            signals_of = _template_signals(*key)
+            signals_of = _template_signals(*key, links=self.build_links)
             if signals.cacheable(read):  # (an over-long value is judged, never kept)
                 self.templates.put(key, signals_of)
         _emit(signals_of, source, kind, meta.namespace, name, labels, out)
@@ -915,6 +919,36 @@ def _annotations(items: tuple[tuple[str, str], ...]) -> signals.Annotations:
     return signals.Annotations(dict(items), "metadata.annotations")
 
 
+def built_by(
+    image: str | None, links: Mapping[str, model.BuildLink] | None
+) -> model.BuildLink | None:
+    """The build link of an image: its repository, or the repository after a registry
+    prefix (``gcr.io/acme/app`` is built as ``acme/app`` or ``app``)."""
+    if not image or not links:
+        return None
+    repo = signals.split_image(image)[0].lower()
+    parts = repo.split("/")
+    for n in range(len(parts)):
+        link = links.get("/".join(parts[n:]))
+        if link is not None:
+            return link
+    return None
+
+
+def _built(image: str | None, links: Mapping[str, model.BuildLink] | None) -> dict[str, Any]:
+    """The ContainerInput hints of the Dockerfile that builds ``image`` (``build``)."""
+    link = built_by(image, links)
+    if link is None:
+        return {}
+    return {
+        "ddtrace_hint": link.ddtrace,
+        "python_hint": link.python,
+        "ddtrace_source": "build",
+        "python_source": "build",
+        "frameworks_hint": link.frameworks,
+    }
+
+
 def _template_signals(
     annotations: tuple[tuple[str, str], ...],
     containers: tuple[ContainerKey, ...],
@@ -924,6 +958,8 @@ def _template_signals(
     skipped: int,
     default: str | None,
     other: tuple[str, str] | None = None,
+    *,
+    links: Mapping[str, model.BuildLink] | None = None,
 ) -> TemplateSignals:
     sub = model.ParseResult()
     per_container = (
@@ -953,6 +989,7 @@ def _template_signals(
                         signals.injected_language(per_container, name) if per_container else None
                     )
                     or (other if lib is None else None),
+                    **_built(image, links),
                 )
                 for name, image, env in containers
             ],

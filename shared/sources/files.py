@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -122,7 +123,21 @@ def collect(
         p = Path(raw)
         if p.is_dir():
             charts: list[Chart] = []
-            for f in walk(p, excludes, charts):
+            found = list(walk(p, excludes, charts))
+            # build files first: the images they build are linked to the manifests that
+            # run them (facts_source: build)
+            first = [f for f in found if _BUILD_FILE.match(os.path.basename(f))]
+            for f in first:
+                out.extend(
+                    parsers.parse_file(
+                        f, f, explicit=False, reader=reader, compose_options=compose_options
+                    )
+                )
+            out.warnings.extend(_link(out.build_links, reader))
+            taken = set(first)
+            for f in found:
+                if f in taken:
+                    continue
                 out.extend(
                     parsers.parse_file(
                         f, f, explicit=False, reader=reader, compose_options=compose_options
@@ -157,6 +172,36 @@ def collect(
             n for n in out.not_python if n.kind != "Dockerfile" or standalone(n.source)
         ]
     return out
+
+
+# skaffold.yaml and compose files (they name the images their Dockerfiles build)
+_BUILD_FILE = re.compile(r"^(skaffold[^/]*|(docker-)?compose[^/]*)\.ya?ml$", re.IGNORECASE)
+
+
+def _link(links: list[model.BuildLink], reader: kubernetes.Reader) -> list[model.InputError]:
+    """Hand the reader the images the build files build; an image built differently by
+    two of them is left unknown, with a warning naming both."""
+    by_repo: dict[str, list[model.BuildLink]] = {}
+    for link in links:
+        if link.ddtrace or link.python:
+            by_repo.setdefault(link.image.lower(), []).append(link)
+    warnings = []
+    chosen: dict[str, model.BuildLink] = {}
+    for repo, found in sorted(by_repo.items()):
+        if len({(x.ddtrace, x.python, x.frameworks) for x in found}) > 1:
+            warnings.append(
+                model.InputError(
+                    found[0].source,
+                    f"image {repo} is built by {len(found)} build files that disagree ("
+                    + "; ".join(f"{x.source}: {x.dockerfile or 'its Dockerfile'}" for x in found)
+                    + "): the manifests that run it are not linked to a build",
+                    "image",
+                )
+            )
+            continue
+        chosen[repo] = found[0]
+    reader.build_links = chosen
+    return warnings
 
 
 _TEMPLATE_REASON = (
