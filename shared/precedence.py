@@ -60,7 +60,8 @@ ROWS: tuple[Row, ...] = (
         "build",
         "built",
         "the Dockerfile that builds the workload's image, as a compose service (`image` and "
-        "`build`) or a skaffold artifact in the same walk names it",
+        "`build`), a skaffold artifact or a CI workflow (`docker/build-push-action`) in the "
+        "same walk names it",
     ),
     Row(
         "node",

@@ -26,6 +26,7 @@ from ddcompat.shared.parsers import (
     kubernetes,
     serverless,
     skaffold,
+    workflows,
 )
 
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -97,6 +98,13 @@ DOCUMENT_FORMATS: tuple[Format, ...] = (
         lambda doc, source, out, ctx: ecs.parse(doc, source, out),
         ("containerDefinitions", "taskDefinition"),
         "an ECS task definition",
+    ),
+    Format(
+        "github-workflow",
+        workflows.matches,
+        lambda doc, source, out, ctx: workflows.parse(doc, source, ctx.path, out),
+        (),
+        "a GitHub Actions workflow",
     ),
     Format(
         "lambda",

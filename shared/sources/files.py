@@ -127,6 +127,14 @@ def collect(
             # build files first: the images they build are linked to the manifests that
             # run them (facts_source: build)
             first = [f for f in found if _BUILD_FILE.match(os.path.basename(f))]
+            # CI workflows that build images (the walk skips hidden folders otherwise)
+            workflows = p / ".github" / "workflows"
+            if workflows.is_dir():
+                first += sorted(
+                    str(w)
+                    for w in workflows.iterdir()
+                    if w.suffix in (".yml", ".yaml") and w.is_file()
+                )
             for f in first:
                 out.extend(
                     parsers.parse_file(
@@ -187,6 +195,19 @@ def _link(links: list[model.BuildLink], reader: kubernetes.Reader) -> list[model
             by_repo.setdefault(link.image.lower(), []).append(link)
     warnings = []
     chosen: dict[str, model.BuildLink] = {}
+    # each image also under its shorter names (ghcr.io/acme/dbm is acme/dbm and dbm, as
+    # manifests that take their registry from a variable write it), unless two differ
+    short: dict[str, set[tuple[object, ...]]] = {}
+    short_link: dict[str, model.BuildLink] = {}
+    for link in links:
+        parts = link.image.lower().split("/")
+        for n in range(1, len(parts)):
+            key = "/".join(parts[n:])
+            short.setdefault(key, set()).add((link.ddtrace, link.python, link.frameworks))
+            short_link[key] = link
+    for key, said in short.items():
+        if len(said) == 1 and key not in by_repo:
+            chosen[key] = short_link[key]
     for repo, found in sorted(by_repo.items()):
         if len({(x.ddtrace, x.python, x.frameworks) for x in found}) > 1:
             warnings.append(
