@@ -88,7 +88,7 @@ DOCUMENT_FORMATS: tuple[Format, ...] = (
     Format(
         "serverless",
         serverless.matches,
-        lambda doc, source, out, ctx: serverless.parse(doc, source, out),
+        lambda doc, source, out, ctx: serverless.parse(doc, source, out, ctx.path),
         (),
         "a serverless.yml",
     ),

@@ -8,7 +8,9 @@ Datadog layer of the function's Python, whose version the file does not say.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from ddcompat.shared import model
@@ -48,7 +50,55 @@ def _truthy(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
-def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
+PLUGIN_LAYERS = Path(__file__).resolve().parent.parent / "data" / "serverless-plugin-layers.tsv"
+
+
+@functools.cache
+def _plugin_layers() -> dict[str, int]:
+    """serverless-plugin-datadog version -> the Datadog-Python layer its release adds
+    (read from src/layers.json at each of its tags)."""
+    import csv
+
+    with PLUGIN_LAYERS.open(encoding="utf-8", newline="") as fh:
+        return {
+            r["plugin_version"]: int(r["python_layer"]) for r in csv.DictReader(fh, delimiter="\t")
+        }
+
+
+def plugin_version(folder: Path) -> str | None:
+    """The serverless-plugin-datadog version a project installs: its package-lock.json
+    (npm's lock, v1-v3), else an exact version in package.json; None when neither says."""
+    import json
+
+    lock = folder / "package-lock.json"
+    try:
+        data = json.loads(_common.read_regular(lock, 32 << 20)) if lock.is_file() else None
+    except (OSError, ValueError, _common.NotAFile):
+        data = None
+    if isinstance(data, Mapping):
+        packages = data.get("packages") or {}
+        entry = packages.get(f"node_modules/{PLUGIN}") if isinstance(packages, Mapping) else None
+        if entry is None and isinstance(data.get("dependencies"), Mapping):
+            entry = data["dependencies"].get(PLUGIN)
+        if isinstance(entry, Mapping) and isinstance(entry.get("version"), str):
+            return str(entry["version"])
+    manifest = folder / "package.json"
+    try:
+        pkg = json.loads(_common.read_regular(manifest, 4 << 20)) if manifest.is_file() else None
+    except (OSError, ValueError, _common.NotAFile):
+        return None
+    if isinstance(pkg, Mapping):
+        for section in ("devDependencies", "dependencies"):
+            deps = pkg.get(section)
+            spec = deps.get(PLUGIN) if isinstance(deps, Mapping) else None
+            if isinstance(spec, str) and spec.strip()[:1].isdigit():
+                return spec.strip()  # an exact version (a range says no one release)
+    return None
+
+
+def parse(
+    doc: Mapping[str, Any], source: str, out: model.ParseResult, path: Path | None = None
+) -> None:
     # ${self:...} from the file itself, !Ref and the like: known where the file says
     resolved = _intrinsics.serverless_resolver(doc)(doc)
     doc = resolved if isinstance(resolved, Mapping) else doc
@@ -82,6 +132,8 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
                 _common.string(provider.get("architecture"), "provider.architecture")
             )
             layers = fn.get("layers", provider.get("layers"))
+            if datadog and PLUGIN in _plugins(doc):
+                layers = _plugin_layer(datadog, runtime, arch, layers, path, source, field, out)
             env = {
                 **provider_env,
                 **_common.str_map(fn.get("environment"), f"{field}.environment"),
@@ -106,6 +158,48 @@ def parse(doc: Mapping[str, Any], source: str, out: model.ParseResult) -> None:
             )
         except _common.DocumentError as exc:
             out.errors.append(model.InputError(source, str(exc), exc.field))
+
+
+def _plugin_layer(
+    datadog: Mapping[str, Any],
+    runtime: str | None,
+    arch: str | None,
+    layers: Any,
+    path: Path | None,
+    source: str,
+    field: str,
+    out: model.ParseResult,
+) -> Any:
+    """The Datadog-Python layer the plugin adds (``addLayers``, default on) to a Python
+    function with none: the one its release pins, when the project's lock file names
+    the release; else the function's layer stays unknown, with a warning."""
+    if not (runtime and str(runtime).startswith("python3.")) or datadog.get("addLayers") is False:
+        return layers
+    existing = [x for x in layers if isinstance(x, str)] if isinstance(layers, list) else []
+    if any(":layer:Datadog-Python" in x for x in existing):
+        return layers
+    version = plugin_version(path.parent) if path is not None else None
+    layer = _plugin_layers().get(version) if version else None
+    if layer is None:
+        said = (
+            f"release {version} is not in its table"
+            if version
+            else (
+                "no package-lock.json (or exact package.json version) beside it names its release"
+            )
+        )
+        out.warnings.append(
+            model.InputError(
+                source,
+                f"{PLUGIN} adds the Datadog-Python layer its release pins, and {said}: the "
+                "layer, and the ddtrace it carries, are unknown",
+                f"{field}.layers",
+            )
+        )
+        return layers
+    name = "Datadog-Python" + str(runtime).removeprefix("python").replace(".", "")
+    arm = "-ARM" if arch == "arm64" else ""
+    return [*existing, f"arn:aws:lambda:us-east-1:464622532012:layer:{name}{arm}:{layer}"]
 
 
 def _plugin_env(datadog: Mapping[str, Any], runtime: str | None, env: dict[str, str]) -> None:
