@@ -53,15 +53,17 @@ async def test_a_miss_is_not_waited_on_and_serves_the_next_pod(
         assert images.lookup(image) is None and any(k[0] == image for k in judge.image_misses)
         assert registry.requests_logged() == before
         assert first.decision == "warned"  # ddtrace unknown: a warning, not a denial
-        for _ in range(200):  # the background inspection reads the image
-            if images.lookup(image) is not None:
+        metrics = app[app_mod.STATE].metrics
+        inspected = metrics.inspections.labels("ok")._value
+        for _ in range(200):  # the background inspection reads the image, then counts it
+            # (the result is cached a moment before the worker counts it: wait for both)
+            if images.lookup(image) is not None and inspected.get() >= 1:
                 break
             await asyncio.sleep(0.02)
         second = protocol.review(json.dumps(review(pod)).encode(), judge=judge, mode="enforce")
         assert second.decision == "denied"  # ddtrace 1.9.0, read from the image's layers
         assert "DDTRACE_TOO_OLD" in second.body["response"]["status"]["message"]
-        metrics = app[app_mod.STATE].metrics
-        assert metrics.inspections.labels("ok")._value.get() == 1
+        assert inspected.get() == 1
     finally:
         await runner.cleanup()
 
