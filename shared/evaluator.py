@@ -525,6 +525,14 @@ class Evaluator:
         features, not_checked, worst = self._apply_policy(workload.facts, required, exempt_features)
         return model.WorkloadResult(workload, features, not_checked, exempt, worst, source, refused)
 
+    def common(self, ddtrace: str | None) -> tuple[Findings, versions.Interval | None]:
+        """What the matrix says of a ddtrace version itself on the day judged (its line's
+        lifecycle, a release newer than the facts) and its interval; remembered."""
+        c = self.caches
+        return c.common.get(ddtrace) or c.common.put(
+            ddtrace, _common_findings(ddtrace, self.matrix, self.as_of)
+        )
+
     def facts_findings(self, facts: model.Facts, features: frozenset[str]) -> FactsFindings:
         """What the matrix says about ``features`` for these facts (no policy applied)."""
         memo = self.caches.facts
@@ -540,9 +548,7 @@ class Evaluator:
         ddtrace = facts.ddtrace
         if ddtrace is None:
             not_checked.add("ddtrace")
-        common, ddt = c.common.get(ddtrace) or c.common.put(
-            ddtrace, _common_findings(ddtrace, m, self.as_of)
-        )
+        common, ddt = self.common(ddtrace)
         rt_key = (
             ddtrace,
             facts.python,
@@ -595,12 +601,8 @@ class Evaluator:
                 )
             if ddt is not None and feature in m.restrictions_by_feature:
                 found += _restricted(row, facts, ddt, m)
-            if (
-                facts.deployment_type == "lambda"
-                and facts.lambda_layer is not None
-                and m.layer_rows
-            ):
-                found += _layer_rows(row, facts, m)
+            if facts.deployment_type == "lambda" and facts.lambda_layer is not None:
+                found += _layer_rows(row, facts, facts.lambda_layer, m)
             if facts.settings and m.settings:
                 s_key = (
                     feature,
@@ -622,10 +624,7 @@ class Evaluator:
         m = self.matrix
         if not m.defaults or facts.ddtrace is None:
             return _NOTHING
-        c = self.caches
-        _, ddt = c.common.get(facts.ddtrace) or c.common.put(
-            facts.ddtrace, _common_findings(facts.ddtrace, m, self.as_of)
-        )
+        _, ddt = self.common(facts.ddtrace)
         if ddt is None:
             return _NOTHING
         support = m.deployment_support
@@ -645,13 +644,8 @@ class Evaluator:
         """Whether the function's Datadog Lambda layer turns ``feature`` off."""
         if facts.deployment_type != "lambda" or facts.lambda_layer is None:
             return False
-        at = versions.parse_range(str(facts.lambda_layer))
-        return any(
-            r.feature == feature
-            and r.effect == "off"
-            and versions.coverage(at, iv) is not versions.Coverage.NONE
-            for r, iv in self.matrix.layer_rows
-        )
+        rows = self.matrix.layer_rows_for(feature, facts.lambda_layer)
+        return any(r.effect == "off" for r in rows)
 
     def _apply_policy(
         self,
@@ -726,15 +720,14 @@ def _restricted(
     return tuple(out)
 
 
-def _layer_rows(row: matrix_mod.FeatureRow, facts: model.Facts, m: matrix_mod.Matrix) -> Findings:
+def _layer_rows(
+    row: matrix_mod.FeatureRow, facts: model.Facts, layer_version: int, m: matrix_mod.Matrix
+) -> Findings:
     """What the function's Datadog Lambda layer does to the feature (matrix
     ``lambda_layers``)."""
     out: list[model.Finding] = []
-    layer = str(facts.lambda_layer)
-    at = versions.parse_range(layer)
-    for r, iv in m.layer_rows:
-        if r.feature != row.id or versions.coverage(at, iv) is versions.Coverage.NONE:
-            continue
+    layer = str(layer_version)
+    for r in m.layer_rows_for(row.id, layer_version):
         if r.effect == "off":
             out.append(
                 codes.finding(

@@ -12,6 +12,7 @@ is keyed by the facts and features asked about, under its evaluator's day).
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Iterable
 from pathlib import Path
@@ -75,19 +76,22 @@ class Answer(NamedTuple):
     supported: tuple[str, ...]  # the supporting ones as ranges (">=2.19.0,<4.0.0")
 
 
-def _ranges(ok: list[bool], names: list[str]) -> tuple[str, ...]:
-    """Runs of supporting candidates as ranges: a run holds up to the next candidate."""
-    out: list[str] = []
+def _answer(rows: list[tuple[str, bool, bool]]) -> Answer:
+    """An answer from the candidates judged in order: (name, closes, at end of life); a
+    run of supporting candidates holds up to the next candidate."""
+    first = next((name for name, closes, _ in rows if closes), None)
+    maintained = next((name for name, closes, eol in rows if closes and not eol), None)
+    ranges: list[str] = []
     start: str | None = None
-    for i, name in enumerate(names):
-        if ok[i] and start is None:
+    for name, closes, _ in rows:
+        if closes and start is None:
             start = name
-        elif not ok[i] and start is not None:
-            out.append(f">={start},<{name}")
+        elif not closes and start is not None:
+            ranges.append(f">={start},<{name}")
             start = None
     if start is not None:
-        out.append(f">={start}")
-    return tuple(out)
+        ranges.append(f">={start}")
+    return Answer(first, maintained, tuple(ranges))
 
 
 def candidates(m: matrix_mod.Matrix) -> tuple[Version, ...]:
@@ -113,9 +117,9 @@ def candidates(m: matrix_mod.Matrix) -> tuple[Version, ...]:
         points.update(Version(v) for v in m.known.ddtrace_lines.values())
     out: set[Version] = set()
     for p in points:
-        first = next((v for v in known if v >= p), None)
-        if first is not None:
-            out.add(first)
+        i = bisect.bisect_left(known, p)
+        if i < len(known):
+            out.add(known[i])
     return tuple(sorted(out))
 
 
@@ -132,13 +136,9 @@ class Finder:
         """Whether every feature is supported with these facts, leaving out findings no
         version can close; and whether the ddtrace line is at end of life."""
         per, _ = self.ev.facts_findings(facts, features)
-        eol = False
-        for f in features:
-            found = tuple(x for x in per[f] if x.code not in NOT_BY_VERSION)
-            if evaluator_mod.status_of(found) not in OK:
-                return False, False
-            eol = eol or any(x.code == "DDTRACE_END_OF_LIFE" for x in found)
-        return True, eol
+        if any(_open(per[f]) for f in features):
+            return False, False
+        return True, any(x.code == "DDTRACE_END_OF_LIFE" for f in features for x in per[f])
 
     def ddtrace(
         self,
@@ -167,11 +167,7 @@ class Finder:
                 msgspec.structs.replace(facts, ddtrace=str(at_least)), features
             )
             rows.insert(0, (at_least, closes, eol))
-        names = [str(v) for v, _, _ in rows]
-        ok = [c for _, c, _ in rows]
-        first = next((str(v) for v, c, _ in rows if c), None)
-        maintained = next((str(v) for v, c, e in rows if c and not e), None)
-        answer = Answer(first, maintained, _ranges(ok, names))
+        answer = _answer([(str(v), c, e) for v, c, e in rows])
         self._memo[key] = answer
         return answer
 
@@ -197,19 +193,11 @@ class Finder:
         hit = self._memo.get(key)
         if isinstance(hit, tuple):
             return hit
-        day = self.ev.day()
-        eol = [
-            versions.parse_range(rb.ddtrace)
-            for rb in self.ev.matrix.release_branches
-            if rb.level == "end_of_life" and rb.applies_on(day)
-        ]
+        # (the evaluator's own lifecycle findings, as a candidate judged would get them)
         out = tuple(
             v
             for v in self._candidates
-            if not any(
-                versions.coverage(versions.parse_range(str(v)), iv) is versions.Coverage.ALL
-                for iv in eol
-            )
+            if not any(x.code == "DDTRACE_END_OF_LIFE" for x in self.ev.common(str(v))[0])
         )
         self._memo[key] = out
         return out
@@ -223,21 +211,17 @@ class Finder:
         hit = self._memo.get(key)
         if isinstance(hit, Answer):
             return hit
-        layers = [n for n in lambda_layers.layer_versions() if at_least is None or n >= at_least]
-        ok: list[bool] = []
-        maintained = None
-        for n in layers:
+        rows = []
+        for n in lambda_layers.layer_versions():
+            if at_least is not None and n < at_least:
+                continue
             carried = lambda_layers.ddtrace_of_layer(n, facts.python)
             closes, eol = False, False
             if carried is not None:
                 trial = msgspec.structs.replace(facts, ddtrace=carried, lambda_layer=n)
                 closes, eol = self._closes(trial, features)
-            ok.append(closes)
-            if closes and not eol and maintained is None:
-                maintained = str(n)
-        names = [str(n) for n in layers]
-        first = next((n for n, good in zip(names, ok, strict=True) if good), None)
-        answer = Answer(first, maintained, _ranges(ok, names))
+            rows.append((str(n), closes, eol))
+        answer = _answer(rows)
         self._memo[key] = answer
         return answer
 
@@ -286,14 +270,7 @@ class Finder:
     def _version_fixes(self, facts: model.Facts, turned_on: frozenset[str]) -> tuple[Fix, ...]:
         # the gaps a version can close (not a deployment type, a setting, a framework)
         per, _ = self.ev.facts_findings(facts, turned_on)
-        gaps = tuple(
-            sorted(
-                f
-                for f in turned_on
-                if evaluator_mod.status_of(tuple(x for x in per[f] if x.code not in NOT_BY_VERSION))
-                not in OK
-            )
-        )
+        gaps = tuple(sorted(f for f in turned_on if _open(per[f])))
         if not gaps:
             return ()
         observed_lo = _lower(facts.ddtrace)
@@ -320,6 +297,15 @@ class Finder:
         if ddt is not None and ddt != facts.ddtrace.strip():
             out.append(Fix(facet, facts.ddtrace, ddt, gaps))
         return tuple(out)
+
+
+def _open(findings: evaluator_mod.Findings) -> bool:
+    """Whether findings leave a feature not supported, once those no version can close
+    are left out."""
+    return (
+        evaluator_mod.status_of(tuple(x for x in findings if x.code not in NOT_BY_VERSION))
+        not in OK
+    )
 
 
 def _by_version(facts: model.Facts) -> model.Facts:

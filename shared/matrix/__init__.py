@@ -257,6 +257,16 @@ class Matrix(msgspec.Struct, frozen=True, dict=True):
     def layer_rows(self) -> tuple[tuple[LambdaLayerRow, versions.Interval], ...]:
         return tuple((r, versions.parse_range(r.layers)) for r in self.lambda_layers)
 
+    def layer_rows_for(self, feature: str, layer: int) -> list[LambdaLayerRow]:
+        """The ``lambda_layers`` rows of ``feature`` that Datadog Lambda layer ``layer``
+        falls in."""
+        at = versions.parse_range(str(layer))
+        return [
+            r
+            for r, iv in self.layer_rows
+            if r.feature == feature and versions.coverage(at, iv) is not versions.Coverage.NONE
+        ]
+
     @functools.cached_property
     def lambda_runtime(self) -> dict[str, LambdaRuntimeRow]:
         return {r.runtime: r for r in self.lambda_runtimes}
