@@ -78,7 +78,6 @@ _VERDICT_CLASS: dict[model.Verdict, str] = {
 }
 
 
-_SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 # the cards' words where the summary's key would mislead (input problems, not findings)
 _CARD_WORDS = {"errors": "input errors", "warnings": "input warnings"}
 _CARD_CLASS: dict[str, str] = {str(k): v for k, v in _VERDICT_CLASS.items()}
@@ -124,7 +123,7 @@ def _workload(
     levels = frozenset({"error", "warning", "info"})
     findings = "".join(
         f"<li><span class='{_e(x.severity)}'>{_e(x.severity)}</span> <code>{_e(x.code)}</code>"
-        f" <span class='muted'>({_e(_scope(features, r))})</span> {_e(x.message)}</li>"
+        f" <span class='muted'>({_e(report.scope_words(features, r))})</span> {_e(x.message)}</li>"
         for x, features in report.grouped_findings(r, levels)
     )
     exempt = f"<p>Exempt: {_e(r.exempt)} ({_e(r.exempt_source)})</p>" if r.exempt else ""
@@ -272,14 +271,6 @@ def _charts(run: report.Run) -> str:
     )
 
 
-def _scope(features: tuple[str, ...], r: model.WorkloadResult) -> str:
-    return (
-        "every feature"
-        if len(r.features) > 1 and len(features) == len(r.features)
-        else ", ".join(features)
-    )
-
-
 def render(run: report.Run, *, title: str = "ddcompat report", max_details: int = 2000) -> str:
     s = report.summary(run)
     cards = [
@@ -321,7 +312,7 @@ def render(run: report.Run, *, title: str = "ddcompat report", max_details: int 
         f'<td class="{_e(sev)}">{_e(sev)}</td><td class="n">{n}</td></tr>'
         # errors first, then the most common
         for (f, c, sev), n in sorted(
-            gaps.items(), key=lambda kv: (_SEVERITY_RANK.get(kv[0][2], 9), -kv[1], kv[0])
+            gaps.items(), key=lambda kv: (report.severity_first(kv[0][2]), -kv[1], kv[0])
         )
     )
     # failing first, then unverified, then the rest

@@ -152,9 +152,6 @@ class Run(msgspec.Struct, frozen=True):
     # unverified workloads fail the run too (--fail-on-unverified)
     fail_on_unverified: bool = False
 
-    def fails(self, level: model.Severity) -> bool:
-        return any(r.fails_at(level) for r in self.results)
-
     def failed(self) -> bool:
         """Whether the run's verdicts fail it (exit status 1)."""
         failing = ("noncompliant", "unverified") if self.fail_on_unverified else ("noncompliant",)
@@ -407,15 +404,25 @@ def to_json(run: Run) -> dict[str, Any]:
 _ENCODER = msgspec.json.Encoder()
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
+def _table(rows: list[list[str]], header: list[str], groups: list[str] | None = None) -> str:
+    """An aligned table; ``groups``: each row's group (a file), named on a line above its
+    first row, the rows indented under it."""
     rows = [[printable(c) for c in r] for r in rows]
     widths = [
         max(len(header[i]), *(len(r[i]) for r in rows)) if rows else len(header[i])
         for i in range(len(header))
     ]
-    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(header)).rstrip()]
-    for r in rows:
-        lines.append("  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip())
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(widths[i]) for i, v in enumerate(values)).rstrip()
+
+    lines = [line(header)]
+    current = None
+    for n, r in enumerate(rows):
+        if groups is not None and groups[n] != current:
+            current = groups[n]
+            lines.append(f"{printable(current)}:")
+        lines.append(("  " if groups is not None else "") + line(r))
     return "\n".join(lines)
 
 
@@ -433,7 +440,18 @@ def unique_ids(results: list[model.WorkloadResult]) -> dict[int, str]:
 
 # a verdict's place in a report: failing first, then undecided
 VERDICT_ORDER: dict[str, int] = {"noncompliant": 0, "unverified": 1, "compliant": 2, "exempt": 3}
-_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def severity_first(severity: str) -> int:
+    """A sort key that puts errors first, then warnings, then information."""
+    return -model.SEVERITY_RANK.get(severity, -1)
+
+
+def scope_words(features: tuple[str, ...], r: model.WorkloadResult) -> str:
+    """The features a finding concerns: ``every feature`` when it is all of several."""
+    if len(r.features) > 1 and len(features) == len(r.features):
+        return "every feature"
+    return ", ".join(features)
 
 
 def grouped_findings(
@@ -452,7 +470,7 @@ def grouped_findings(
             first.setdefault(key, x)
     return sorted(
         ((first[k], tuple(v)) for k, v in found.items()),
-        key=lambda item: (_SEVERITY_ORDER[item[0].severity], item[0].code),
+        key=lambda item: (severity_first(item[0].severity), item[0].code),
     )
 
 
@@ -471,10 +489,11 @@ def render_table(run: Run, *, verbose: bool = False) -> str:
         for name, fr in r.features.items():
             codes = ", ".join(f"{x.code}({x.severity[0].upper()})" for x in fr.reasons) or "-"
             rows.append((r.workload.source, [wid, verdict, name, fr.status, codes]))
-    out = [_grouped_table(rows, header)]
+    out = [_table([r for _, r in rows], header, [source for source, _ in rows])]
     s = summary(run)
-    lines = [(f, x) for r in run.results if r.exempt is None for x, f in grouped_findings(r)]
-    errors = sum(1 for _, x in lines if x.severity == "error")
+    found = {id(r): grouped_findings(r) for r in run.results}
+    lines = [x for r in run.results if r.exempt is None for x, _ in found[id(r)]]
+    errors = sum(1 for x in lines if x.severity == "error")
     out.append(
         f"\n{s.workloads} workloads: {s.compliant} compliant, {s.noncompliant} noncompliant, "
         f"{s.unverified} unverified, {s.exempt} exempt (failing at {run.fail_on}); "
@@ -516,18 +535,23 @@ def render_table(run: Run, *, verbose: bool = False) -> str:
     if verbose and run.ignored_files:
         out.append("\nIgnored files:")
         out.extend(printable(f"  {f.path}: {f.reason}") for f in run.ignored_files)
-    details = _findings_text(run, by_verdict, ids)
+    details = _findings_text(run, by_verdict, ids, found)
     if details:
         out.append("\nFindings, errors first:\n" + "\n".join(details))
     return "\n".join(out) + "\n"
 
 
-def _findings_text(run: Run, ordered: list[model.WorkloadResult], ids: dict[int, str]) -> list[str]:
+def _findings_text(
+    run: Run,
+    ordered: list[model.WorkloadResult],
+    ids: dict[int, str],
+    grouped: dict[int, list[tuple[model.Reason, tuple[str, ...]]]],
+) -> list[str]:
     """Per workload: where it and its facts come from (once), then each finding once with
     the features it concerns."""
     out: list[str] = []
     for r in ordered:
-        found = grouped_findings(r)
+        found = grouped[id(r)]
         if not found:
             continue
         where = facts_in_words(r.workload.facts.sources)
@@ -538,36 +562,13 @@ def _findings_text(run: Run, ordered: list[model.WorkloadResult], ids: dict[int,
                 + ")"
             )
         )
-        everywhere = len(r.features) > 1
         for x, features in found:
             extra = ""
             if x.required or x.observed:
                 extra = f" [required {x.required or '-'}, observed {x.observed or '-'}]"
-            scope = (
-                "every feature"
-                if everywhere and len(features) == len(r.features)
-                else ", ".join(features)
-            )
+            scope = scope_words(features, r)
             out.append(printable(f"    {x.severity}: {scope}: {x.code}: {x.message}{extra}"))
     return out
-
-
-def _grouped_table(rows: list[tuple[str, list[str]]], header: list[str]) -> str:
-    """One aligned table, its rows under a line naming their file."""
-    cells = [[printable(c) for c in r] for _, r in rows]
-    widths = [max([len(header[i]), *(len(c[i]) for c in cells)]) for i in range(len(header))]
-
-    def line(values: list[str]) -> str:
-        return "  ".join(v.ljust(widths[i]) for i, v in enumerate(values)).rstrip()
-
-    out = [line(header)]
-    current = None
-    for (source, _), c in zip(rows, cells, strict=True):
-        if source != current:
-            out.append(f"{printable(source)}:")
-            current = source
-        out.append("  " + line(c))
-    return "\n".join(out)
 
 
 _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
