@@ -192,18 +192,18 @@ def _injection(path: str | None) -> Instrumentation | None:
     """The Datadog Agent's Single Step Instrumentation settings (--datadog-values)."""
     if path is None:
         return None
+    from ddcompat.shared import parsers
     from ddcompat.shared.facts import injection
     from ddcompat.shared.parsers import _common
 
     try:
+        # the descriptors' own bounded reader (file size, alias expansion, nesting)
         text = _common.decode_text(_common.read_regular(path))
-        import yaml
-
-        doc = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        return injection.read(doc, path)
+        docs = parsers.load_documents(text, ".yaml")
+        return injection.read(docs[0] if docs else {}, path)
     except (OSError, _common.NotAFile) as exc:
         raise settings_mod.ConfigError(f"--datadog-values {path}: cannot read: {exc}") from None
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (UnicodeDecodeError, parsers.YAMLProblem, RecursionError) as exc:
         raise settings_mod.ConfigError(f"--datadog-values {path}: not YAML: {exc}") from None
     except injection.ConfigError as exc:
         raise settings_mod.ConfigError(f"--datadog-values {exc}") from None

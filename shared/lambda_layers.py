@@ -130,6 +130,13 @@ def python_matches(spec: str, python: tuple[int, int]) -> bool:
     )
 
 
+def arn(runtime: str, arm: bool, version: int, region: str = "${AWS::Region}") -> str:
+    """The ARN of the Datadog Python layer for a Lambda runtime (``python3.12``) at a
+    version, as Datadog's tooling adds it (account 464622532012)."""
+    name = "Datadog-Python" + runtime.removeprefix("python").replace(".", "")
+    return f"arn:aws:lambda:{region}:464622532012:layer:{name}{'-ARM' if arm else ''}:{version}"
+
+
 def version_of(arn: str) -> int | None:
     """The layer version (datadog-lambda release) of a Datadog Python layer ARN."""
     m = LAYER.search(arn.strip())

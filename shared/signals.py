@@ -509,11 +509,19 @@ def python_of_applied_target(raw: str) -> str | None:
     except ValueError:
         return None
     versions_ = target.get("ddTraceVersions") if isinstance(target, dict) else None
-    value = versions_.get("python") if isinstance(versions_, dict) else None
-    if not isinstance(value, str) or not value.strip() or value.strip() == "default":
+    return injected_tag(versions_.get("python") if isinstance(versions_, dict) else None)
+
+
+def injected_tag(raw: object) -> str | None:
+    """A ``ddTraceVersions`` value (Single Step Instrumentation) as the injector image tag
+    it selects: ``3`` -> ``v3`` (any 3.x), ``3.3.0`` -> ``v3.3.0``; ``default`` (the cluster
+    agent's own default) is not known."""
+    if raw is None or isinstance(raw, bool):
         return None
-    value = value.strip()
-    return "v" + value if value[0].isdigit() else value
+    text = str(raw).strip()
+    if not text or text.lower() == "default":
+        return None
+    return "v" + text if text[0].isdigit() else text
 
 
 def lib_injection_of(annotations: Mapping[str, str], container: str | None = None) -> str | None:

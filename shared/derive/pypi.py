@@ -22,9 +22,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypedDict
 
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
+    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
@@ -167,14 +169,11 @@ def parse_metadata(text: str, wanted: tuple[str, ...], keep: str | None) -> dict
 
 
 def _names(requirement: str, project: str) -> bool:
-    head = requirement.split(";", 1)[0].strip()
-    name = ""
-    for ch in head:
-        if ch.isalnum() or ch in "-_.":
-            name += ch
-        else:
-            break
-    return name.lower().replace("_", "-") == project
+    """Whether a Requires-Dist line names ``project`` (by its canonical name)."""
+    try:
+        return canonicalize_name(Requirement(requirement).name) == canonicalize_name(project)
+    except InvalidRequirement:
+        return False
 
 
 def today() -> str:

@@ -128,22 +128,9 @@ def _target(t: Any, field: str) -> Target:
         ),
         expressions=tuple(exprs),
         judgeable=not (ns.get("matchLabels") or ns.get("matchExpressions")),
-        python=_version(versions.get("python")),
+        python=signals.injected_tag(versions.get("python")),
         env=tuple(env),
     )
-
-
-def _version(raw: Any) -> str | None:
-    """A ddTraceVersions value as the image tag it selects: ``3`` -> ``v3`` (any 3.x),
-    ``3.3.0`` -> ``v3.3.0``; ``default`` (the cluster agent's own default) is not known."""
-    if raw is None or isinstance(raw, bool):
-        return None
-    text = str(raw).strip()
-    if not text or text.lower() == "default":
-        return None
-    if text[0].isdigit():
-        return "v" + text
-    return text
 
 
 _ASM = (
@@ -193,7 +180,7 @@ def _read(doc: Any, source: str) -> Instrumentation:
         enabled=inst.get("enabled") in (True, "true"),
         enabled_namespaces=_names(inst.get("enabledNamespaces"), f"{where}.enabledNamespaces"),
         disabled_namespaces=_names(inst.get("disabledNamespaces"), f"{where}.disabledNamespaces"),
-        python=_version(lib.get("python")),
+        python=signals.injected_tag(lib.get("python")),
         targets=tuple(_target(t, f"{where}.targets[{i}]") for i, t in enumerate(targets)),
         env=env,
     )

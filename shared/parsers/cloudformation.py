@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ddcompat.shared import model
+from ddcompat.shared import lambda_layers, model
 from ddcompat.shared.parsers import _common, _intrinsics, aws_lambda, ecs
 
 LAMBDA_TYPES = ("AWS::Lambda::Function", "AWS::Serverless::Function")
@@ -146,9 +146,4 @@ def _with_macro_layer(props: Mapping[str, Any], version: int) -> Mapping[str, An
         return props
     archs = props.get("Architectures")
     arm = isinstance(archs, list) and "arm64" in archs
-    name = "Datadog-Python" + runtime.removeprefix("python").replace(".", "")
-    arn = (
-        f"arn:aws:lambda:${{AWS::Region}}:464622532012:layer:{name}{'-ARM' if arm else ''}:"
-        f"{version}"
-    )
-    return {**props, "Layers": [*existing, arn]}
+    return {**props, "Layers": [*existing, lambda_layers.arn(runtime, arm, version)]}

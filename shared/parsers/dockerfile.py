@@ -451,6 +451,17 @@ def build_link(
     )
 
 
+def link_images(
+    dpath: Path, images: list[str], source: str, out: model.ParseResult, context: Path
+) -> None:
+    """A build file says ``dpath`` builds ``images`` (skaffold, CI workflows): link each
+    to what the Dockerfile says, and report the Dockerfile through them."""
+    c, img, _ = container_input(dpath, images[0], context=context)
+    for image in images:
+        out.build_links.append(build_link(image, source, c, img, str(dpath)))
+    out.built_dockerfiles.add(str(dpath.resolve()))
+
+
 def read_text(path: Path) -> str:
     """A Dockerfile's text: UTF-8, or UTF-16 with its byte-order mark."""
     data = _common.read_regular(path, MAX_DOCKERFILE_BYTES)

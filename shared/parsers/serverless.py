@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ddcompat.shared import model
+from ddcompat.shared import lambda_layers, model
 from ddcompat.shared.parsers import _common, _intrinsics, aws_lambda
 
 PLUGIN = "serverless-plugin-datadog"
@@ -197,9 +197,8 @@ def _plugin_layer(
             )
         )
         return layers
-    name = "Datadog-Python" + str(runtime).removeprefix("python").replace(".", "")
-    arm = "-ARM" if arch == "arm64" else ""
-    return [*existing, f"arn:aws:lambda:us-east-1:464622532012:layer:{name}{arm}:{layer}"]
+    # (the plugin's table is us-east-1's: the region does not change the layer's release)
+    return [*existing, lambda_layers.arn(str(runtime), arch == "arm64", layer, "us-east-1")]
 
 
 def _plugin_env(datadog: Mapping[str, Any], runtime: str | None, env: dict[str, str]) -> None:

@@ -60,6 +60,4 @@ def _artifact(
             )
         )
         return
-    c, img, _ = dockerfile.container_input(dpath, image, context=context)
-    out.build_links.append(dockerfile.build_link(image, source, c, img, str(dpath)))
-    out.built_dockerfiles.add(str(dpath.resolve()))
+    dockerfile.link_images(dpath, [image], source, out, context)

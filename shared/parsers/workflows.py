@@ -56,7 +56,4 @@ def _step(with_: Any, source: str, root: Path, out: model.ParseResult) -> None:
     dpath = (root / file).resolve() if file else ctx / "Dockerfile"
     if not images or not ctx.is_relative_to(root) or not dpath.is_file():
         return
-    c, img, _ = dockerfile.container_input(dpath, images[0], context=ctx)
-    for image in images:
-        out.build_links.append(dockerfile.build_link(image, source, c, img, str(dpath)))
-    out.built_dockerfiles.add(str(dpath))
+    dockerfile.link_images(dpath, images, source, out, ctx)

@@ -161,3 +161,18 @@ def test_a_pod_the_cluster_agent_mutated_says_the_target_it_applied(
     cli.main(["check", str(tmp_path / "pod.json"), "--format", "json"])
     [w] = json.loads(capsys.readouterr().out)["workloads"]
     assert (w["ddtrace_version"], w["facts_source"]["ddtrace"]) == ("v3", "library_injection")
+
+
+def test_settings_are_read_with_the_descriptors_bounds(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):  # 10^9 nodes once expanded
+        prev, name = chr(96 + i), chr(97 + i)
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 10) + "]")
+    lines.append("datadog: {apm: {instrumentation: {enabled: true, targets: *i}}}")
+    values = tmp_path / "values.yaml"
+    values.write_text("\n".join(lines) + "\n")
+    (tmp_path / "ctx").mkdir()
+    code, _, err = _run(capsys, tmp_path / "ctx", values, [])
+    assert code == 2 and "aliases expand" in err
