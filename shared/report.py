@@ -241,12 +241,11 @@ class Fixes:
 
     def __init__(self, run: Run) -> None:
         self.run = run
-        self.fail_on = run.fail_on
         self._finder: fixes.Finder | None = None  # made when a workload first needs one
         self._by_result: dict[int, tuple[fixes.Fix, ...]] = {}
 
     def of(self, r: model.WorkloadResult) -> tuple[fixes.Fix, ...]:
-        if r.verdict(self.fail_on) != "noncompliant":
+        if self.run.verdict(r) != "noncompliant":
             return ()
         hit = self._by_result.get(id(r))
         if hit is None:

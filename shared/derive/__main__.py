@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from packaging.version import Version
 
 from ddcompat.shared.derive import layers, pypi, wheels
 
@@ -43,9 +44,8 @@ def outputs(root: Path) -> dict[Path, str]:
     dl = pypi.load(snap_dir, "datadog-lambda")
     rels = wheels.releases(dd["files"])
     layer_rows = layers.layers(dl, rels, root / NOT_ON_PYPI, root / RELEASE_NOTES)
-    newest = wheels.newest_per_line(rels)
-    lines = newest
-    latest = max(lines.values(), key=lambda v: tuple(int(p) for p in v.split(".")))
+    lines = wheels.newest_per_line(rels)
+    latest = max(lines.values(), key=Version)
     known = {
         "read": min(dd["read"], dl["read"]),
         "ddtrace_latest": latest,
